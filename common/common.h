@@ -1,0 +1,109 @@
+/*
+ * common.h - plumbing shared by every stage.
+ *
+ * Error reporting, writing small files, parsing the command line and its
+ * values, the clone stack and the parent's wait-and-forward loop.  None of
+ * this is a lesson: the system calls each stage exists to teach stay in that
+ * stage's main.c, so a reader never has to open this directory to follow a
+ * stage.
+ */
+#ifndef COMMON_H
+#define COMMON_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdnoreturn.h>
+#include <sys/types.h>
+
+/* Exit statuses, as docker run uses them. */
+#define EXIT_TOOL_FAILED 125 /* bad usage, invalid value, a setup step */
+#define EXIT_CANNOT_EXEC 126 /* the command exists but cannot run */
+#define EXIT_NOT_FOUND	 127 /* the command was not found */
+
+#define VERSION		 "1.0.0"
+#define DEFAULT_HOSTNAME "container"
+#define STACK_SIZE	 (1024 * 1024)
+#define MAX_VOLUMES	 16
+
+/* ---- errors and tracing (err.c) ---- */
+
+/* Set once by main(): "stage3", used as the prefix of -v traces. */
+extern const char *trace_prefix;
+extern int verbose;
+
+/* Print "container: <what>: <strerror(errno)>" and exit 125. */
+noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "container: <what>" and exit 125. */
+noreturn void diex(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like die(), and add "(hint: ...)" for a failure with a well-known cause. */
+noreturn void die_hint(const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Print "container: <what>" and carry on. */
+void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* With -v, print "<stage>: <what>" on stderr. */
+void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Exit 125 unless we run as root, saying why root is needed. */
+void require_root(void);
+
+/* ---- files (file.c) ---- */
+
+/* Write a short string to a file such as /proc/.../uid_map or pids.max. */
+int write_file(const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Read up to size-1 bytes of a small file, NUL-terminated, newline removed. */
+int read_file(const char *path, char *buf, size_t size);
+/* Make dir and its parents, like mkdir -p. */
+int mkdir_p(const char *path, mode_t mode);
+
+/* ---- the command line (cli.c, parse.c) ---- */
+
+struct volume {
+	char *host;	 /* absolute, resolved host directory */
+	char *container; /* absolute path inside the container */
+	int read_only;
+};
+
+struct options {
+	const char *hostname;
+	int init;
+	char *rootfs; /* resolved; NULL means the default image */
+	char *layer;  /* keep the writable layer here; NULL: discard */
+	struct volume volumes[MAX_VOLUMES];
+	int nvolumes;
+	long pids_limit;
+	long long memory;  /* bytes */
+	long cpu_quota_us; /* per cpu_period_us */
+	long cpu_period_us;
+	const char *name; /* NULL: a unique name is made up */
+	char **command;
+};
+
+/*
+ * Parse "container run [OPTIONS] [--] COMMAND [ARG...]" for the given stage.
+ * Handles --help and --version itself.  Every value is checked here, before
+ * anything is created; a bad one exits 125 with one line on stderr.
+ */
+void parse_args(int argc, char **argv, int stage, void (*usage)(void),
+		struct options *opts);
+
+/* parse.c: strict number and size parsers; -1 with errno set on error. */
+int parse_long(const char *s, long min, long max, long *out);
+int parse_size(const char *s, long long *out);
+int parse_cpus(const char *s, long period_us, long *quota_us);
+
+/* ---- processes (proc.c) ---- */
+
+/* Top of a fresh stack for clone(2); stacks grow down on every Linux port. */
+void *alloc_stack(size_t size);
+/* Block the signals the parent forwards, so none is lost before clone. */
+void block_signals(sigset_t *old);
+/* Wait for the container, forwarding signals; return its exit status. */
+int supervise(pid_t child);
+/* "sh -c echo hi", for traces; truncated if long. */
+const char *command_line(char **argv);
+/* Turn a wait(2) status into the tool's exit status (128+N for a signal). */
+int exit_status(int wstatus);
+/* execvp the command; on failure exit 127 (not found) or 126. */
+noreturn void exec_command(char **argv);
+
+#endif

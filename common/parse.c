@@ -1,0 +1,142 @@
+/*
+ * parse.c - strict parsers for numbers, sizes and CPU counts.
+ *
+ * strtol() alone accepts "12abc", " 12", "" and silently saturates on
+ * overflow; these reject all of that, so a typo is an error rather than a
+ * surprising limit.  Each returns 0, or -1 with errno set: EINVAL for
+ * malformed text, ERANGE for a value out of range.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "common.h"
+
+int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!isdigit((unsigned char)s[0]) && s[0] != '-') {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end != '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* "500M" -> 524288000: suffixes are powers of 1024, as in docker. */
+int parse_size(const char *s, long long *out)
+{
+	unsigned long long v, mult = 1;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0])) {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE) {
+		errno = ERANGE;
+		return -1;
+	}
+	switch (*end) {
+	case '\0':
+		break;
+	case 'b':
+	case 'B':
+		mult = 1;
+		end++;
+		break;
+	case 'k':
+	case 'K':
+		mult = 1ULL << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1ULL << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1ULL << 30;
+		end++;
+		break;
+	default:
+		errno = EINVAL;
+		return -1;
+	}
+	if (*end != '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (v == 0 || v > (unsigned long long)LLONG_MAX / mult) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = (long long)(v * mult);
+	return 0;
+}
+
+/*
+ * "1.5" -> quota 150000 for a period of 100000: CPU time is a quota of
+ * microseconds per period, so a fraction of a CPU is exact with two decimals
+ * and needs no floating point.
+ */
+int parse_cpus(const char *s, long period_us, long *quota_us)
+{
+	long whole = 0, hundredths = 0;
+	const char *p = s;
+	int digits = 0;
+
+	if (!isdigit((unsigned char)*p)) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (; isdigit((unsigned char)*p); p++) {
+		whole = whole * 10 + (*p - '0');
+		if (whole > 1024) {
+			errno = ERANGE;
+			return -1;
+		}
+	}
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p); p++, digits++) {
+			if (digits == 2) {
+				errno = EINVAL;
+				return -1;
+			}
+			hundredths = hundredths * 10 + (*p - '0');
+		}
+		if (digits == 0) {
+			errno = EINVAL;
+			return -1;
+		}
+		if (digits == 1)
+			hundredths *= 10;
+	}
+	if (*p != '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((whole == 0 && hundredths == 0) ||
+	    whole * 100 + hundredths > 102400) {
+		errno = ERANGE;
+		return -1;
+	}
+	*quota_us = (whole * 100 + hundredths) * (period_us / 100);
+	return 0;
+}

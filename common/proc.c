@@ -1,0 +1,125 @@
+/*
+ * proc.c - the parent's side of running a child: its clone stack, the
+ * signals it forwards while it waits, and how a wait status becomes the
+ * tool's exit status.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+
+/* What a user or a terminal sends to stop or poke a program. */
+static const int forwarded[] = {SIGINT,	 SIGTERM, SIGHUP,
+				SIGQUIT, SIGUSR1, SIGUSR2};
+
+void *alloc_stack(size_t size)
+{
+	void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+	if (stack == MAP_FAILED)
+		die("mmap clone stack");
+	return (char *)stack + size;
+}
+
+static void wait_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(set, forwarded[i]);
+	sigaddset(set, SIGCHLD);
+}
+
+void block_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	/* Blocked rather than handled: a signal that arrives while we set up
+	 * stays pending, and supervise() forwards it once the child exists. */
+	wait_set(&set);
+	if (sigprocmask(SIG_BLOCK, &set, old) == -1)
+		die("sigprocmask");
+}
+
+/*
+ * Wait for the child, forwarding every signal in the set to it.  A PID 1
+ * ignores any signal it has no handler for, so a second SIGINT or SIGTERM
+ * means the user really wants it gone: send SIGKILL, which PID 1 cannot
+ * ignore.  Returns the child's wait status.
+ */
+int supervise(pid_t child)
+{
+	int stops = 0, wstatus;
+	siginfo_t info;
+	sigset_t set;
+	pid_t pid;
+	int sig;
+
+	wait_set(&set);
+	for (;;) {
+		pid = waitpid(child, &wstatus, WNOHANG);
+		if (pid == child)
+			return wstatus;
+		if (pid == -1 && errno != EINTR)
+			die("waitpid");
+		sig = sigwaitinfo(&set, &info);
+		if (sig == -1) {
+			if (errno == EINTR)
+				continue;
+			die("sigwaitinfo");
+		}
+		if (sig == SIGCHLD)
+			continue;
+		if ((sig == SIGINT || sig == SIGTERM) && ++stops >= 2) {
+			trace("second SIG%s: killing the container with "
+			      "SIGKILL",
+			      sigabbrev_np(sig));
+			sig = SIGKILL;
+		} else {
+			trace("forwarding SIG%s to the container",
+			      sigabbrev_np(sig));
+		}
+		if (kill(child, sig) == -1 && errno != ESRCH)
+			die("kill %d", child);
+	}
+}
+
+const char *command_line(char **argv)
+{
+	static char buf[512];
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (; *argv && len < sizeof(buf) - 1; argv++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
+					len ? " " : "", *argv);
+	return buf;
+}
+
+int exit_status(int wstatus)
+{
+	if (WIFEXITED(wstatus))
+		return WEXITSTATUS(wstatus);
+	if (WIFSIGNALED(wstatus))
+		return 128 + WTERMSIG(wstatus);
+	return EXIT_TOOL_FAILED;
+}
+
+void exec_command(char **argv)
+{
+	execvp(argv[0], argv);
+	/* Only reached if execvp failed: 127 when there is nothing to run,
+	 * 126 when it exists but cannot be run, as a shell would say. */
+	if (errno == ENOENT || errno == ENOTDIR) {
+		warnx("exec %s: %s", argv[0], strerror(errno));
+		exit(EXIT_NOT_FOUND);
+	}
+	warnx("exec %s: %s", argv[0], strerror(errno));
+	exit(EXIT_CANNOT_EXEC);
+}

@@ -1,0 +1,146 @@
+/*
+ * stage1-uts - a new UTS namespace: the container gets a hostname of its own.
+ *
+ * What is new: clone(2) with CLONE_NEWUTS starts the child in a copy of the
+ * host's UTS namespace, the piece of kernel state that holds the hostname.
+ * The child calls sethostname(2) and only its copy changes: the host keeps
+ * its name.  Everything else (processes, mounts, files) is still shared with
+ * the host, which the later stages take away one by one.
+ *
+ * See: clone(2), namespaces(7), uts_namespaces(7), sethostname(2)
+ */
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define STAGE	    1
+#define CLONE_FLAGS CLONE_NEWUTS
+
+/* What the child needs from the parent: clone(2) passes one pointer. */
+struct child_args {
+	struct options *opts;
+	int sync_fd[2];	  /* the parent's go-ahead; EOF if it died */
+	sigset_t sigmask; /* the mask to restore before exec */
+};
+
+/* ---- the child, inside the new namespace ---- */
+
+/*
+ * The container must not outlive the tool, even if the tool is killed with
+ * SIGKILL and can clean nothing up.  PR_SET_PDEATHSIG asks the kernel to
+ * kill us when our parent dies.  But the parent may already have died before
+ * we asked, and then no signal comes; so we wait for its go-ahead on a pipe,
+ * and a pipe whose writer died reads as end-of-file.
+ */
+static void die_with_parent(struct child_args *args)
+{
+	char go;
+
+	close(args->sync_fd[1]);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		die("prctl PR_SET_PDEATHSIG");
+	if (read(args->sync_fd[0], &go, 1) != 1)
+		_exit(EXIT_TOOL_FAILED); /* the tool is gone: so are we */
+	close(args->sync_fd[0]);
+}
+
+/* Only this namespace's copy of the hostname changes. */
+static void set_hostname(const char *name)
+{
+	if (sethostname(name, strlen(name)) == -1)
+		die("sethostname %s", name);
+	trace("set hostname to '%s' in the new UTS namespace", name);
+}
+
+static int child(void *arg)
+{
+	struct child_args *args = arg;
+
+	die_with_parent(args);
+	set_hostname(args->opts->hostname);
+	if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
+		die("sigprocmask");
+	exec_command(args->opts->command);
+}
+
+/* ---- the parent, on the host ---- */
+
+static pid_t start_container(struct child_args *args)
+{
+	pid_t pid;
+
+	if (pipe2(args->sync_fd, O_CLOEXEC) == -1)
+		die("pipe2");
+	trace("clone with CLONE_NEWUTS: a new UTS namespace");
+	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
+		    args);
+	if (pid == -1)
+		die_hint("creating namespaces needs root", "clone");
+	close(args->sync_fd[0]);
+	trace("running [%s] as PID %d on the host; without a PID namespace "
+	      "it has the same PID in the container",
+	      command_line(args->opts->command), pid);
+	if (write(args->sync_fd[1], "g", 1) != 1)
+		die("write to the child");
+	close(args->sync_fd[1]);
+	return pid;
+}
+
+static void usage(void)
+{
+	printf("NAME\n"
+	       "    stage1-uts/container - run a command with a hostname of "
+	       "its own\n"
+	       "\n"
+	       "SYNOPSIS\n"
+	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
+	       "    container --help | --version\n"
+	       "\n"
+	       "DESCRIPTION\n"
+	       "    Stage 1 of containers from scratch. Runs COMMAND in a "
+	       "new UTS\n"
+	       "    namespace, so that it can change its hostname without "
+	       "changing\n"
+	       "    the host's. Must be run as root.\n"
+	       "\n"
+	       "OPTIONS\n"
+	       "    --hostname NAME  the container's hostname, 1 to 64 "
+	       "characters\n"
+	       "                     (default: %s)\n"
+	       "    -v, --verbose    trace each isolation step on stderr\n"
+	       "    -h, --help       print this help and exit\n"
+	       "    --version        print the version and exit\n"
+	       "\n"
+	       "EXIT STATUS\n"
+	       "    The command's own status; 128+N if it was killed by "
+	       "signal N;\n"
+	       "    125 if the tool failed; 126 if the command cannot be "
+	       "executed;\n"
+	       "    127 if it was not found.\n"
+	       "\n"
+	       "SEE ALSO\n"
+	       "    clone(2), namespaces(7), uts_namespaces(7), "
+	       "sethostname(2)\n",
+	       DEFAULT_HOSTNAME);
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts;
+	struct child_args args = {.opts = &opts};
+	pid_t pid;
+
+	parse_args(argc, argv, STAGE, usage, &opts);
+	trace_prefix = "stage1";
+	require_root();
+	block_signals(&args.sigmask);
+	pid = start_container(&args);
+	return exit_status(supervise(pid));
+}
