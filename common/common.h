@@ -95,6 +95,8 @@ int parse_cpus(const char *s, long period_us, long *quota_us);
 
 /* Top of a fresh stack for clone(2); stacks grow down on every Linux port. */
 void *alloc_stack(size_t size);
+/* The signals the tool forwards to the container, plus SIGCHLD. */
+void forwarded_signals(sigset_t *set);
 /* Block the signals the parent forwards, so none is lost before clone. */
 void block_signals(sigset_t *old);
 /* Wait for the container, forwarding signals; return its exit status. */

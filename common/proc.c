@@ -28,7 +28,7 @@ void *alloc_stack(size_t size)
 	return (char *)stack + size;
 }
 
-static void wait_set(sigset_t *set)
+void forwarded_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
@@ -42,7 +42,7 @@ void block_signals(sigset_t *old)
 
 	/* Blocked rather than handled: a signal that arrives while we set up
 	 * stays pending, and supervise() forwards it once the child exists. */
-	wait_set(&set);
+	forwarded_signals(&set);
 	if (sigprocmask(SIG_BLOCK, &set, old) == -1)
 		die("sigprocmask");
 }
@@ -61,7 +61,7 @@ int supervise(pid_t child)
 	pid_t pid;
 	int sig;
 
-	wait_set(&set);
+	forwarded_signals(&set);
 	for (;;) {
 		pid = waitpid(child, &wstatus, WNOHANG);
 		if (pid == child)

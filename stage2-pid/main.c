@@ -1,0 +1,215 @@
+/*
+ * stage2-pid - a new PID namespace: the command is PID 1.
+ *
+ * What is new: CLONE_NEWPID.  The child is the first process of a fresh PID
+ * namespace, so inside it getpid() returns 1, while the host still sees it
+ * under an ordinary PID.  PID 1 is special: the kernel delivers it only the
+ * signals it has a handler for, orphans in the namespace are re-parented to
+ * it, and when it exits every other process in the namespace is killed.
+ * --init puts a minimal init of ours in that seat, for commands that were
+ * never written to be PID 1.
+ *
+ * Not yet isolated: /proc is still the host's, so ps inside the container
+ * lists the host's processes.  Stage 3 fixes that.
+ *
+ * See: clone(2), pid_namespaces(7), namespaces(7), uts_namespaces(7)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+
+#define STAGE	    2
+#define CLONE_FLAGS (CLONE_NEWUTS | CLONE_NEWPID)
+
+/* What the child needs from the parent: clone(2) passes one pointer. */
+struct child_args {
+	struct options *opts;
+	int sync_fd[2];	  /* the parent's go-ahead; EOF if it died */
+	sigset_t sigmask; /* the mask to restore before exec */
+};
+
+/* ---- the child, inside the new namespaces ---- */
+
+/*
+ * The container must not outlive the tool, even if the tool is killed with
+ * SIGKILL and can clean nothing up.  PR_SET_PDEATHSIG asks the kernel to
+ * kill us when our parent dies.  But the parent may already have died before
+ * we asked, and then no signal comes; getppid() cannot tell us, since in a
+ * new PID namespace it returns 0.  So we wait for the parent's go-ahead on a
+ * pipe: a pipe whose writer died reads as end-of-file.
+ */
+static void die_with_parent(struct child_args *args)
+{
+	char go;
+
+	close(args->sync_fd[1]);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
+		die("prctl PR_SET_PDEATHSIG");
+	if (read(args->sync_fd[0], &go, 1) != 1)
+		_exit(EXIT_TOOL_FAILED); /* the tool is gone: so are we */
+	close(args->sync_fd[0]);
+}
+
+/* Only this namespace's copy of the hostname changes. */
+static void set_hostname(const char *name)
+{
+	if (sethostname(name, strlen(name)) == -1)
+		die("sethostname %s", name);
+	trace("set hostname to '%s' in the new UTS namespace", name);
+}
+
+/*
+ * --init: a minimal init as PID 1.  Most programs assume that SIGTERM kills
+ * them and that someone else reaps the orphans they leave; as PID 1 neither
+ * is true.  This init runs the command as PID 2, forwards signals to it
+ * (PID 2 gets the normal default actions), reaps every zombie re-parented to
+ * it, and exits with the command's status.  Its exit kills whatever else is
+ * still running in the namespace.
+ */
+static noreturn void run_init(struct child_args *args)
+{
+	int wstatus;
+	siginfo_t info;
+	sigset_t set;
+	pid_t cmd, pid;
+
+	cmd = fork();
+	if (cmd == -1)
+		die("fork");
+	if (cmd == 0) {
+		if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
+			die("sigprocmask");
+		exec_command(args->opts->command);
+	}
+	trace("init is PID 1; running [%s] as PID %d in the container",
+	      command_line(args->opts->command), cmd);
+
+	/* The signals are still blocked, as the parent left them. */
+	forwarded_signals(&set);
+	for (;;) {
+		while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+			if (pid == cmd)
+				exit(exit_status(wstatus));
+			trace("init reaped orphan PID %d", pid);
+		}
+		if (sigwaitinfo(&set, &info) == -1)
+			continue; /* EINTR */
+		if (info.si_signo != SIGCHLD)
+			kill(cmd, info.si_signo);
+	}
+}
+
+static int child(void *arg)
+{
+	struct child_args *args = arg;
+
+	die_with_parent(args);
+	set_hostname(args->opts->hostname);
+	if (args->opts->init)
+		run_init(args);
+	if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
+		die("sigprocmask");
+	exec_command(args->opts->command);
+}
+
+/* ---- the parent, on the host ---- */
+
+static pid_t start_container(struct child_args *args)
+{
+	pid_t pid;
+
+	if (pipe2(args->sync_fd, O_CLOEXEC) == -1)
+		die("pipe2");
+	trace("clone with CLONE_NEWUTS | CLONE_NEWPID: new UTS and PID "
+	      "namespaces");
+	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
+		    args);
+	if (pid == -1)
+		die_hint("creating namespaces needs root", "clone");
+	close(args->sync_fd[0]);
+	if (args->opts->init)
+		trace("init runs as PID %d on the host, PID 1 in the container",
+		      pid);
+	else
+		trace("running [%s] as PID %d on the host, PID 1 in the "
+		      "container",
+		      command_line(args->opts->command), pid);
+	if (write(args->sync_fd[1], "g", 1) != 1)
+		die("write to the child");
+	close(args->sync_fd[1]);
+	return pid;
+}
+
+static void usage(void)
+{
+	printf("NAME\n"
+	       "    stage2-pid/container - run a command as PID 1 of its own "
+	       "PID namespace\n"
+	       "\n"
+	       "SYNOPSIS\n"
+	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
+	       "    container --help | --version\n"
+	       "\n"
+	       "DESCRIPTION\n"
+	       "    Stage 2 of containers from scratch. Runs COMMAND in new "
+	       "UTS and\n"
+	       "    PID namespaces: it has a hostname of its own and is PID 1. "
+	       "/proc is\n"
+	       "    still the host's, so ps still lists the host's "
+	       "processes.\n"
+	       "    Must be run as root.\n"
+	       "\n"
+	       "OPTIONS\n"
+	       "    --hostname NAME  the container's hostname, 1 to 64 "
+	       "characters\n"
+	       "                     (default: %s)\n"
+	       "    --init           run a minimal init as PID 1; it runs "
+	       "COMMAND as\n"
+	       "                     PID 2, forwards signals and reaps "
+	       "zombies\n"
+	       "    -v, --verbose    trace each isolation step on stderr\n"
+	       "    -h, --help       print this help and exit\n"
+	       "    --version        print the version and exit\n"
+	       "\n"
+	       "SIGNALS\n"
+	       "    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are "
+	       "forwarded.\n"
+	       "    PID 1 ignores a signal it has no handler for, so a second "
+	       "SIGINT or\n"
+	       "    SIGTERM kills the container with SIGKILL.\n"
+	       "\n"
+	       "EXIT STATUS\n"
+	       "    The command's own status; 128+N if it was killed by "
+	       "signal N;\n"
+	       "    125 if the tool failed; 126 if the command cannot be "
+	       "executed;\n"
+	       "    127 if it was not found.\n"
+	       "\n"
+	       "SEE ALSO\n"
+	       "    clone(2), pid_namespaces(7), namespaces(7), "
+	       "uts_namespaces(7)\n",
+	       DEFAULT_HOSTNAME);
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts;
+	struct child_args args = {.opts = &opts};
+	pid_t pid;
+
+	parse_args(argc, argv, STAGE, usage, &opts);
+	trace_prefix = "stage2";
+	require_root();
+	block_signals(&args.sigmask);
+	pid = start_container(&args);
+	return exit_status(supervise(pid));
+}

@@ -1,0 +1,208 @@
+# tests/helpers.bash - loaded by every suite in setup().
+#
+# Helpers in the spirit of runc's bats suite: run the built programs exactly
+# as a student types them, log every command with its status and output so a
+# failing test explains itself, and check the host's side before and after
+# every test: hostname, mount table, /tmp, the toolkit's cgroups, processes.
+# shellcheck shell=bash
+
+bats_require_minimum_version 1.5.0
+
+REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+STAGE_DIRS=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+LAST_STAGE=${#STAGE_DIRS[@]}
+
+# The stage directory and binary of stage N.
+stage_dir() { echo "${STAGE_DIRS[$1 - 1]}"; }
+stage_bin() { echo "$REPO/$(stage_dir "$1")/container"; }
+
+# Stage N and every later stage that exists in this checkout: a later stage
+# must keep every feature of an earlier one, so each check runs on them all.
+stages_from() {
+	local n
+	for ((n = $1; n <= LAST_STAGE; n++)); do
+		[[ -f $REPO/$(stage_dir "$n")/main.c ]] && echo "$n"
+	done
+	return 0
+}
+
+# Print to the test's output, which bats shows when the test fails.
+log() { printf '%s\n' "$*" >&2; }
+
+fail() {
+	log "FAIL: $*"
+	return 1
+}
+
+# ctr [-127] N [OPTIONS] COMMAND...: `container run` of stage N, through
+# bats' run, logged.  Sets $status, $output (stdout) and $stderr.  A leading
+# -127 tells bats that status 127 is expected, not a missing test program.
+ctr() {
+	local expect=()
+	if [[ $1 == -127 ]]; then
+		expect=(-127)
+		shift
+	fi
+	local n=$1
+	shift
+	run "${expect[@]}" --separate-stderr "$(stage_bin "$n")" run "$@"
+	log_run "stage$n/container run $*"
+}
+
+# raw N ARGS...: the stage binary with arbitrary arguments (no "run").
+raw() {
+	local n=$1
+	shift
+	run --separate-stderr "$(stage_bin "$n")" "$@"
+	log_run "stage$n/container $*"
+}
+
+log_run() {
+	log "\$ $1"
+	log "  status: $status"
+	log "  stdout: ${output}"
+	log "  stderr: ${stderr:-}"
+}
+
+expect_status() {
+	[[ $status -eq $1 ]] || fail "expected exit status $1, got $status"
+}
+
+# expect_eq ACTUAL EXPECTED WHAT
+expect_eq() {
+	[[ $1 == "$2" ]] || fail "$3: expected '$2', got '$1'"
+}
+
+# expect_match TEXT REGEX WHAT
+expect_match() {
+	[[ $1 =~ $2 ]] || fail "$3: '$1' does not match /$2/"
+}
+
+# expect_no_match TEXT REGEX WHAT
+expect_no_match() {
+	[[ ! $1 =~ $2 ]] || fail "$3: '$1' matches /$2/"
+}
+
+# The error contract: exactly one line on stderr, "container: ...".
+expect_one_line_error() {
+	local lines
+	lines=$(printf '%s\n' "$stderr" | grep -c .) || true
+	[[ $lines -eq 1 ]] || fail "expected one line on stderr, got $lines"
+	expect_match "$stderr" '^container: ' "stderr"
+}
+
+# Retry a check for up to $1 tenths of a second.
+wait_for() {
+	local tries=$1
+	shift
+	while ! "$@"; do
+		((tries-- > 0)) || return 1
+		sleep 0.1
+	done
+}
+
+# ---- the host's side ----
+
+# Every test's processes carry this in their environment, so teardown can
+# find any that survived, wherever they were re-parented.
+export CFS_TEST_MARK
+
+leftover_pids() {
+	local mark=$CFS_TEST_MARK
+	# The subshell drops the mark from its own environment first, so the
+	# grep that looks for it does not find itself.
+	(
+		unset CFS_TEST_MARK
+		grep -lsa "CFS_TEST_MARK=$mark" /proc/[0-9]*/environ 2>/dev/null |
+			cut -d/ -f3
+	) || true
+}
+
+# Start the tool in the background, its output in $BATS_TEST_TMPDIR/bg.out;
+# sets $bg_pid to the tool's PID.
+ctr_bg() {
+	local n=$1 bin
+	shift
+	bin=$(stage_bin "$n") # not inside the subshell: its fork would look like the container
+	log "\$ stage$n/container run $* &"
+	# exec in a subshell without bats' ERR trap: $! is then the tool itself,
+	# and its exit status is ours to read, not a test failure.
+	(
+		trap - ERR
+		exec "$bin" run "$@"
+	) >"$BATS_TEST_TMPDIR/bg.out" 2>&1 &
+	bg_pid=$!
+}
+
+# Wait until the background tool has started its container; sets $ctr_pid.
+wait_container() {
+	local tries=50
+	ctr_pid=$(container_pid "$bg_pid")
+	while [[ -z $ctr_pid ]]; do
+		((tries-- > 0)) || fail "the container of tool $bg_pid never started"
+		sleep 0.1
+		ctr_pid=$(container_pid "$bg_pid")
+	done
+}
+
+# Wait for the background tool; sets $status and $output.
+wait_bg() {
+	status=0
+	wait "$bg_pid" || status=$?
+	output=$(cat "$BATS_TEST_TMPDIR/bg.out")
+	log "  status: $status"
+	log "  output: $output"
+}
+
+bg_output_has() { grep -q -- "$1" "$BATS_TEST_TMPDIR/bg.out"; }
+
+# The container's first process, as the host sees it: the tool's child.
+container_pid() { pgrep -P "$1" | head -n 1 || true; }
+
+cgroup_tree() {
+	find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -type d -path '*/container*' 2>/dev/null | sort
+}
+
+host_snapshot() {
+	{
+		echo "hostname: $(hostname)"
+		echo "--- mounts"
+		cat /proc/self/mounts
+		echo "--- /tmp"
+		find /tmp -mindepth 1 -maxdepth 1 ! -name '.bats-tap' ! -name 'bats-run-*' | sort
+		echo "--- cgroups"
+		cgroup_tree
+	} >"$1"
+}
+
+common_setup() {
+	CFS_TEST_MARK="t$$-$BATS_TEST_NUMBER-$RANDOM"
+	if [[ $(id -u) -ne 0 ]]; then
+		skip "needs root: run the suites with tests/run"
+	fi
+	host_snapshot "$BATS_TEST_TMPDIR/host.before"
+}
+
+# Kill what a failed test may have left, then check the host is as it was.
+common_teardown() {
+	local pids left
+	pids=$(leftover_pids)
+	if [[ -n $pids ]]; then
+		# shellcheck disable=SC2086
+		kill -9 $pids 2>/dev/null || true
+		left="processes left behind: $pids"
+	fi
+	wait_for 20 test -z "$(leftover_pids)" || true
+	host_snapshot "$BATS_TEST_TMPDIR/host.after"
+	if ! diff -u "$BATS_TEST_TMPDIR/host.before" "$BATS_TEST_TMPDIR/host.after" >&2; then
+		fail "the host changed during the test (diff above)"
+		return 1
+	fi
+	if [[ -n ${left:-} ]]; then
+		fail "$left"
+		return 1
+	fi
+}
+
+setup() { common_setup; }
+teardown() { common_teardown; }

@@ -1,0 +1,232 @@
+#!/usr/bin/env bats
+# shellcheck disable=SC2154 # $output, $stderr, $bg_pid, $ctr_pid: set by run and helpers.bash
+# Stage 1: a hostname of its own, and the command-line contract every stage
+# shares (exit statuses, errors, signals, interactive use).  Each check runs
+# against stage 1 and every later stage.
+
+load helpers
+
+@test "stage1: the default hostname is 'container'" {
+	for n in $(stages_from 1); do
+		ctr "$n" hostname
+		expect_status 0
+		expect_eq "$output" container "stage $n hostname"
+	done
+}
+
+@test "stage1: --hostname sets the container's hostname" {
+	for n in $(stages_from 1); do
+		ctr "$n" --hostname web-1 hostname
+		expect_status 0
+		expect_eq "$output" web-1 "stage $n hostname"
+	done
+}
+
+@test "stage1: the host's hostname never changes, even when the container renames itself" {
+	local before
+	before=$(hostname)
+	for n in $(stages_from 1); do
+		ctr "$n" sh -c 'hostname renamed-inside && hostname'
+		expect_status 0
+		expect_eq "$output" renamed-inside "stage $n hostname inside"
+		expect_eq "$(hostname)" "$before" "stage $n: the host's hostname"
+	done
+}
+
+@test "stage1: a hostname of 64 characters works and 65 exits 125" {
+	local h64 h65
+	h64=$(printf 'a%.0s' {1..64})
+	h65=${h64}b
+	for n in $(stages_from 1); do
+		ctr "$n" --hostname "$h64" hostname
+		expect_status 0
+		expect_eq "$output" "$h64" "stage $n hostname"
+		ctr "$n" --hostname "$h65" hostname
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "hostname" "stage $n error"
+		ctr "$n" --hostname "" hostname
+		expect_status 125
+		expect_one_line_error
+	done
+}
+
+@test "stage1: the command's own exit status is the tool's" {
+	for n in $(stages_from 1); do
+		ctr "$n" sh -c 'exit 7'
+		expect_status 7
+		ctr "$n" true
+		expect_status 0
+		ctr "$n" false
+		expect_status 1
+	done
+}
+
+@test "stage1: a command killed by signal N exits 128+N" {
+	for n in $(stages_from 1); do
+		ctr_bg "$n" sleep 1000
+		wait_container
+		kill -KILL "$ctr_pid"
+		wait_bg
+		expect_status 137
+	done
+}
+
+@test "stage1: a command that cannot be executed exits 126" {
+	for n in $(stages_from 1); do
+		ctr "$n" /tmp
+		expect_status 126
+		expect_one_line_error
+		expect_match "$stderr" "^container: exec /tmp: Permission denied" "stage $n"
+	done
+}
+
+@test "stage1: a command that does not exist exits 127" {
+	for n in $(stages_from 1); do
+		ctr -127 "$n" no-such-command-here
+		expect_status 127
+		expect_one_line_error
+		expect_match "$stderr" "no-such-command-here: No such file" "stage $n"
+	done
+}
+
+@test "stage1: bad usage exits 125 with one line of error" {
+	for n in $(stages_from 1); do
+		raw "$n"
+		expect_status 125
+		expect_one_line_error
+		raw "$n" start true
+		expect_status 125
+		expect_one_line_error
+		ctr "$n"
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "missing COMMAND" "stage $n"
+		ctr "$n" --no-such-option true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "unknown option '--no-such-option'" "stage $n"
+		ctr "$n" --hostname
+		expect_status 125
+		expect_one_line_error
+		ctr "$n" --hostname --verbose true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "looks like an option" "stage $n"
+	done
+}
+
+@test "stage1: an option of a later stage exits 125 and names that stage" {
+	ctr 1 --init true
+	expect_status 125
+	expect_one_line_error
+	expect_match "$stderr" "introduced in stage 2 \(stage2-pid\)" "stage 1 --init"
+	local n
+	for n in 1 2 3; do
+		[[ -f $(stage_bin "$n") ]] || continue
+		ctr "$n" --rootfs / true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "introduced in stage 4 \(stage4-rootfs\)" "stage $n --rootfs"
+	done
+	for n in $(stages_from 1); do
+		((n < 5)) || continue
+		ctr "$n" --pids-limit 5 true
+		expect_status 125
+		expect_match "$stderr" "introduced in stage 5 \(stage5-cgroups\)" "stage $n --pids-limit"
+	done
+}
+
+@test "stage1: options stop at COMMAND, so the command keeps its own" {
+	for n in $(stages_from 1); do
+		ctr "$n" echo --hostname x -v
+		expect_status 0
+		expect_eq "$output" "--hostname x -v" "stage $n"
+		# shellcheck disable=SC2016 # expanded by the container's sh
+		ctr "$n" -- sh -c 'echo "$0 $1"' -v --init
+		expect_status 0
+		expect_eq "$output" "-v --init" "stage $n"
+	done
+}
+
+@test "stage1: --help prints a man-page usage on stdout and exits 0; --version too" {
+	for n in $(stages_from 1); do
+		raw "$n" --help
+		expect_status 0
+		expect_match "$output" "SYNOPSIS" "stage $n --help"
+		expect_match "$output" "container run \[OPTIONS\]" "stage $n --help"
+		expect_eq "${stderr:-}" "" "stage $n --help stderr"
+		raw "$n" run --help
+		expect_status 0
+		expect_match "$output" "SYNOPSIS" "stage $n run --help"
+		raw "$n" --version
+		expect_status 0
+		expect_match "$output" "$(stage_dir "$n")" "stage $n --version"
+	done
+}
+
+@test "stage1: not root exits 125 and says why root is needed" {
+	for n in $(stages_from 1); do
+		run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$(stage_bin "$n")" run true
+		log_run "setpriv --reuid=nobody stage$n/container run true"
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "root" "stage $n"
+		expect_match "$stderr" "CAP_SYS_ADMIN" "stage $n"
+	done
+}
+
+@test "stage1: -v traces each step, and where the command runs" {
+	for n in $(stages_from 1); do
+		ctr "$n" -v true
+		expect_status 0
+		expect_match "$stderr" "stage$n: .*hostname" "stage $n trace"
+		expect_match "$stderr" "stage$n: running \[true\] as PID [0-9]+ on the host" "stage $n trace"
+		ctr "$n" true
+		expect_eq "${stderr:-}" "" "stage $n without -v is quiet"
+	done
+}
+
+@test "stage1: SIGTERM to the tool reaches a command that traps it" {
+	for n in $(stages_from 1); do
+		ctr_bg "$n" sh -c 'trap "echo got-TERM; exit 42" TERM; echo ready; while :; do sleep 0.1; done'
+		wait_for 50 bg_output_has ready
+		kill -TERM "$bg_pid"
+		wait_bg
+		expect_status 42
+		expect_match "$output" "got-TERM" "stage $n"
+	done
+}
+
+@test "stage1: SIGKILL to the tool leaves no process behind" {
+	for n in $(stages_from 1); do
+		ctr_bg "$n" sleep 1000
+		wait_container
+		kill -KILL "$bg_pid"
+		wait "$bg_pid" || true
+		wait_for 30 test -z "$(leftover_pids)" ||
+			fail "stage $n: left behind: $(leftover_pids)"
+	done
+}
+
+@test "stage1: an interactive shell works under a terminal, and Ctrl-C stops only the foreground command" {
+	local start
+	for n in $(stages_from 1); do
+		start=$SECONDS
+		run --separate-stderr script -qec "$(stage_bin "$n") run bash --norc -i" /dev/null \
+			< <(
+				sleep 0.5
+				echo 'hostname; sleep 30'
+				sleep 1
+				printf '\003'
+				sleep 0.5
+				echo 'echo still-alive; exit 3'
+			)
+		log_run "script -qec 'stage$n/container run bash -i'"
+		expect_status 3
+		expect_match "$output" "container" "stage $n hostname"
+		((SECONDS - start < 20)) || fail "stage $n: Ctrl-C did not interrupt sleep 30"
+		expect_match "$output" "still-alive" "stage $n: the shell survived Ctrl-C"
+	done
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bats
+# shellcheck disable=SC2154 # $output, $stderr, $bg_pid, $ctr_pid: set by run and helpers.bash
+# Stage 2: a PID namespace.  The command is PID 1, with what that implies for
+# signals and zombies, and --init puts a minimal init in that seat.  Each
+# check runs against stage 2 and every later stage.
+
+load helpers
+
+# The state letters of the processes whose parent is $1, as the host sees them.
+child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
+
+@test "stage2: the command is PID 1" {
+	for n in $(stages_from 2); do
+		ctr "$n" sh -c 'echo $$'
+		expect_status 0
+		expect_eq "$output" 1 "stage $n: PID of the command"
+	done
+}
+
+@test "stage2: the host sees the container's PID 1 under an ordinary PID" {
+	for n in $(stages_from 2); do
+		ctr_bg "$n" sleep 1000
+		wait_container
+		[[ $ctr_pid -gt 1 ]] || fail "stage $n: host PID $ctr_pid"
+		# NSpid lists the PID in each namespace, outermost first.
+		expect_match "$(grep NSpid "/proc/$ctr_pid/status")" "[[:space:]]${ctr_pid}[[:space:]]+1$" "stage $n NSpid"
+		kill -KILL "$bg_pid"
+		wait_bg
+	done
+}
+
+@test "stage2: --init makes the command PID 2, under an init that is PID 1" {
+	for n in $(stages_from 2); do
+		ctr "$n" --init sh -c 'echo $$'
+		expect_status 0
+		expect_eq "$output" 2 "stage $n: PID of the command under --init"
+	done
+}
+
+@test "stage2: --init exits with the command's status" {
+	for n in $(stages_from 2); do
+		ctr "$n" --init sh -c 'exit 5'
+		expect_status 5
+		ctr -127 "$n" --init no-such-command-here
+		expect_status 127
+	done
+}
+
+@test "stage2: without --init, a PID 1 that never waits collects zombies" {
+	# The orphan "sleep 0.2" is re-parented to PID 1; sleep 30 never reaps it.
+	for n in $(stages_from 2); do
+		ctr_bg "$n" sh -c '(sleep 0.2 &); exec sleep 30'
+		wait_container
+		sleep 1
+		expect_match "$(child_states "$ctr_pid")" "Z" "stage $n: zombie under PID 1"
+		kill -KILL "$bg_pid"
+		wait_bg
+	done
+}
+
+@test "stage2: --init reaps orphaned zombies" {
+	for n in $(stages_from 2); do
+		ctr_bg "$n" --init sh -c '(sleep 0.2 &); exec sleep 30'
+		wait_container
+		sleep 1
+		# Under init: the command (S) and nothing else.
+		expect_no_match "$(child_states "$ctr_pid")" "Z" "stage $n: zombie under init"
+		kill -TERM "$bg_pid"
+		wait_bg
+		expect_status 143
+	done
+}
+
+@test "stage2: PID 1 ignores SIGTERM it has no handler for; a second SIGTERM kills it" {
+	for n in $(stages_from 2); do
+		ctr_bg "$n" sleep 1000
+		wait_container
+		kill -TERM "$bg_pid"
+		sleep 0.5
+		kill -0 "$ctr_pid" || fail "stage $n: PID 1 died of the first SIGTERM"
+		kill -TERM "$bg_pid"
+		wait_bg
+		expect_status 137
+	done
+}
+
+@test "stage2: --init forwards SIGTERM, and the command dies of it" {
+	for n in $(stages_from 2); do
+		ctr_bg "$n" --init sleep 1000
+		wait_container
+		kill -TERM "$bg_pid"
+		wait_bg
+		expect_status 143
+	done
+}
+
+@test "stage2: --init passes a trapped SIGTERM to the command" {
+	for n in $(stages_from 2); do
+		ctr_bg "$n" --init sh -c 'trap "echo got-TERM; exit 42" TERM; echo ready; while :; do sleep 0.1; done'
+		wait_for 50 bg_output_has ready
+		kill -TERM "$bg_pid"
+		wait_bg
+		expect_status 42
+		expect_match "$output" "got-TERM" "stage $n"
+	done
+}
+
+@test "stage2: SIGKILL to the tool kills every process in the container" {
+	for n in $(stages_from 2); do
+		ctr_bg "$n" sh -c 'sleep 1000 & sleep 1000 & echo ready; wait'
+		wait_for 50 bg_output_has ready
+		kill -KILL "$bg_pid"
+		wait "$bg_pid" || true
+		wait_for 30 test -z "$(leftover_pids)" ||
+			fail "stage $n: left behind: $(leftover_pids)"
+	done
+}
+
+@test "stage2: /proc is still the host's, so the container sees the host's processes" {
+	# The lesson that motivates stage 3: a PID namespace alone does not
+	# change what ps reads.
+	ctr 2 sh -c "test -d /proc/$$ && echo host-visible"
+	expect_status 0
+	expect_eq "$output" host-visible "stage 2"
+	ctr 2 sh -c 'ls /proc | grep -c "^[0-9]"'
+	[[ $output -gt 10 ]] || fail "stage 2 sees only $output processes"
+}
