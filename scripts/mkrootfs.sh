@@ -1,0 +1,555 @@
+#!/bin/bash
+#
+# mkrootfs.sh - build the default container image from the host's own programs.
+#
+# Usage: scripts/mkrootfs.sh [OPTIONS] DEST [EXTRA_PROG...]
+#
+#   DEST           the image directory to create or replace (e.g. rootfs)
+#   EXTRA_PROG...  files copied into DEST/usr/local/bin (the static test
+#                  programs of tests/progs/bin); dynamic ones get their
+#                  libraries too
+#
+#   --add PROG       also copy the host program PROG (a name looked up in
+#                    /usr/sbin, /usr/bin, /sbin, /bin, or an absolute path)
+#                    at its host path, with its libraries; a script also
+#                    gets its #! interpreter.  Repeatable.
+#   --add-tree DIR   also copy the whole host directory DIR at its host
+#                    path.  Repeatable.
+#   -v, --verbose    say what is copied and which optional programs the
+#                    host lacks
+#   -h, --help       print this help
+#
+# The image is the one the reference design describes: "a new isolated root
+# file system with all the dependencies and binaries from the host".  Nothing
+# is downloaded.  A fixed set of programs (bash, sh, coreutils, ps, mount,
+# hostname, ...) is copied at the same paths as on the host, with every
+# shared library the dynamic loader would load for them (ldd), keeping the
+# symlinks: on a merged-/usr host such as Debian 12, /bin, /sbin, /lib and
+# /lib64 are symlinks into /usr, and the image has the same symlinks so that
+# /bin/sh and /lib64/ld-linux-x86-64.so.2 resolve inside it.  A few /etc
+# files (passwd, group, hosts, nsswitch.conf, os-release, profile) and the
+# mount points the stages use complete it.
+#
+# The image is built in a temporary sibling of DEST and renamed into place,
+# so DEST is either the old image, briefly absent, or the new one: never half
+# built.  DEST/.built is written last; it is the Makefile's target.  Running
+# the script again gives the same image.
+#
+# Examples:
+#   scripts/mkrootfs.sh rootfs tests/progs/bin/*
+#   scripts/mkrootfs.sh --add bats --add-tree /usr/lib/bats-core \
+#           --add-tree /usr/libexec/bats-core build/initramfs
+#
+# See: chroot(8), ld.so(8), ldd(1), file-hierarchy(7)
+
+set -euo pipefail
+# Byte semantics for the ELF check, and a stable order for everything else.
+export LC_ALL=C
+umask 022
+
+PROG_NAME=mkrootfs
+# The marker that says a directory is an image this script made, and so may
+# be replaced.
+IMAGE_ID=containers-from-scratch
+SEARCH_DIRS=(/usr/sbin /usr/bin /sbin /bin)
+
+# The image is useless without these: fail if the host lacks one.
+REQUIRED_PROGS=(bash sh ls ps hostname mount id sleep cat)
+# What a student may type; copied when the host has them.
+OPTIONAL_PROGS=(
+	# coreutils
+	echo printf test '[' true false pwd env id whoami groups logname
+	ls touch mkdir rmdir rm cp mv ln chmod chown chgrp mknod mkfifo
+	readlink realpath stat df du sync truncate mktemp basename dirname
+	cat head tail wc tr cut sort uniq tee tac nl od yes dd seq expr
+	date uname nproc nice nohup timeout tty stty sleep md5sum sha256sum
+	# other basics
+	grep sed awk mawk find xargs which less more clear tput getent
+	# processes: procps, psmisc, util-linux, sysvinit-utils
+	ps kill top free pgrep pkill pidof pmap uptime watch pstree killall
+	prlimit setsid taskset flock
+	# namespaces, mounts and capabilities
+	hostname mount umount findmnt mountpoint lsns unshare nsenter chroot
+	pivot_root capsh nologin
+)
+# Terminal descriptions, so that bash line editing, less and top work.
+TERMINFO_DIRS=(/etc/terminfo /lib/terminfo /usr/share/terminfo)
+TERMINALS=(dumb linux vt100 vt220 ansi xterm xterm-color xterm-256color
+	screen screen-256color tmux tmux-256color rxvt rxvt-unicode)
+# The C.UTF-8 locale (400 KiB), so that LANG=C.UTF-8 from the host works.
+LOCALE_DIR=/usr/lib/locale/C.utf8
+# Top-level directories that a merged-/usr host makes symlinks into /usr.
+TOP_LINKS=(/bin /sbin /lib /lib64)
+# Mount points and scratch directories the stages expect.
+IMAGE_DIRS=(proc dev sys tmp root home mnt run var/tmp etc usr/local/bin)
+
+verbose=0
+dest=""
+work=""
+old=""
+extras=()
+adds=()
+trees=()
+
+declare -A copied=()  # host path -> 1: everything queued for the image
+declare -A checked=() # program file -> 1: its runtime needs are queued
+declare -A realdir=() # cache of realpath for directories
+files=()              # host paths to copy, with canonical directories
+elves=()              # ELF programs whose libraries ldd should list
+
+usage()
+{
+	cat <<EOF
+Usage: scripts/mkrootfs.sh [OPTIONS] DEST [EXTRA_PROG...]
+
+Build a minimal container image in DEST from the host's own programs and
+their shared libraries, offline.  EXTRA_PROG files go to DEST/usr/local/bin.
+
+Options:
+  --add PROG      also copy host program PROG (name or absolute path) and its
+                  libraries; a script also gets its #! interpreter (repeatable)
+  --add-tree DIR  also copy the host directory tree DIR (repeatable)
+  -v, --verbose   say what is copied and which optional programs are missing
+  -h, --help      print this help and exit
+
+DEST is replaced only if it is empty or an image this script made.
+The stamp DEST/.built is written last.
+
+See: chroot(8), ld.so(8), ldd(1)
+EOF
+}
+
+die()
+{
+	echo "$PROG_NAME: $*" >&2
+	exit 1
+}
+
+note()
+{
+	if ((verbose)); then
+		echo "$PROG_NAME: $*" >&2
+	fi
+}
+
+# Remove the half-built image (or the replaced old one) on any exit.
+# --one-file-system: never follow a mount that someone made inside it.
+cleanup()
+{
+	if [[ -n $work && -d $work ]]; then
+		rm -rf --one-file-system -- "$work"
+	fi
+	if [[ -n $old && -d $old ]]; then
+		rm -rf --one-file-system -- "$old"
+	fi
+}
+
+parse_args()
+{
+	local positional=()
+
+	while (($#)); do
+		case $1 in
+		-h | --help)
+			usage
+			exit 0
+			;;
+		-v | --verbose)
+			verbose=1
+			;;
+		--add | --add-tree)
+			(($# >= 2)) || die "$1 needs an argument; try --help"
+			if [[ $1 == --add ]]; then
+				adds+=("$2")
+			else
+				trees+=("$2")
+			fi
+			shift
+			;;
+		--add=*)
+			adds+=("${1#--add=}")
+			;;
+		--add-tree=*)
+			trees+=("${1#--add-tree=}")
+			;;
+		--)
+			shift
+			positional+=("$@")
+			break
+			;;
+		-*)
+			die "unknown option $1; try --help"
+			;;
+		*)
+			positional+=("$1")
+			;;
+		esac
+		shift
+	done
+	((${#positional[@]} >= 1)) || die "no DEST directory given; try --help"
+	# Absolute and without "..", so that its parent and name are real.
+	dest=$(realpath -m -- "${positional[0]}")
+	[[ $dest != / ]] || die "refusing to replace /"
+	extras=("${positional[@]:1}")
+}
+
+# The directory that $1 really is, with every symlink resolved.
+canonical_dir()
+{
+	local dir=$1
+
+	if [[ -z ${realdir[$dir]+set} ]]; then
+		realdir[$dir]=$(realpath -e -- "$dir")
+	fi
+	REPLY=${realdir[$dir]}
+}
+
+# Queue host path $1 for copying to the same path in the image.  Its
+# directory is resolved (the image has the same top-level symlinks); if the
+# file itself is a symlink, the link is kept and its target queued too, so
+# that sh -> dash and libfoo.so.1 -> libfoo.so.1.2.3 work as on the host.
+queue_path()
+{
+	local path=$1 dir base target
+
+	[[ -e $path ]] || die "$path: no such file"
+	[[ $path == /* ]] || path=$PWD/$path
+	canonical_dir "${path%/*}/"
+	dir=${REPLY%/}
+	base=${path##*/}
+	path=$dir/$base
+	[[ -z ${copied[$path]+set} ]] || return 0
+	copied[$path]=1
+	files+=("$path")
+	if [[ -L $path ]]; then
+		target=$(readlink -- "$path")
+		[[ $target == /* ]] || target=$dir/$target
+		queue_path "$target"
+	fi
+}
+
+# Is $1 an ELF file?  Read the 4-byte magic without starting a process.
+is_elf()
+{
+	local magic=""
+
+	IFS= read -r -n 4 magic <"$1" || true
+	[[ $magic == $'\x7fELF' ]]
+}
+
+# Find program $1 on the host: a path as given, or a name in SEARCH_DIRS.
+find_prog()
+{
+	local name=$1 dir
+
+	if [[ $name == */* ]]; then
+		[[ -f $name && -x $name ]] || return 1
+		REPLY=$name
+		return 0
+	fi
+	for dir in "${SEARCH_DIRS[@]}"; do
+		if [[ -f $dir/$name && -x $dir/$name ]]; then
+			REPLY=$dir/$name
+			return 0
+		fi
+	done
+	return 1
+}
+
+# Note that the program file $1 is in the image: a dynamic ELF file needs
+# its libraries, and a script needs its interpreter ("#!/usr/bin/env bash"
+# needs env and bash).
+need_runtime()
+{
+	local file line interp arg
+
+	file=$(realpath -e -- "$1")
+	[[ -z ${checked[$file]+set} ]] || return 0
+	checked[$file]=1
+	if is_elf "$file"; then
+		elves+=("$file")
+		return 0
+	fi
+	IFS= read -r line <"$file" || true
+	[[ $line == '#!'* ]] || return 0
+	read -r interp arg _ <<<"${line#'#!'}"
+	[[ -n $interp ]] || return 0
+	find_prog "$interp" || die "$1: interpreter $interp not found"
+	add_program "$REPLY"
+	if [[ ${interp##*/} == env && -n $arg && $arg != -* ]]; then
+		find_prog "$arg" || die "$1: interpreter $arg not found"
+		add_program "$REPLY"
+	fi
+}
+
+# Copy host program $1 (a path) at its own path, with what it needs to run.
+add_program()
+{
+	note "program $1"
+	queue_path "$1"
+	need_runtime "$1"
+}
+
+queue_programs()
+{
+	local name
+
+	for name in "${REQUIRED_PROGS[@]}"; do
+		find_prog "$name" ||
+			die "required program $name not found in ${SEARCH_DIRS[*]}"
+		add_program "$REPLY"
+	done
+	for name in "${OPTIONAL_PROGS[@]}"; do
+		if find_prog "$name"; then
+			add_program "$REPLY"
+		else
+			note "skipping $name: not on this host"
+		fi
+	done
+	for name in "${adds[@]}"; do
+		find_prog "$name" || die "--add $name: program not found"
+		add_program "$REPLY"
+	done
+}
+
+# Ask the dynamic loader which libraries the programs need (one ldd run for
+# all of them) and queue each, with the loader itself.
+queue_libraries()
+{
+	local line file="" first rest lib
+
+	((${#elves[@]})) || return 0
+	while IFS= read -r line; do
+		if [[ $line != $'\t'* ]]; then
+			file=${line%:}
+			continue
+		fi
+		read -r first rest <<<"$line"
+		lib=""
+		case $rest in
+		"=> not found"*)
+			die "${file:-${elves[0]}}: library $first not found"
+			;;
+		"=> /"*)
+			lib=${rest#=> }
+			lib=${lib%% *}
+			;;
+		*)
+			# The loader ("/lib64/ld-linux-x86-64.so.2 (0x...)")
+			# and the vDSO, which the kernel provides.
+			[[ $first == /* ]] && lib=$first
+			;;
+		esac
+		if [[ -n $lib ]]; then
+			queue_path "$lib"
+		fi
+	done < <(ldd "${elves[@]}" 2>&1 || true)
+}
+
+queue_support_files()
+{
+	local term dir
+
+	for term in "${TERMINALS[@]}"; do
+		for dir in "${TERMINFO_DIRS[@]}"; do
+			if [[ -f $dir/${term:0:1}/$term ]]; then
+				queue_path "$dir/${term:0:1}/$term"
+				break
+			fi
+		done
+	done
+	if [[ -d $LOCALE_DIR ]]; then
+		trees+=("$LOCALE_DIR")
+	fi
+}
+
+# The skeleton: merged-/usr symlinks like the host's, and the mount points.
+make_skeleton()
+{
+	local link target dir
+
+	for link in "${TOP_LINKS[@]}"; do
+		if [[ -L $link ]]; then
+			target=$(readlink -- "$link")
+			ln -s -- "$target" "$work$link"
+			if [[ $target != /* ]]; then
+				mkdir -p -- "$work/$target"
+			fi
+		fi
+	done
+	for dir in "${IMAGE_DIRS[@]}"; do
+		mkdir -p -- "$work/$dir"
+	done
+	chmod 1777 "$work/tmp" "$work/var/tmp"
+	chmod 0700 "$work/root"
+}
+
+copy_files()
+{
+	local tree extra
+
+	# --parents recreates each host path under the image; the
+	# directories in it are already canonical, so no top-level symlink
+	# is replaced by a directory.  Without --preserve=mode, set-user-ID
+	# bits (mount, umount) are dropped: the image needs none.
+	note "copying ${#files[@]} files"
+	cp -P --parents --preserve=timestamps -- "${files[@]}" "$work/"
+	for tree in "${trees[@]}"; do
+		[[ -d $tree ]] || die "--add-tree $tree: not a directory"
+		canonical_dir "$tree"
+		note "tree $REPLY"
+		cp -R -P --parents --preserve=timestamps -- "$REPLY" "$work/"
+	done
+	for extra in "${extras[@]}"; do
+		[[ -f $extra ]] || die "$extra: no such file"
+		note "extra ${extra##*/} -> /usr/local/bin"
+		cp --preserve=timestamps -- "$extra" "$work/usr/local/bin/"
+		chmod 0755 "$work/usr/local/bin/${extra##*/}"
+	done
+}
+
+# Extra programs are copied by name into /usr/local/bin, so their libraries
+# are found before the copy (a static one needs none).
+queue_extra_runtime()
+{
+	local extra
+
+	for extra in "${extras[@]}"; do
+		[[ -f $extra ]] || die "$extra: no such file"
+		need_runtime "$extra"
+	done
+}
+
+write_etc()
+{
+	local etc=$work/etc host_os=unknown
+
+	if [[ -r /etc/os-release ]]; then
+		host_os=$(. /etc/os-release && echo "${PRETTY_NAME:-unknown}")
+	fi
+	cat >"$etc/os-release" <<EOF
+NAME="containers from scratch"
+ID=$IMAGE_ID
+PRETTY_NAME="containers-from-scratch image (programs copied from $host_os)"
+EOF
+	cat >"$etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/bash
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+EOF
+	cat >"$etc/group" <<'EOF'
+root:x:0:
+nogroup:x:65534:
+EOF
+	cat >"$etc/hosts" <<'EOF'
+127.0.0.1	localhost
+127.0.1.1	container
+::1		localhost ip6-localhost ip6-loopback
+EOF
+	cat >"$etc/nsswitch.conf" <<'EOF'
+# Only local files: the image has no other name service.
+passwd:    files
+group:     files
+shadow:    files
+hosts:     files
+networks:  files
+protocols: files
+services:  files
+EOF
+	cat >"$etc/fstab" <<'EOF'
+# The container tool mounts /proc, /sys and /dev itself.
+EOF
+	# mount(8) and df(1) read the kernel's table, as on any modern system.
+	ln -s ../proc/self/mounts "$etc/mtab"
+	cat >"$etc/profile" <<'EOF'
+# Login shells: the search path, and a prompt that shows where you are.
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+if [ -n "${BASH_VERSION-}" ]; then
+	. /etc/bash.bashrc
+elif [ "$(id -u)" -eq 0 ]; then
+	PS1='# '
+else
+	PS1='$ '
+fi
+EOF
+	# Debian's bash reads this for every interactive shell, so "container
+	# run /bin/bash" prompts with root@container:/# too.
+	cat >"$etc/bash.bashrc" <<'EOF'
+# Interactive bash only.
+[ -z "${PS1-}" ] && return
+PS1='\u@\h:\w\$ '
+EOF
+}
+
+# Refuse to replace a directory that is not ours, or that has something
+# mounted inside it (a volume's contents would be deleted with it).
+check_dest()
+{
+	local abs mountpoint _
+
+	if [[ -e $dest && ! -d $dest ]]; then
+		die "$dest exists and is not a directory"
+	fi
+	if [[ -d $dest ]]; then
+		if [[ -n $(ls -A -- "$dest") && ! -e $dest/.built ]] &&
+			! grep -qx "ID=$IMAGE_ID" "$dest/etc/os-release" 2>/dev/null; then
+			die "$dest is not empty and is not an image made by this script; refusing to replace it"
+		fi
+		abs=$(realpath -e -- "$dest")
+		while read -r _ _ _ _ mountpoint _; do
+			mountpoint=$(printf '%b' "$mountpoint")
+			if [[ $mountpoint == "$abs" || $mountpoint == "$abs"/* ]]; then
+				die "$mountpoint is mounted inside $dest; unmount it first (umount -R $mountpoint)"
+			fi
+		done </proc/self/mountinfo
+	fi
+}
+
+# Rename the finished image into place: DEST never holds a half-built image.
+swap_in()
+{
+	local parent name
+
+	parent=$(dirname -- "$dest")
+	name=$(basename -- "$dest")
+	if [[ -d $dest ]]; then
+		old=$(mktemp -d -- "$parent/.$name.old.XXXXXX")
+		mv -T -- "$dest" "$old/image"
+	fi
+	mv -T -- "$work" "$dest"
+	work=""
+	cleanup
+	old=""
+}
+
+main()
+{
+	local parent name start=$SECONDS
+
+	parse_args "$@"
+	check_dest
+	command -v ldd >/dev/null || die "ldd not found (Debian package libc-bin)"
+
+	queue_programs
+	queue_extra_runtime
+	queue_libraries
+	queue_support_files
+
+	parent=$(dirname -- "$dest")
+	name=$(basename -- "$dest")
+	mkdir -p -- "$parent"
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	work=$(mktemp -d -- "$parent/.$name.new.XXXXXX")
+	chmod 0755 "$work"
+
+	make_skeleton
+	copy_files
+	write_etc
+	# The stamp goes last: its presence means the image is complete.
+	touch "$work/.built"
+	swap_in
+	note "built $dest ($(du -sh -- "$dest" | cut -f1)) in $((SECONDS - start))s"
+}
+
+main "$@"
