@@ -211,6 +211,22 @@ static char *layer_dir(const char *path)
 	return real;
 }
 
+const char *default_rootfs(void)
+{
+	static char path[PATH_MAX];
+	char exe[PATH_MAX];
+	ssize_t len;
+
+	/* <dir of this binary>/../rootfs: where `make` builds the image, and
+	 * where `make install` puts it, whatever the working directory. */
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len == -1)
+		die("readlink /proc/self/exe");
+	exe[len] = '\0';
+	snprintf(path, sizeof(path), "%s/../rootfs", dirname(exe));
+	return path;
+}
+
 /* Misuse: one line, and a pointer to --help. */
 static noreturn void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -345,4 +361,15 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 	if (argv[optind][0] == '\0')
 		usage_error("empty COMMAND");
 	opts->command = &argv[optind];
+
+	if (stage >= 4 && opts->rootfs == NULL) {
+		const char *image = default_rootfs();
+		struct stat st;
+
+		if (stat(image, &st) == -1 || !S_ISDIR(st.st_mode))
+			diex("the default image %s is missing: build it with "
+			     "'make rootfs', or give --rootfs DIR",
+			     image);
+		opts->rootfs = existing_dir("--rootfs", image);
+	}
 }

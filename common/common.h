@@ -86,6 +86,9 @@ struct options {
 void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct options *opts);
 
+/* The image stage 4 uses without --rootfs: rootfs/ beside the stage dirs. */
+const char *default_rootfs(void);
+
 /* parse.c: strict number and size parsers; -1 with errno set on error. */
 int parse_long(const char *s, long min, long max, long *out);
 int parse_size(const char *s, long long *out);
