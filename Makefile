@@ -101,7 +101,6 @@ install: all
 
 uninstall:
 	rm -rf $(DESTDIR)$(LIBEXEC)
-	rm -f $(STAGES:%=$(DESTDIR)$(PREFIX)/bin/container-%)
 	for s in $(STAGES); do rm -f $(DESTDIR)$(PREFIX)/bin/container-$${s%%-*}; done
 
 clean:
