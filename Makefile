@@ -6,7 +6,7 @@
 #   make help         list every target
 
 STAGES   := stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups
-BINS     := $(STAGES:%=%/container)
+BINS     := $(patsubst %/main.c,%/container,$(wildcard $(STAGES:%=%/main.c)))
 COMMON_C := $(wildcard common/*.c)
 COMMON_H := $(wildcard common/*.h)
 PROGS    := $(patsubst tests/progs/%.c,tests/progs/bin/%,$(wildcard tests/progs/*.c))
@@ -25,6 +25,9 @@ ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=undefined -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=undefined
 endif
+
+SOAK_RUNS     ?= 1000
+SOAK_PARALLEL ?= 32
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -71,7 +74,7 @@ bench: all
 	scripts/bench.sh
 
 soak: all
-	scripts/soak.sh
+	SOAK_RUNS=$(SOAK_RUNS) SOAK_PARALLEL=$(SOAK_PARALLEL) scripts/soak.sh
 
 compare: all
 	scripts/compare.sh

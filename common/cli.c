@@ -133,15 +133,24 @@ static char *existing_dir(const char *what, const char *path)
 	return real;
 }
 
-/* Absolute, not "/" itself, and no ".." that could climb out of the root. */
+/* Absolute, and not the root itself: no "." or ".." part, which could climb
+ * out of the root or name it ("/.", "//"). */
 static int bad_container_path(const char *p)
 {
-	if (p[0] != '/' || strcmp(p, "/") == 0 || strlen(p) >= PATH_MAX / 2)
+	size_t len;
+
+	if (p[0] != '/' || p[strspn(p, "/")] == '\0' ||
+	    strlen(p) >= PATH_MAX / 2)
 		return 1;
-	for (const char *c = p; (c = strstr(c, "..")) != NULL; c += 2)
-		if (c[-1] == '/' && (c[2] == '/' || c[2] == '\0'))
+	for (const char *c = p;; c += len) {
+		c += strspn(c, "/");
+		if (*c == '\0')
+			return 0;
+		len = strcspn(c, "/");
+		if ((len == 1 && c[0] == '.') ||
+		    (len == 2 && strncmp(c, "..", 2) == 0))
 			return 1;
-	return 0;
+	}
 }
 
 /* HOST_DIR:CONTAINER_DIR[:ro|:rw] */
@@ -173,7 +182,7 @@ static void add_volume(struct options *opts, const char *spec)
 		diex("invalid --volume '%.200s': mode must be ro or rw", spec);
 	if (bad_container_path(ctr))
 		diex("invalid --volume '%.200s': the container path must be "
-		     "absolute, not / and without '..'",
+		     "absolute, not / and without '.' or '..'",
 		     spec);
 	v = &opts->volumes[opts->nvolumes++];
 	v->host = existing_dir("--volume host directory", host);

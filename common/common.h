@@ -54,6 +54,9 @@ int write_file(const char *path, const char *fmt, ...)
 int read_file(const char *path, char *buf, size_t size);
 /* Make dir and its parents, like mkdir -p. */
 int mkdir_p(const char *path, mode_t mode);
+/* The number after "key" in a file of "key value" lines, such as
+ * memory.events or cpu.stat; -1 with errno ENODATA if the key is absent. */
+int read_key(const char *path, const char *key, long long *value);
 
 /* ---- the command line (cli.c, parse.c) ---- */
 
@@ -93,6 +96,10 @@ const char *default_rootfs(void);
 int parse_long(const char *s, long min, long max, long *out);
 int parse_size(const char *s, long long *out);
 int parse_cpus(const char *s, long period_us, long *quota_us);
+/* The other way, for messages: 33554432 -> "32M". */
+const char *format_size(long long bytes, char *buf, size_t size);
+/* Is word one of the space-separated words of list ("cpu memory pids")? */
+int has_word(const char *list, const char *word);
 
 /* ---- processes (proc.c) ---- */
 
@@ -102,6 +109,9 @@ void *alloc_stack(size_t size);
 void forwarded_signals(sigset_t *set);
 /* Block the signals the parent forwards, so none is lost before clone. */
 void block_signals(sigset_t *old);
+/* Make the child's own process group the terminal's foreground, if the
+ * tool has the terminal; supervise() gives it back. */
+void give_terminal(pid_t child);
 /* Wait for the container, forwarding signals; return its exit status. */
 int supervise(pid_t child);
 /* "sh -c echo hi", for traces; truncated if long. */

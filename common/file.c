@@ -85,3 +85,25 @@ int mkdir_p(const char *path, mode_t mode)
 		return -1;
 	return 0;
 }
+
+int read_key(const char *path, const char *key, long long *value)
+{
+	char line[256], name[64];
+	long long v;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%63s %lld", name, &v) == 2 &&
+		    strcmp(name, key) == 0) {
+			fclose(f);
+			*value = v;
+			return 0;
+		}
+	}
+	fclose(f);
+	errno = ENODATA;
+	return -1;
+}

@@ -9,7 +9,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
 
@@ -138,5 +140,32 @@ int parse_cpus(const char *s, long period_us, long *quota_us)
 		return -1;
 	}
 	*quota_us = (whole * 100 + hundredths) * (period_us / 100);
+	return 0;
+}
+
+const char *format_size(long long bytes, char *buf, size_t size)
+{
+	static const char units[] = "GMK";
+
+	for (int i = 0; units[i] != '\0'; i++) {
+		long long unit = 1LL << (10 * (3 - i));
+
+		if (bytes % unit == 0) {
+			snprintf(buf, size, "%lld%c", bytes / unit, units[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, size, "%lld", bytes);
+	return buf;
+}
+
+int has_word(const char *list, const char *word)
+{
+	size_t len = strlen(word);
+
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p += len)
+		if ((p == list || isspace((unsigned char)p[-1])) &&
+		    (p[len] == '\0' || isspace((unsigned char)p[len])))
+			return 1;
 	return 0;
 }

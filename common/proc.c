@@ -41,10 +41,46 @@ void block_signals(sigset_t *old)
 	sigset_t set;
 
 	/* Blocked rather than handled: a signal that arrives while we set up
-	 * stays pending, and supervise() forwards it once the child exists. */
+	 * stays pending, and supervise() forwards it once the child exists.
+	 * SIGTTOU too: give_terminal() takes the terminal back from the
+	 * background at the end. */
 	forwarded_signals(&set);
+	sigaddset(&set, SIGTTOU);
 	if (sigprocmask(SIG_BLOCK, &set, old) == -1)
 		die("sigprocmask");
+}
+
+/* The terminal's foreground process group before give_terminal(). */
+static pid_t terminal_owner = -1;
+
+/*
+ * An interactive shell asks its terminal which process group is in the
+ * foreground, and gives it back when it exits.  The tool's group is not in
+ * the container's PID namespace, so the shell would see group 0, and dash
+ * fails at exit ("Cannot set tty process group").  So, as a shell does for
+ * a job, put the container in a process group of its own and make it the
+ * terminal's foreground, as `docker run -t` does with a terminal of its own.
+ * Call it before the child execs; supervise() gives the terminal back.
+ * The price, as with docker run -t: Ctrl-C now reaches the container, not
+ * the tool, and a PID 1 without a SIGINT handler ignores it (use --init).
+ */
+void give_terminal(pid_t child)
+{
+	if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp())
+		return; /* no terminal, or we run in the background */
+	if (setpgid(child, child) == -1)
+		die("setpgid %d", child);
+	if (tcsetpgrp(STDIN_FILENO, child) == -1)
+		die("tcsetpgrp");
+	terminal_owner = getpgrp();
+}
+
+static void take_back_terminal(void)
+{
+	if (terminal_owner != -1 &&
+	    tcsetpgrp(STDIN_FILENO, terminal_owner) == -1)
+		warnx("tcsetpgrp: %s", strerror(errno));
+	terminal_owner = -1;
 }
 
 /*
@@ -64,8 +100,10 @@ int supervise(pid_t child)
 	forwarded_signals(&set);
 	for (;;) {
 		pid = waitpid(child, &wstatus, WNOHANG);
-		if (pid == child)
+		if (pid == child) {
+			take_back_terminal();
 			return wstatus;
+		}
 		if (pid == -1 && errno != EINTR)
 			die("waitpid");
 		sig = sigwaitinfo(&set, &info);

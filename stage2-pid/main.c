@@ -143,6 +143,7 @@ static pid_t start_container(struct child_args *args)
 		trace("running [%s] as PID %d on the host, PID 1 in the "
 		      "container",
 		      command_line(args->opts->command), pid);
+	give_terminal(pid);
 	if (write(args->sync_fd[1], "g", 1) != 1)
 		die("write to the child");
 	close(args->sync_fd[1]);

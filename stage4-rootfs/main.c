@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -185,28 +186,81 @@ static void mount_root(struct child_args *args)
 	      opts->rootfs);
 }
 
+/*
+ * Open a directory of the new root, making it and its parents if missing,
+ * like mkdir -p.  Not by its plain path: we have not pivoted yet, so an
+ * absolute symlink in the image (/data -> /etc) would lead to the host's
+ * /etc.  openat2(2) with RESOLVE_IN_ROOT resolves every step as if the new
+ * root, our working directory, were already "/".  Returns an O_PATH
+ * descriptor.
+ */
+static int open_in_root(const char *path)
+{
+	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT};
+	char prefix[PATH_MAX] = "";
+	size_t used = 0, len;
+	int root, dir = -1, parent;
+
+	root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root == -1)
+		die("open the new root");
+	for (const char *c = path;; c += len) {
+		c += strspn(c, "/");
+		if (*c == '\0')
+			break;
+		len = strcspn(c, "/");
+		used += (size_t)snprintf(prefix + used, sizeof(prefix) - used,
+					 "/%.*s", (int)len, c);
+		parent = dir == -1 ? root : dir;
+		dir = (int)syscall(SYS_openat2, root, prefix, &how,
+				   sizeof(how));
+		if (dir == -1 && errno == ENOENT) {
+			/* prefix's last part, in the parent opened last */
+			if (mkdirat(parent, prefix + used - len, 0755) == -1 &&
+			    errno != EEXIST)
+				die("mkdir %s in the container", prefix);
+			dir = (int)syscall(SYS_openat2, root, prefix, &how,
+					   sizeof(how));
+		}
+		if (dir == -1)
+			die("open %s in the container", prefix);
+		if (parent != root)
+			close(parent);
+	}
+	close(root);
+	return dir;
+}
+
 /* --volume HOST:CONTAINER[:ro]: bind-mount a host directory into the root.
  * A read-only bind needs a second mount call: MS_RDONLY is ignored on the
- * first MS_BIND. */
+ * first MS_BIND.  It opens the mount point again, to get the new mount and
+ * not the directory under it. */
 static void mount_volumes(struct child_args *args)
 {
 	const struct options *opts = args->opts;
-	char source[32];
+	char source[32], target[32];
+	int dir;
 
 	for (int i = 0; i < opts->nvolumes; i++) {
 		const struct volume *v = &opts->volumes[i];
-		const char *target = v->container + 1; /* relative: "data" */
 
-		if (mkdir_p(target, 0755) == -1)
-			die("mkdir %s in the container", v->container);
+		dir = open_in_root(v->container);
 		fd_path(args->volume_fd[i], source, sizeof(source));
+		fd_path(dir, target, sizeof(target));
 		if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) == -1)
 			die("bind-mount %s on %s", v->host, v->container);
-		if (v->read_only && mount(NULL, target, NULL,
-					  MS_BIND | MS_REMOUNT | MS_RDONLY |
-						  MS_NOSUID | MS_NODEV,
-					  NULL) == -1)
-			die("remount %s read-only", v->container);
+		close(dir);
+		if (v->read_only) {
+			dir = open_in_root(v->container);
+			fd_path(dir, target, sizeof(target));
+			if (mount(NULL, target, NULL,
+				  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
+					  MS_NODEV,
+				  NULL) == -1)
+				die("remount %s read-only", v->container);
+			close(dir);
+		}
 		trace("bind-mount %s on %s%s", v->host, v->container,
 		      v->read_only ? " (read-only)" : "");
 	}
@@ -292,12 +346,19 @@ static void mount_proc(void)
 	trace("mount proc on /proc");
 }
 
-/* /tmp must be writable by anyone, even if the image forgot it. */
+/* /tmp must be writable by anyone, even if the image forgot it.  Only a
+ * wrong mode is changed: on an overlay even a chmod that changes nothing
+ * copies /tmp up, and the upper layer must hold only the container's own
+ * changes. */
 static void make_tmp(void)
 {
+	struct stat st;
+
 	if (mkdir("/tmp", 01777) == -1 && errno != EEXIST)
 		die("mkdir /tmp");
-	if (chmod("/tmp", 01777) == -1)
+	if (stat("/tmp", &st) == -1)
+		die("stat /tmp");
+	if ((st.st_mode & 07777) != 01777 && chmod("/tmp", 01777) == -1)
 		die("chmod /tmp");
 }
 
@@ -385,6 +446,7 @@ static pid_t start_container(struct child_args *args)
 		trace("running [%s] as PID %d on the host, PID 1 in the "
 		      "container",
 		      command_line(args->opts->command), pid);
+	give_terminal(pid);
 	if (write(args->sync_fd[1], "g", 1) != 1)
 		die("write to the child");
 	close(args->sync_fd[1]);

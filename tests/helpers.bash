@@ -206,3 +206,21 @@ common_teardown() {
 
 setup() { common_setup; }
 teardown() { common_teardown; }
+
+# ---- images ----
+
+# copy_image DEST: a private copy of the default image, for a test that
+# changes it or must prove that nothing else did.
+# The image's contents, not the directory: rootfs may be a symlink.
+copy_image() { mkdir "$1" && cp -a "$REPO/rootfs/." "$1/"; }
+
+# tree_state DIR: every entry of DIR with its type, mode, owner, size, times
+# and link target, then every file's checksum: equal before and after means
+# nothing in DIR was modified.
+tree_state() {
+	(
+		cd "$1" || exit 1
+		find . -printf '%p %y %m %U:%G %s %T@ %C@ %l\n' | LC_ALL=C sort
+		find . -type f -exec md5sum {} + | LC_ALL=C sort -k 2
+	)
+}
