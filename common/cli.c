@@ -278,7 +278,8 @@ static void set_option(struct options *opts, int opt, const char *val)
 		/* Stage 4 covers the image's path with a scratch tmpfs, and a
 		 * mount on top of "/" is not seen through "/". */
 		if (strcmp(opts->rootfs, "/") == 0)
-			diex("invalid --rootfs '%.80s': the host's own / cannot "
+			diex("invalid --rootfs '%.80s': the host's own / "
+			     "cannot "
 			     "be the image; build one with 'make rootfs'",
 			     val);
 		break;
