@@ -1,0 +1,595 @@
+#!/usr/bin/env bash
+# bench.sh - how long does each stage take to start a container?
+#
+# Table 1 times `container run true` in every built stage against tools that
+# do the same job, all measured in the same run, interleaved:
+#
+#   floor        /bin/true alone: what starting any program costs here
+#   stage 1-3    against unshare(1) with the same namespaces
+#   stage 4      against bubblewrap on the same image, if installed
+#   stage 5      against runc on the same image with the same limits
+#
+# It prints the median and the p10-p90 spread of each row, the median minus
+# the floor, the ratio of each stage to its comparison row, and the peak
+# memory of the tool (the largest resident set of any one process in its
+# tree, GNU time's %M, from wait4(2)'s ru_maxrss).  It never passes or fails
+# on the numbers.
+#
+# Table 2 times stage 4 on the default image and on a copy padded to about
+# 1 GB with a real (not sparse) file, beside the cost of `cp -a` of each
+# image, which a design that copies the image before each run pays.
+#
+# Timing: each run is one fork and exec from bash, timed with bash's
+# $EPOCHREALTIME (microseconds) just before and after; the same bash
+# overhead is in every row, and the floor row shows how much it is.  Rows
+# are interleaved, a round at a time, in a new random order every round,
+# after BENCH_WARMUP untimed rounds, so that a slow spell of the machine
+# hits every row alike.  BENCH_HYPERFINE=1 times table 1 with hyperfine
+# instead, if it is installed (rows one after another, not interleaved).
+#
+# Rows that move a process into a cgroup (stage 5, runc) start after a
+# pause of BENCH_SETTLE_MS, outside the timing.  Moving a process between
+# cgroups write-locks a per-CPU rwsem, which waits for an RCU grace period
+# (milliseconds) unless another move happened within about one grace
+# period before; back to back, each run would get the previous run's
+# grace period for free, which no single `container run` gets.
+#
+# Environment:
+#   BENCH_RUNS=N         timed runs per row in table 1 (default 50)
+#   BENCH_WARMUP=N       untimed warm-up rounds first (default 5)
+#   BENCH_IMAGE_RUNS=N   timed runs per row in table 2 (default 20)
+#   BENCH_IMAGE_MB=N     size of the large image (default 1024)
+#   BENCH_IMAGE=0        skip table 2
+#   BENCH_STATIC=1       also build the stages with `make STATIC=1` into
+#                        build/static/ and time those too
+#   BENCH_HYPERFINE=1    use hyperfine for table 1 where installed
+#   BENCH_SETTLE_MS=N    pause before each run of a cgroup row (default 100)
+#   BENCH_TMPDIR=DIR     scratch space (default /var/tmp; table 2 needs
+#                        twice BENCH_IMAGE_MB there)
+#
+# Leaves the machine as it found it: scratch directory, overlay mounts and
+# runc state are undone by the EXIT trap.  Needs root, bash 5.
+#
+# Usage: scripts/bench.sh      (make bench)
+set -u
+export LC_ALL=C
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+IMAGE=$repo/rootfs
+
+RUNS=${BENCH_RUNS:-50}
+WARMUP=${BENCH_WARMUP:-5}
+IMAGE_RUNS=${BENCH_IMAGE_RUNS:-20}
+IMAGE_MB=${BENCH_IMAGE_MB:-1024}
+DO_IMAGE=${BENCH_IMAGE:-1}
+DO_STATIC=${BENCH_STATIC:-0}
+USE_HYPERFINE=${BENCH_HYPERFINE:-0}
+TMPBASE=${BENCH_TMPDIR:-/var/tmp}
+SETTLE_MS=${BENCH_SETTLE_MS:-100}
+MEM_RUNS=3
+TIMEOUT=60
+# Stage 5's defaults, which runc gets too.
+PIDS_LIMIT=20
+MEMORY_BYTES=$((500 * 1024 * 1024))
+CPU_QUOTA=200000
+CPU_PERIOD=100000
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+for v in RUNS WARMUP IMAGE_RUNS IMAGE_MB SETTLE_MS; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_$v must be a whole number, not '${!v}'"
+done
+((RUNS >= 1 && IMAGE_RUNS >= 1)) || die "BENCH_RUNS and BENCH_IMAGE_RUNS must be at least 1"
+((BASH_VERSINFO[0] >= 5)) || die "needs bash 5 or later for \$EPOCHREALTIME"
+[[ $(id -u) == 0 ]] || die "the stages need root; try: sudo make bench"
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# ---- scratch space and its cleanup ----
+
+scratch=""
+mounted=()
+runc_id=cfs-bench-$$
+runc_state=""
+
+cleanup() {
+	local i
+	if [[ -n $runc_state && -d $runc_state ]] && have runc; then
+		runc --root "$runc_state" delete --force "$runc_id" >/dev/null 2>&1
+	fi
+	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+		umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}"
+	done
+	if [[ -n $scratch && -d $scratch ]]; then
+		# --one-file-system: never reach into a mount that did not go.
+		rm -rf --one-file-system "$scratch"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+scratch=$(mktemp -d "$TMPBASE/cfs-bench.XXXXXX") || die "cannot make a scratch dir in $TMPBASE"
+errfile=$scratch/stderr
+
+# A writable overlay of the default image at $scratch/NAME/merged, mounted
+# once for a tool that would otherwise write its mount points into the image
+# itself.  Not in a $(...): the mount must be recorded in this shell.
+overlay_of_image() {
+	local dir=$scratch/$1
+	mkdir -p "$dir"/{upper,work,merged} || return 1
+	mount -t overlay overlay \
+		-o "lowerdir=$IMAGE,upperdir=$dir/upper,workdir=$dir/work" \
+		"$dir/merged" || return 1
+	mounted+=("$dir/merged")
+}
+
+# ---- the rows ----
+
+ROWS=()            # ids in table order
+declare -A LABEL   # id -> short name
+declare -A STATE   # id -> "" when runnable, else why not
+declare -A VS      # id -> the id of its comparison row
+declare -A TIMES   # id -> microseconds, space-separated
+declare -A BIN     # stage id -> binary
+declare -A PEAK    # id -> peak RSS in KiB
+CMD=()
+
+add_row() {
+	ROWS+=("$1")
+	LABEL[$1]=$2
+	STATE[$1]=$3
+	VS[$1]=${4:-}
+	TIMES[$1]=""
+}
+
+# set_cmd ID: put the row's command in CMD.
+set_cmd() {
+	case $1 in
+	floor) CMD=(/bin/true) ;;
+	s[1-5] | s[1-5]static) CMD=("${BIN[$1]}" run true) ;;
+	u1) CMD=(unshare --uts --fork true) ;;
+	u2) CMD=(unshare --uts --pid --fork true) ;;
+	u3) CMD=(unshare --uts --pid --mount --mount-proc --fork true) ;;
+	bwrap) CMD=(bwrap "${BWRAP_ARGS[@]}" true) ;;
+	runc) CMD=(runc --root "$runc_state" run --bundle "$scratch/runc" "$runc_id") ;;
+	img-small) CMD=("${BIN[s4]}" run true) ;;
+	img-big) CMD=("${BIN[s4]}" run --rootfs "$big_image" true) ;;
+	cp-small) CMD=(cp -a "$IMAGE" "$scratch/copy") ;;
+	cp-big) CMD=(cp -a "$big_image" "$scratch/copy") ;;
+	esac
+}
+
+# Rows whose tool moves a process into a cgroup.
+moves_cgroup() {
+	[[ $1 == s5 || $1 == s5static || $1 == runc ]]
+}
+settle=$(awk -v ms="$SETTLE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
+
+# After each run, untimed.
+after_run() {
+	case $1 in
+	cp-*) rm -rf "$scratch/copy" ;;
+	esac
+}
+
+# The row's command as a person would type it, from the repo directory.
+show_cmd() {
+	local w out=""
+	set_cmd "$1"
+	for w in "${CMD[@]}"; do
+		w=${w#"$repo"/}
+		w=${w//$scratch/\$SCRATCH}
+		out+="$w "
+	done
+	echo "${out% }"
+}
+
+image_ok=0
+[[ -e $IMAGE/.built ]] && image_ok=1
+
+# stage_state N: "" if stage N is built.
+stage_state() {
+	local bin=$repo/${STAGES[$1 - 1]}/container
+	if [[ -x $bin ]]; then
+		if (($1 >= 4 && !image_ok)); then
+			echo "no image (make rootfs)"
+		fi
+	else
+		echo "not built"
+	fi
+}
+
+# ---- static builds (BENCH_STATIC=1) ----
+
+# Build stage N with `make STATIC=1`'s own compiler command, but into
+# build/static/, so the normal build stays as it is.
+build_static() {
+	local stage=${STAGES[$1 - 1]} line out=build/static/${STAGES[$1 - 1]}/container
+	local -a words
+	line=$(cd "$repo" && make -s -n -B STATIC=1 "$stage/container" 2>/dev/null | tail -n 1)
+	read -ra words <<<"$line"
+	for i in "${!words[@]}"; do
+		[[ ${words[i]} == -o ]] && words[i + 1]=$out
+	done
+	[[ " ${words[*]} " == *" -o $out "* ]] || return 1
+	mkdir -p "$repo/build/static/$stage" || return 1
+	# Stages 4 and 5 find the default image next to their own directory.
+	if [[ ! -e $repo/build/static/rootfs ]]; then
+		ln -s ../../rootfs "$repo/build/static/rootfs" || return 1
+	fi
+	(cd "$repo" && "${words[@]}") >"$errfile" 2>&1
+}
+
+# ---- comparison tools ----
+
+# bubblewrap: uts and pid namespaces, its own root on the same image, a
+# fresh /proc and a minimal /dev, as stage 4.  bwrap 0.10+ can put an
+# overlay over the image itself, as stage 4 does; an older one binds a
+# writable overlay that is mounted once, up front.
+BWRAP_ARGS=()
+bwrap_note=""
+setup_bwrap() {
+	if bwrap --help 2>&1 | grep -q -- '--overlay-src'; then
+		BWRAP_ARGS=(--unshare-uts --unshare-pid --overlay-src "$IMAGE" --tmp-overlay /
+			--proc /proc --dev /dev)
+		bwrap_note="its own overlay per run"
+	else
+		overlay_of_image bwrap || return 1
+		BWRAP_ARGS=(--unshare-uts --unshare-pid --bind "$scratch/bwrap/merged" /
+			--proc /proc --dev /dev)
+		bwrap_note="bwrap $(bwrap --version | awk '{ print $2 }') has no --overlay-src: binds one overlay mounted once by bench, not per run"
+	fi
+}
+
+# runc: a bundle from `runc spec`, edited with sed: run `true` without a
+# terminal, stage 5's limits, stage 5's namespaces (uts, pid, mount: not
+# runc's default network and ipc) and stage 5's mounts (/proc and a tmpfs
+# /dev; runc also makes its default device nodes), no masked or read-only
+# paths.  The root is a writable overlay of the image, as in stage 5, so
+# that runc's mount points never land in the image itself.
+setup_runc() {
+	local bundle=$scratch/runc t=$'\t'
+	mkdir -p "$bundle" || return 1
+	runc_state=$scratch/runc-state
+	(cd "$bundle" && runc spec) || return 1
+	overlay_of_image runc-root || return 1
+	mkdir "$bundle/rootfs" &&
+		mount --bind "$scratch/runc-root/merged" "$bundle/rootfs" || return 1
+	mounted+=("$bundle/rootfs")
+	sed -i \
+		-e 's/"terminal": true/"terminal": false/' \
+		-e 's/^\(\s*\)"sh"$/\1"true"/' \
+		-e 's/"readonly": true/"readonly": false/' \
+		-e 's/"hostname": "runc"/"hostname": "container"/' \
+		-e "s/\"resources\": {/\"resources\": {\"pids\": {\"limit\": $PIDS_LIMIT}, \"memory\": {\"limit\": $MEMORY_BYTES}, \"cpu\": {\"quota\": $CPU_QUOTA, \"period\": $CPU_PERIOD},/" \
+		-e "/\"namespaces\": \[/,/\]/c\\
+$t$t\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"uts\"}, {\"type\": \"mount\"}]," \
+		-e "/^$t\"mounts\": \[/,/^$t\],/c\\
+$t\"mounts\": [{\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"}, {\"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\", \"options\": [\"nosuid\", \"mode=755\", \"size=65536k\"]}]," \
+		-e "/\"maskedPaths\": \[/,/\]/c\\
+$t$t\"maskedPaths\": []," \
+		-e "/\"readonlyPaths\": \[/,/\]/c\\
+$t$t\"readonlyPaths\": []" \
+		"$bundle/config.json"
+}
+
+# ---- statistics ----
+
+# stats MICROSECONDS...: "median p10 p90" in whole microseconds
+# (nearest-rank percentiles).
+stats() {
+	printf '%s\n' "$@" | sort -n | awk '
+		{ a[NR] = $1 }
+		function rank(q,  r) { r = int(q * NR); if (r < q * NR) r++; return r < 1 ? 1 : r }
+		END {
+			med = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+			printf "%.0f %d %d\n", med, a[rank(0.1)], a[rank(0.9)]
+		}'
+}
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
+
+# ---- timing ----
+
+# run_rounds RUNS WARMUP ID...: time every runnable ID, interleaved.
+run_rounds() {
+	local runs=$1 warmup=$2 r k j n id rc t0 t1
+	shift 2
+	local -a ids=("$@")
+	n=${#ids[@]}
+	for ((r = -warmup; r < runs; r++)); do
+		# A new order every round (Fisher-Yates), so that no row
+		# always follows the same neighbour.
+		for ((k = n - 1; k > 0; k--)); do
+			j=$((RANDOM % (k + 1)))
+			id=${ids[k]} ids[k]=${ids[j]} ids[j]=$id
+		done
+		for ((k = 0; k < n; k++)); do
+			id=${ids[k]}
+			[[ -z ${STATE[$id]} ]] || continue
+			set_cmd "$id"
+			moves_cgroup "$id" && sleep "$settle"
+			t0=$EPOCHREALTIME
+			"${CMD[@]}" >/dev/null 2>"$errfile"
+			rc=$?
+			t1=$EPOCHREALTIME
+			after_run "$id"
+			if ((rc != 0)); then
+				STATE[$id]="failed (exit $rc): $(head -n 1 "$errfile")"
+				continue
+			fi
+			((r >= 0)) && TIMES[$id]+=" $((${t1//[!0-9]/} - ${t0//[!0-9]/}))"
+		done
+	done
+}
+
+# check_rows ID...: run each row once under timeout(1), so that a row that
+# hangs or fails is found before the timing, which runs without timeout(1)
+# (it would add a fork and exec of its own to every run).
+check_rows() {
+	local id rc
+	for id in "$@"; do
+		[[ -z ${STATE[$id]} ]] || continue
+		set_cmd "$id"
+		timeout "$TIMEOUT" "${CMD[@]}" >/dev/null 2>"$errfile"
+		rc=$?
+		after_run "$id"
+		if ((rc == 124)); then
+			STATE[$id]="hung: killed after ${TIMEOUT}s"
+		elif ((rc != 0)); then
+			STATE[$id]="failed (exit $rc): $(head -n 1 "$errfile")"
+		fi
+	done
+}
+
+# summarize ID...: MEDIAN, P10 and P90 of each row that has times.
+summarize() {
+	local id
+	for id in "$@"; do
+		[[ -z ${STATE[$id]} && -n ${TIMES[$id]} ]] || continue
+		# shellcheck disable=SC2086
+		read -r "MEDIAN[$id]" "P10[$id]" "P90[$id]" <<<"$(stats ${TIMES[$id]})"
+	done
+}
+
+# hyperfine_rows RUNS WARMUP ID...: the same, with hyperfine, one row after
+# another.
+hyperfine_rows() {
+	local runs=$1 warmup=$2 id json cmdline w
+	local -a prepare
+	shift 2
+	json=$scratch/hyperfine.json
+	for id in "$@"; do
+		[[ -z ${STATE[$id]} ]] || continue
+		set_cmd "$id"
+		cmdline=""
+		for w in "${CMD[@]}"; do
+			cmdline+="$(printf '%q' "$w") "
+		done
+		prepare=()
+		moves_cgroup "$id" && prepare=(--prepare "sleep $settle")
+		if ! hyperfine -N --style none --warmup "$warmup" --runs "$runs" "${prepare[@]}" \
+			--export-json "$json" -- "$cmdline" >/dev/null 2>"$errfile"; then
+			STATE[$id]="failed: $(head -n 1 "$errfile")"
+			continue
+		fi
+		TIMES[$id]=$(awk '/"times": \[/ { f = 1; next }
+			f && /\]/ { f = 0 }
+			f { gsub(/[ ,]/, ""); printf " %d", $0 * 1000000 }' "$json")
+	done
+}
+
+# peak_rss ID: the largest max-RSS (KiB) over a few runs under GNU time.
+peak_rss() {
+	local i kb max=0 out=$scratch/time.out
+	set_cmd "$1"
+	for ((i = 0; i < MEM_RUNS; i++)); do
+		/usr/bin/time -f %M -o "$out" "${CMD[@]}" >/dev/null 2>&1 || return 1
+		kb=$(tail -n 1 "$out")
+		[[ $kb =~ ^[0-9]+$ ]] && ((kb > max)) && max=$kb
+		after_run "$1"
+	done
+	PEAK[$1]=$max
+}
+
+# ---- output ----
+
+describe_machine() {
+	local mode cpu
+	case $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) in
+	cgroup2fs) mode="v2" ;;
+	tmpfs)
+		mode="v1"
+		[[ $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null) == cgroup2fs ]] && mode="hybrid"
+		;;
+	*) mode="none" ;;
+	esac
+	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	echo "machine: $(nproc) CPUs (${cpu:-unknown}), kernel $(uname -r), cgroups $mode," \
+		"load $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "tools:   $(unshare --version 2>/dev/null | head -n 1);" \
+		"$(if have bwrap; then bwrap --version; else echo "no bwrap"; fi);" \
+		"$(if have runc; then runc --version | head -n 1; else echo "no runc"; fi);" \
+		"$(if have hyperfine; then hyperfine --version; else echo "no hyperfine"; fi)"
+}
+
+print_table1() {
+	local id med floor_med=${MEDIAN[floor]:-} vs ratio over peak
+	local fmt='%-22s %9s  %-13s %10s  %-28s %s\n'
+	# shellcheck disable=SC2059
+	printf "$fmt" "" "median ms" "p10-p90 ms" "over floor" "ratio (median)" "peak RSS"
+	for id in "${ROWS[@]}"; do
+		if [[ -z ${MEDIAN[$id]:-} ]]; then
+			printf '%-22s %s\n' "${LABEL[$id]}" "${STATE[$id]:-no runs}"
+			continue
+		fi
+		med=${MEDIAN[$id]}
+		over="-"
+		[[ -n $floor_med && $id != floor ]] && over=$(ms $((med - floor_med)))
+		ratio="-"
+		vs=${VS[$id]}
+		if [[ -n $vs && -n ${MEDIAN[$vs]:-} ]]; then
+			ratio="$(awk -v a="$med" -v b="${MEDIAN[$vs]}" 'BEGIN { printf "%.2f", a / b }')x ${LABEL[$vs]}"
+		elif [[ -n $vs ]]; then
+			ratio="(${LABEL[$vs]}: none)"
+		fi
+		peak="n/a"
+		[[ -n ${PEAK[$id]:-} ]] && peak=$(awk -v k="${PEAK[$id]}" 'BEGIN { printf "%.1f MiB", k / 1024 }')
+		# shellcheck disable=SC2059
+		printf "$fmt" "${LABEL[$id]}" "$(ms "$med")" "$(ms "${P10[$id]}")-$(ms "${P90[$id]}")" "$over" "$ratio" "$peak"
+	done
+}
+
+declare -A MEDIAN P10 P90
+
+# ---- table 1 ----
+
+add_row floor "floor (/bin/true)" ""
+comparisons=(u1 u2 u3 bwrap runc)
+comparison_labels=("unshare uts" "unshare uts+pid" "unshare uts+pid+mnt" "bubblewrap" "runc")
+for n in 1 2 3 4 5; do
+	BIN[s$n]=$repo/${STAGES[n - 1]}/container
+	add_row "s$n" "${STAGES[n - 1]}" "$(stage_state "$n")" "${comparisons[n - 1]}"
+	if [[ $DO_STATIC == 1 ]]; then
+		BIN[s${n}static]=$repo/build/static/${STAGES[n - 1]}/container
+		state=$(stage_state "$n")
+		if [[ -z $state ]] && ! build_static "$n"; then
+			state="static build failed: $(grep -m 1 -i error "$errfile")"
+		fi
+		add_row "s${n}static" "${STAGES[n - 1]} static" "$state" "${comparisons[n - 1]}"
+	fi
+	add_row "${comparisons[n - 1]}" "${comparison_labels[n - 1]}" ""
+done
+# The movement of the comparison rows after the stage rows is only for
+# reading: "vs" points at a row that is measured in the same rounds.
+
+have unshare || for id in u1 u2 u3; do STATE[$id]="not installed"; done
+if ! have bwrap; then
+	STATE[bwrap]="not installed"
+elif ((!image_ok)); then
+	STATE[bwrap]="no image (make rootfs)"
+elif ! setup_bwrap; then
+	STATE[bwrap]="setup failed"
+fi
+if ! have runc; then
+	STATE[runc]="not installed"
+elif ((!image_ok)); then
+	STATE[runc]="no image (make rootfs)"
+elif ! setup_runc >"$errfile" 2>&1; then
+	STATE[runc]="setup failed: $(head -n 1 "$errfile")"
+fi
+
+describe_machine
+echo
+check_rows "${ROWS[@]}"
+if [[ $USE_HYPERFINE == 1 ]] && have hyperfine; then
+	method="hyperfine -N, $RUNS runs per row after $WARMUP warm-up runs, rows one after another"
+	hyperfine_rows "$RUNS" "$WARMUP" "${ROWS[@]}"
+else
+	method="bash \$EPOCHREALTIME, $RUNS runs per row, interleaved in random order, after $WARMUP warm-up rounds"
+	run_rounds "$RUNS" "$WARMUP" "${ROWS[@]}"
+fi
+if [[ -x /usr/bin/time ]]; then
+	for id in "${ROWS[@]}"; do
+		[[ -z ${STATE[$id]} ]] && peak_rss "$id"
+	done
+	peak_note="peak RSS: the largest resident set of any one process in the tool's tree (GNU time %M), max of $MEM_RUNS runs"
+else
+	peak_note="peak RSS: n/a, no /usr/bin/time (apt-get install time)"
+fi
+
+summarize "${ROWS[@]}"
+echo "Table 1: container run true ($method)"
+echo
+print_table1
+echo
+echo "$peak_note"
+echo "ratio: median of the row / median of its comparison row, both from this run"
+echo "stage 5 and runc rows start after a ${SETTLE_MS} ms pause (BENCH_SETTLE_MS), as a lone 'container run' would"
+if [[ $DO_STATIC == 1 ]]; then
+	line=""
+	for n in 1 2 3 4 5; do
+		[[ -n ${MEDIAN[s$n]:-} && -n ${MEDIAN[s${n}static]:-} ]] || continue
+		line+=" s$n $(awk -v d="${MEDIAN[s$n]}" -v s="${MEDIAN[s${n}static]}" \
+			'BEGIN { printf "%+.2f ms (%+.0f%%)", (s - d) / 1000, (s - d) * 100 / d }'),"
+	done
+	[[ -n $line ]] && echo "static minus dynamic, medians:${line%,}"
+fi
+echo
+echo "commands (from $repo):"
+for id in "${ROWS[@]}"; do
+	[[ ${STATE[$id]} == "not built" || ${STATE[$id]} == "not installed" ]] && continue
+	printf '  %-22s %s\n' "${LABEL[$id]}" "$(show_cmd "$id")"
+done
+[[ -n $bwrap_note && -z ${STATE[bwrap]} ]] && echo "  bubblewrap: $bwrap_note"
+[[ -z ${STATE[runc]} ]] && echo "  runc: config.json from runc spec, edited: stage 5's limits and namespaces, /proc and /dev only"
+
+# ---- table 2: start-up against image size ----
+
+if [[ $DO_IMAGE != 1 ]]; then
+	exit 0
+fi
+echo
+if ((!image_ok)); then
+	echo "Table 2: skipped, no default image (make rootfs)"
+	exit 0
+fi
+small_mb=$(du -sm "$IMAGE" | cut -f1)
+need_mb=$((IMAGE_MB * 2 + 64))
+free_mb=$(df -Pm "$scratch" | awk 'NR == 2 { print $4 }')
+if ((free_mb < need_mb)); then
+	echo "Table 2: skipped, needs ${need_mb} MB free in $TMPBASE, has $free_mb (set BENCH_TMPDIR)"
+	exit 0
+fi
+big_image=$scratch/big-image
+pad_mb=$((IMAGE_MB > small_mb ? IMAGE_MB - small_mb : 0))
+cp -a "$IMAGE" "$big_image" || die "cannot copy the image to $big_image"
+# A real file of zeros: every block is allocated, so cp has to copy it.
+dd if=/dev/zero of="$big_image/padding" bs=1M count="$pad_mb" status=none ||
+	die "cannot write $big_image/padding"
+big_mb=$(du -sm "$big_image" | cut -f1)
+
+add_row img-small "stage4 on ${small_mb} MB" "$(stage_state 4)"
+add_row img-big "stage4 on ${big_mb} MB" "$(stage_state 4)"
+add_row cp-small "cp -a of ${small_mb} MB" ""
+add_row cp-big "cp -a of ${big_mb} MB" ""
+check_rows img-small img-big cp-small cp-big
+run_rounds "$IMAGE_RUNS" 1 img-small img-big cp-small cp-big
+summarize img-small img-big cp-small cp-big
+
+cell() {
+	local why
+	if [[ -z ${MEDIAN[$1]:-} ]]; then
+		why=${STATE[$1]:-no runs}
+		((${#why} > 36)) && why="${why:0:35}~"
+		echo "$why"
+		return
+	fi
+	echo "$(ms "${MEDIAN[$1]}") ($(ms "${P10[$1]}")-$(ms "${P90[$1]}"))"
+}
+growth() {
+	if [[ -n ${MEDIAN[$1]:-} && -n ${MEDIAN[$2]:-} ]]; then
+		awk -v a="${MEDIAN[$2]}" -v b="${MEDIAN[$1]}" 'BEGIN { printf "%.2fx", a / b }'
+	else
+		echo "-"
+	fi
+}
+
+echo "Table 2: start-up against image size ($IMAGE_RUNS runs per row, interleaved;" \
+	"padding is a real file of zeros on $(findmnt -no FSTYPE -T "$scratch")," \
+	"page cache warm)"
+echo
+fmt='%-16s %-38s %s\n'
+# shellcheck disable=SC2059
+printf "$fmt" image "stage4 run true: median ms (p10-p90)" "cp -a of the image: median ms (p10-p90)"
+# shellcheck disable=SC2059
+printf "$fmt" "default, ${small_mb} MB" "$(cell img-small)" "$(cell cp-small)"
+# shellcheck disable=SC2059
+printf "$fmt" "large, ${big_mb} MB" "$(cell img-big)" "$(cell cp-big)"
+# shellcheck disable=SC2059
+printf "$fmt" "large / default" "$(growth img-small img-big)" "$(growth cp-small cp-big)"

@@ -1,0 +1,500 @@
+#!/usr/bin/env bash
+# doctor.sh - can this machine run every stage?
+#
+# One line per check: "ok", "warn" (works, but read this) or "FAIL" (a stage
+# cannot run), each problem with a fix and the stages it affects.  The last
+# line names the stages that can run.  Exit status: 0 if every stage that has
+# been written can run here, 1 if one cannot.
+#
+# Read-only, except for a few tries that undo themselves: unshare(1) runs
+# that exit at once, a cgroup made and removed, and an overlay mounted and
+# a pivot_root done inside a throw-away mount namespace, in a scratch
+# directory that the EXIT trap removes.  Works as non-root too: then it
+# reports what it can see and skips the tries that need root.
+#
+# Usage: scripts/doctor.sh     (make doctor)
+set -u
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+ALL="1 2 3 4 5"
+
+# blocked[N] holds why stage N cannot run; empty means it can.
+declare -a blocked=("" "" "" "" "" "")
+scratch=""
+cgroup_tries=()
+
+cleanup() {
+	local d
+	for d in "${cgroup_tries[@]}"; do
+		[[ -d $d ]] && rmdir "$d" 2>/dev/null
+	done
+	[[ -n $scratch && -d $scratch ]] && rm -rf --one-file-system "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# "1 2 3 4 5" -> "all stages"; "4 5" -> "stages 4-5"; "5" -> "stage 5".
+stage_list() {
+	local -a s
+	read -ra s <<<"$1"
+	if [[ $1 == "$ALL" ]]; then
+		echo "all stages"
+	elif ((${#s[@]} == 1)); then
+		echo "stage ${s[0]}"
+	elif ((s[-1] - s[0] + 1 == ${#s[@]})); then
+		echo "stages ${s[0]}-${s[-1]}"
+	else
+		echo "stages ${s[*]}"
+	fi
+}
+
+ok() { printf 'ok    %s\n' "$*"; }
+
+# warn STAGES MESSAGE FIX: works, with a caveat.
+warn() {
+	local msg=$2
+	[[ -n $1 ]] && msg+=" ($(stage_list "$1"))"
+	[[ -n ${3:-} ]] && msg+=" — fix: $3"
+	printf 'warn  %s\n' "$msg"
+}
+
+# fail STAGES MESSAGE FIX: these stages cannot run until it is fixed.
+fail() {
+	local n
+	local who
+	who="$(stage_list "$1") cannot run"
+	[[ $1 == "$ALL" ]] && who="no stage can run"
+	printf 'FAIL  %s (%s) — fix: %s\n' "$2" "$who" "$3"
+	for n in $1; do
+		blocked[n]+="${blocked[n]:+; }${2%%:*}"
+	done
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# The file system type under a path, by name (ext4, not stat's ext2/ext3).
+fstype() {
+	findmnt -no FSTYPE -T "$1" 2>/dev/null || stat -f -c %T "$1"
+}
+
+is_root=0
+[[ $(id -u) == 0 ]] && is_root=1
+
+# Run a try that needs root; print its first error line on failure.
+try() {
+	local out rc
+	out=$(timeout 10 "$@" 2>&1 >/dev/null) && return 0
+	rc=$?
+	err=$(printf '%s\n' "$out" | head -n 1)
+	[[ -n $err ]] || err="exit status $rc"
+	return 1
+}
+err=""
+
+# ---- who and where ----
+
+check_root() {
+	local cap
+	if ((!is_root)); then
+		fail "$ALL" "root: running as $(id -un), not root" "run with sudo (sudo make doctor)"
+		return
+	fi
+	# Root inside a container may still lack CAP_SYS_ADMIN (bit 21),
+	# which clone(2) with new namespaces and mount(2) both need.
+	cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status)
+	if [[ -n $cap ]] && ((!((16#$cap >> 21) & 1))); then
+		fail "$ALL" "root: uid 0 but without CAP_SYS_ADMIN (a container?)" \
+			"run on the host or in a --privileged container"
+		return
+	fi
+	ok "root: uid 0 with CAP_SYS_ADMIN"
+}
+
+check_platform() {
+	local version virt=""
+	version=$(cat /proc/version 2>/dev/null)
+	if [[ $version == *Microsoft* ]]; then
+		# WSL1 is a system-call translator, not a Linux kernel: it
+		# reports 4.4.0-...-Microsoft and has no real namespaces.
+		fail "$ALL" "platform: WSL1 ($(uname -r)): no namespaces or cgroups to speak of" \
+			"wsl --set-version <distro> 2 (in Windows), then rerun"
+		return
+	fi
+	if [[ $(uname -r) == *microsoft-standard-WSL2* ]]; then
+		ok "platform: WSL2 ($(uname -r)), a real Linux kernel in a VM"
+		return
+	fi
+	if have systemd-detect-virt; then
+		virt=$(systemd-detect-virt --container 2>/dev/null)
+		[[ $virt == none ]] && virt=""
+	fi
+	[[ -z $virt && -e /.dockerenv ]] && virt=docker
+	[[ -z $virt && -e /run/.containerenv ]] && virt=podman
+	if [[ -n $virt ]]; then
+		# Only a note: a privileged container can run every stage, and
+		# the tries below fail, with a fix, if this one cannot.
+		ok "platform: Linux, inside a container ($virt): fine if the checks below pass"
+	else
+		ok "platform: Linux, not WSL and not inside a container"
+	fi
+}
+
+check_kernel() {
+	local release major minor
+	release=$(uname -r)
+	IFS=. read -r major minor _ <<<"$release"
+	minor=${minor%%[!0-9]*}
+	if ((major < 3 || (major == 3 && minor < 8))); then
+		fail "$ALL" "kernel: $release is older than 3.8" "upgrade the kernel"
+	elif ((major < 3 || (major == 3 && minor < 18))); then
+		fail "4 5" "kernel: $release has no overlayfs (3.18)" "upgrade the kernel"
+	elif ((major < 4 || (major == 4 && minor < 3))); then
+		fail "5" "kernel: $release has no pids controller (4.3)" "upgrade the kernel"
+	else
+		ok "kernel: $release (namespaces need 3.8, overlayfs 3.18, the pids controller 4.3)"
+	fi
+}
+
+# ---- namespaces ----
+
+# ns NAME STAGES UNSHARE-ARGS...: the namespace exists and unshare(1) can
+# really make one.
+check_ns() {
+	local name=$1 stages=$2 max
+	shift 2
+	if [[ ! -e /proc/self/ns/$name ]]; then
+		fail "$stages" "namespaces: no /proc/self/ns/$name: the kernel lacks them" \
+			"a kernel built with CONFIG_${name^^}_NS"
+		return
+	fi
+	max=/proc/sys/user/max_${name}_namespaces
+	if [[ -r $max && $(cat "$max") == 0 ]]; then
+		fail "$stages" "namespaces: $name disabled ($max is 0)" "sysctl -w user.${max##*/}=10000"
+		return
+	fi
+	if ((!is_root)); then
+		warn "$stages" "namespaces: /proc/self/ns/$name exists; not tried without root" "run with sudo"
+		return
+	fi
+	if ! have unshare; then
+		warn "$stages" "namespaces: /proc/self/ns/$name exists; no unshare(1) to try it" \
+			"apt-get install util-linux"
+		return
+	fi
+	if try unshare "$@" true; then
+		ok "namespaces: $name works (unshare $* true)"
+	else
+		fail "$stages" "namespaces: unshare $* failed: $err" \
+			"run as root on the host; a container needs --privileged"
+	fi
+}
+
+check_namespaces() {
+	check_ns uts "$ALL" --uts
+	check_ns pid "2 3 4 5" --pid --fork
+	check_ns mnt "3 4 5" --mount
+	# Stage 3's own recipe: a private mount namespace and a fresh /proc
+	# for a new PID namespace.
+	if ((!is_root)) || ! have unshare; then
+		return
+	fi
+	if try unshare --mount --propagation private --pid --fork --mount-proc true; then
+		ok "mount /proc: a fresh /proc in a new PID and mount namespace works"
+	else
+		fail "3 4 5" "mount /proc: unshare --mount-proc failed: $err" \
+			"run on the host; a container must not mask /proc"
+	fi
+}
+
+check_propagation() {
+	local prop
+	if ! have findmnt; then
+		warn "3 4 5" "mount propagation of /: unknown (no findmnt)" "apt-get install util-linux"
+		return
+	fi
+	prop=$(findmnt -no PROPAGATION / 2>/dev/null)
+	case $prop in
+	shared*)
+		ok "mount propagation of /: $prop, normal on systemd hosts and fine: stages 3-5 make / private in their own namespace"
+		;;
+	"")
+		warn "3 4 5" "mount propagation of /: unknown (findmnt printed nothing)" ""
+		;;
+	*)
+		ok "mount propagation of /: $prop (stages 3-5 make / private in their own namespace anyway)"
+		;;
+	esac
+}
+
+# ---- the root filesystem: overlayfs and pivot_root ----
+
+check_overlay() {
+	if grep -qw overlay /proc/filesystems; then
+		ok "overlayfs: in /proc/filesystems"
+	elif have modprobe && modprobe -n -q overlay 2>/dev/null; then
+		warn "4 5" "overlayfs: not loaded yet, but the module exists (mount loads it on demand)" \
+			"sudo modprobe overlay"
+	else
+		fail "4 5" "overlayfs: not available" "sudo modprobe overlay (or a kernel with CONFIG_OVERLAY_FS)"
+		return
+	fi
+	if ((!is_root)) || ! have unshare; then
+		return
+	fi
+	# Mount one for real, as stage 4 does: the lower layer on the file
+	# system of the default image, the upper one on a tmpfs.  All in a
+	# mount namespace of its own, so that nothing can leak onto the host.
+	if ! scratch=$(mktemp -d "$repo/.doctor.XXXXXX" 2>/dev/null); then
+		warn "4 5" "overlayfs: cannot make a scratch dir in $repo to try it" ""
+		return
+	fi
+	mkdir "$scratch"/{lower,layer,merged,old}
+	# The quoted $1 is expanded by the inner sh, not here.
+	# shellcheck disable=SC2016
+	if try unshare --mount --propagation private sh -c \
+		'mount -t tmpfs tmpfs "$1/layer" && mkdir "$1/layer/upper" "$1/layer/work" &&
+		mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/layer/upper,workdir=$1/layer/work" "$1/merged"' \
+		sh "$scratch"; then
+		ok "overlayfs: mounts with a lower layer on $(fstype "$scratch") (where ./rootfs is) and an upper one on tmpfs"
+	else
+		fail "4 5" "overlayfs: mount with a lower layer on $(fstype "$scratch") failed: $err" \
+			"keep the repo on a local disk (ext4, xfs, btrfs), not on NFS or another overlay"
+	fi
+	# pivot_root(2) fails with EINVAL when / is the initramfs (rootfs),
+	# as on some diskless or container-in-RAM setups.
+	# shellcheck disable=SC2016
+	if try unshare --mount --propagation private sh -c \
+		'mount --bind "$1" "$1" && cd "$1" && pivot_root . old' sh "$scratch"; then
+		ok "pivot_root: works (/ is $(findmnt -no FSTYPE / 2>/dev/null || echo '?'))"
+	else
+		fail "4 5" "pivot_root: failed: $err" \
+			"/ must be a real mount, not the initramfs; boot with a root file system"
+	fi
+}
+
+check_image() {
+	if [[ -e $repo/rootfs/.built ]]; then
+		ok "default image: $repo/rootfs ($(du -sh "$repo/rootfs" 2>/dev/null | cut -f1))"
+	else
+		fail "4 5" "default image: no rootfs/.built" "make rootfs (or pass --rootfs DIR)"
+	fi
+}
+
+# ---- cgroups ----
+
+# The v1 hierarchy of one controller: mounted, enabled in /proc/cgroups,
+# and we can make a cgroup in it.
+check_v1_controller() {
+	local ctl=$1 dir=/sys/fs/cgroup/$1
+	if [[ $(stat -f -c %T "$dir" 2>/dev/null) != cgroupfs ]]; then
+		fail 5 "cgroup $ctl: no v1 hierarchy at $dir" \
+			"mount -t cgroup -o $ctl cgroup $dir (systemd does this at boot)"
+		return 1
+	fi
+	if ! awk -v c="$ctl" '$1 == c && $4 == 1 { f = 1 } END { exit !f }' /proc/cgroups; then
+		fail 5 "cgroup $ctl: disabled in /proc/cgroups" "remove cgroup_disable=$ctl from the kernel command line"
+		return 1
+	fi
+	return 0
+}
+
+# mkdir and rmdir a cgroup: a read-only cgroupfs (a container) fails here.
+try_cgroup() {
+	local dir=$1/doctor-$$
+	cgroup_tries+=("$dir")
+	if ! mkdir "$dir" 2>/dev/null; then
+		fail 5 "cgroups: cannot create a cgroup in $1" "run on the host, or give the container a writable cgroupfs"
+		return 1
+	fi
+	return 0
+}
+
+done_cgroup() {
+	rmdir "$1/doctor-$$" 2>/dev/null
+}
+
+check_swap_note() {
+	if [[ $(wc -l </proc/swaps) -le 1 ]]; then
+		echo "no swap on this machine, so the memory limit is the whole story"
+	else
+		echo ""
+	fi
+}
+
+check_cgroups() {
+	local root_t unified_t ctl missing=() avail noswap
+	root_t=$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)
+	unified_t=$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)
+	noswap=$(check_swap_note)
+	case $root_t in
+	cgroup2fs)
+		avail=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
+		for ctl in pids memory cpu; do
+			[[ " $avail " == *" $ctl "* ]] || missing+=("$ctl")
+		done
+		if ((${#missing[@]})); then
+			fail 5 "cgroup mode: v2, but ${missing[*]} not in /sys/fs/cgroup/cgroup.controllers" \
+				"enable them on the kernel command line (e.g. remove cgroup_disable=)"
+			return
+		fi
+		ok "cgroup mode: v2 (unified; pids, memory, cpu in cgroup.controllers)"
+		((is_root)) || return
+		try_cgroup /sys/fs/cgroup || return
+		avail=$(cat "/sys/fs/cgroup/doctor-$$/cgroup.controllers" 2>/dev/null)
+		missing=()
+		for ctl in pids memory cpu; do
+			[[ " $avail " == *" $ctl "* ]] || missing+=("$ctl")
+		done
+		if ((${#missing[@]})); then
+			warn 5 "cgroups: ${missing[*]} not yet in /sys/fs/cgroup/cgroup.subtree_control; stage 5 must enable them" \
+				"echo '+pids +memory +cpu' > /sys/fs/cgroup/cgroup.subtree_control"
+		else
+			ok "cgroups: can create /sys/fs/cgroup/doctor-$$ with pids, memory, cpu"
+		fi
+		if [[ -e /sys/fs/cgroup/doctor-$$/memory.swap.max ]]; then
+			ok "swap accounting: memory.swap.max exists${noswap:+; $noswap}"
+		elif [[ -n $noswap ]]; then
+			ok "swap accounting: off, and $noswap"
+		else
+			warn 5 "swap accounting: no memory.swap.max, so --memory does not stop swapping" \
+				"boot with swapaccount=1 (and CONFIG_MEMCG_SWAP)"
+		fi
+		done_cgroup /sys/fs/cgroup
+		;;
+	tmpfs)
+		local mode="v1 (legacy)"
+		[[ $unified_t == cgroup2fs ]] && mode="hybrid"
+		for ctl in pids memory cpu; do
+			check_v1_controller "$ctl" || missing+=("$ctl")
+		done
+		((${#missing[@]})) && return
+		if [[ $mode == hybrid ]]; then
+			ok "cgroup mode: hybrid (v1 pids, memory, cpu; cgroup2 at /sys/fs/cgroup/unified)"
+		else
+			ok "cgroup mode: v1 (legacy; pids, memory, cpu hierarchies under /sys/fs/cgroup)"
+		fi
+		if ((is_root)); then
+			missing=()
+			for ctl in pids memory cpu; do
+				if try_cgroup "/sys/fs/cgroup/$ctl"; then
+					done_cgroup "/sys/fs/cgroup/$ctl"
+				else
+					missing+=("$ctl")
+				fi
+			done
+			((${#missing[@]})) ||
+				ok "cgroups: can create a cgroup in the pids, memory and cpu hierarchies"
+		fi
+		if [[ -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes ]]; then
+			ok "swap accounting: memory.memsw.* exists${noswap:+; $noswap}"
+		elif [[ -n $noswap ]]; then
+			ok "swap accounting: off (no memory.memsw.*), and $noswap"
+		else
+			warn 5 "swap accounting: no memory.memsw.*, so --memory does not stop swapping" \
+				"boot with swapaccount=1"
+		fi
+		;;
+	*)
+		fail 5 "cgroup mode: nothing cgroup-like at /sys/fs/cgroup (${root_t:-missing})" \
+			"mount -t cgroup2 none /sys/fs/cgroup"
+		;;
+	esac
+}
+
+# ---- security modules ----
+
+check_lsm() {
+	local found=0 label enforce
+	if [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]]; then
+		found=1
+		label=$(cat /proc/self/attr/apparmor/current 2>/dev/null ||
+			cat /proc/self/attr/current 2>/dev/null)
+		label=${label//$'\0'/}
+		if [[ -z $label || $label == unconfined* ]]; then
+			ok "AppArmor: enabled; this shell is unconfined, so it does not get in the way"
+		else
+			warn "$ALL" "AppArmor: this shell is confined ($label): mounts may be denied" \
+				"run from an unconfined shell; see dmesg for 'apparmor=\"DENIED\"'"
+		fi
+	fi
+	if [[ -r /sys/fs/selinux/enforce ]]; then
+		found=1
+		enforce=$(cat /sys/fs/selinux/enforce)
+		if [[ $enforce == 1 ]]; then
+			warn "3 4 5" "SELinux: enforcing; a policy may deny the stages' mounts" \
+				"look for AVC denials (ausearch -m avc); setenforce 0 to test"
+		else
+			ok "SELinux: permissive"
+		fi
+	fi
+	((found)) || ok "AppArmor/SELinux: neither is active"
+	if [[ $(awk '/^Seccomp:/ { print $2 }' /proc/self/status) == 2 ]]; then
+		warn "$ALL" "seccomp: this shell runs under a seccomp filter: clone or mount may be blocked" \
+			"run on the host or with --security-opt seccomp=unconfined"
+	fi
+}
+
+# ---- the stages themselves ----
+
+check_stages() {
+	local i n dir bin src newer
+	for i in "${!STAGES[@]}"; do
+		n=$((i + 1))
+		dir=${STAGES[i]}
+		bin=$repo/$dir/container
+		src=$repo/$dir/main.c
+		if [[ ! -e $src ]]; then
+			warn "" "$dir: not written yet (no $dir/main.c)" ""
+			blocked[n]="not written yet"
+			written[n]=0
+			continue
+		fi
+		written[n]=1
+		if [[ ! -x $bin ]]; then
+			fail "$n" "$dir: not built" "make"
+			continue
+		fi
+		if ! "$bin" --version >/dev/null 2>&1; then
+			fail "$n" "$dir: built, but '$dir/container --version' fails" "make clean && make"
+			continue
+		fi
+		newer=$(find "$src" "$repo/common" -newer "$bin" -name '*.[ch]' 2>/dev/null | head -n 1)
+		if [[ -n $newer ]]; then
+			warn "$n" "$dir: built, but older than ${newer#"$repo"/}" "make"
+		else
+			ok "$dir: built ($dir/container)"
+		fi
+	done
+}
+
+declare -a written=(0 0 0 0 0 0)
+
+echo "containers from scratch: can this machine run the stages?"
+check_root
+check_platform
+check_kernel
+check_namespaces
+check_propagation
+check_overlay
+check_cgroups
+check_lsm
+check_image
+check_stages
+
+runnable=() broken=() unwritten=()
+for n in 1 2 3 4 5; do
+	if ((!written[n])); then
+		unwritten+=("$n")
+	elif [[ -z ${blocked[n]} ]]; then
+		runnable+=("$n")
+	else
+		broken+=("$n (${blocked[n]})")
+	fi
+done
+summary="summary: can run: ${runnable[*]:-none}"
+((${#broken[@]})) && summary+="; cannot run: $(printf '%s, ' "${broken[@]}")" && summary=${summary%, }
+((${#unwritten[@]})) && summary+="; not written yet: ${unwritten[*]}"
+echo "$summary"
+((${#broken[@]} == 0))
