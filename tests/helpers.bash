@@ -156,6 +156,21 @@ wait_bg() {
 
 bg_output_has() { grep -q -- "$1" "$BATS_TEST_TMPDIR/bg.out"; }
 
+# End a background container by killing its first process with SIGKILL:
+# the tool sees it die and cleans up as after any exit.
+kill_container() {
+	local pid
+	pid=$(container_pid "$bg_pid")
+	[[ -n $pid ]] && kill -KILL "$pid"
+	wait_bg
+}
+
+# A tool killed with SIGKILL cannot clean up after itself; what it leaves
+# (stage 5's empty cgroup) is removed by the next run of that stage.
+next_run_cleans_up() {
+	"$(stage_bin "$1")" run true || fail "stage $1: the run after a SIGKILL exited $?"
+}
+
 # The container's first process, as the host sees it: the tool's child.
 container_pid() { pgrep -P "$1" | head -n 1 || true; }
 

@@ -207,6 +207,7 @@ load helpers
 		wait "$bg_pid" || true
 		wait_for 30 test -z "$(leftover_pids)" ||
 			fail "stage $n: left behind: $(leftover_pids)"
+		next_run_cleans_up "$n"
 	done
 }
 

@@ -24,8 +24,7 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 		[[ $ctr_pid -gt 1 ]] || fail "stage $n: host PID $ctr_pid"
 		# NSpid lists the PID in each namespace, outermost first.
 		expect_match "$(grep NSpid "/proc/$ctr_pid/status")" "[[:space:]]${ctr_pid}[[:space:]]+1$" "stage $n NSpid"
-		kill -KILL "$bg_pid"
-		wait_bg
+		kill_container
 	done
 }
 
@@ -53,8 +52,7 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 		wait_container
 		sleep 1
 		expect_match "$(child_states "$ctr_pid")" "Z" "stage $n: zombie under PID 1"
-		kill -KILL "$bg_pid"
-		wait_bg
+		kill_container
 	done
 }
 
@@ -113,6 +111,7 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 		wait "$bg_pid" || true
 		wait_for 30 test -z "$(leftover_pids)" ||
 			fail "stage $n: left behind: $(leftover_pids)"
+		next_run_cleans_up "$n"
 	done
 }
 

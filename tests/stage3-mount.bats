@@ -49,8 +49,7 @@ load helpers
 		ctr_bg "$n" sh -c 'mount -t tmpfs leak-test /mnt && echo ready && sleep 1000'
 		wait_for 50 bg_output_has ready
 		expect_eq "$(cat /proc/self/mounts)" "$before" "stage $n: host mounts while it runs"
-		kill -KILL "$bg_pid"
-		wait_bg
+		kill_container
 		expect_eq "$(cat /proc/self/mounts)" "$before" "stage $n: host mounts after"
 	done
 }

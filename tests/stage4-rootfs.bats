@@ -152,8 +152,7 @@ expect_nothing_created() {
 		wait_for 50 bg_output_has ready
 		ctr "$n" --rootfs "$img" sh -c 'ls /mine'
 		expect_status 2
-		kill -KILL "$bg_pid"
-		wait_bg
+		kill_container
 		expect_unchanged "$img" "$BATS_TEST_TMPDIR/img.before" "stage $n"
 	done
 }
@@ -300,8 +299,7 @@ expect_nothing_created() {
 			"$DEV_LISTING" "stage $n: /proc/PID/root/dev"
 		[[ -f /proc/$ctr_pid/root/hello ]] || fail "stage $n: /hello not seen through /proc/PID/root"
 		[[ ! -e /hello && ! -e $IMG/hello ]] || fail "stage $n: /hello on the host"
-		kill -KILL "$bg_pid"
-		wait_bg
+		kill_container
 	done
 }
 
@@ -407,6 +405,7 @@ expect_nothing_created() {
 		wait_for 30 test -z "$(leftover_pids)" || fail "stage $n: left behind: $(leftover_pids)"
 		expect_eq "$(cat /proc/self/mounts)" "$mounts" "stage $n: mounts after SIGKILL"
 		[[ -e $layer/upper/x && -e $src/y ]] || fail "stage $n: the writes before SIGKILL were lost"
+		next_run_cleans_up "$n"
 
 		ctr_bg "$n" --rootfs "$IMG" --volume "$src:/data" sleep 1000
 		wait_container
