@@ -522,6 +522,22 @@ swap_in()
 	old=""
 }
 
+# The dynamic loader's cache: without /etc/ld.so.cache every program
+# started in the image probes some forty directories before it finds libc.
+write_ld_cache() {
+	local conf
+	if [[ -d /etc/ld.so.conf.d ]]; then
+		mkdir -p -- "$work/etc/ld.so.conf.d"
+		for conf in /etc/ld.so.conf.d/*.conf; do
+			[[ -f $conf ]] && cp -- "$conf" "$work/etc/ld.so.conf.d/"
+		done
+		echo 'include /etc/ld.so.conf.d/*.conf' >"$work/etc/ld.so.conf"
+	fi
+	if command -v ldconfig >/dev/null; then
+		ldconfig -r "$work" || die "ldconfig -r $work failed"
+	fi
+}
+
 main()
 {
 	local parent name start=$SECONDS
@@ -546,6 +562,7 @@ main()
 	make_skeleton
 	copy_files
 	write_etc
+	write_ld_cache
 	# The stamp goes last: its presence means the image is complete.
 	touch "$work/.built"
 	swap_in

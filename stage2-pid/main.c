@@ -135,7 +135,6 @@ static pid_t start_container(struct child_args *args)
 		    args);
 	if (pid == -1)
 		die_hint("creating namespaces needs root", "clone");
-	close(args->sync_fd[0]);
 	if (args->opts->init)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
@@ -144,8 +143,12 @@ static pid_t start_container(struct child_args *args)
 		      "container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
+	/* Our read end stays open until the go-ahead is written: a child
+	 * killed before it read would otherwise leave the pipe without a
+	 * reader, and the write would kill us with SIGPIPE. */
 	if (write(args->sync_fd[1], "g", 1) != 1)
 		die("write to the child");
+	close(args->sync_fd[0]);
 	close(args->sync_fd[1]);
 	return pid;
 }

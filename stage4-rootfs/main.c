@@ -39,6 +39,8 @@
 #define CLONE_FLAGS (CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS)
 
 /* The default writable layer is a tmpfs: memory, so it is capped. */
+#define DEFAULT_PATH                                                           \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SCRATCH_OPTIONS "mode=0755,size=1g"
 
 /* What the child needs from the parent: clone(2) passes one pointer. */
@@ -362,6 +364,14 @@ static void make_tmp(void)
 		die("chmod /tmp");
 }
 
+/* The host's PATH lists the host's directories, which mean nothing in the
+ * image: use the usual ones, as docker does for an image that sets none. */
+static void set_path(void)
+{
+	if (setenv("PATH", DEFAULT_PATH, 1) == -1)
+		die("setenv PATH");
+}
+
 /*
  * --init: a minimal init as PID 1.  Most programs assume that SIGTERM kills
  * them and that someone else reaps the orphans they leave; as PID 1 neither
@@ -417,6 +427,7 @@ static int child(void *arg)
 	enter_new_root();
 	mount_proc();
 	make_tmp();
+	set_path();
 	if (args->opts->init)
 		run_init(args);
 	if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
@@ -438,7 +449,6 @@ static pid_t start_container(struct child_args *args)
 		    args);
 	if (pid == -1)
 		die_hint("creating namespaces needs root", "clone");
-	close(args->sync_fd[0]);
 	if (args->opts->init)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
@@ -447,8 +457,12 @@ static pid_t start_container(struct child_args *args)
 		      "container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
+	/* Our read end stays open until the go-ahead is written: a child
+	 * killed before it read would otherwise leave the pipe without a
+	 * reader, and the write would kill us with SIGPIPE. */
 	if (write(args->sync_fd[1], "g", 1) != 1)
 		die("write to the child");
+	close(args->sync_fd[0]);
 	close(args->sync_fd[1]);
 	return pid;
 }

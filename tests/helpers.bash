@@ -124,13 +124,14 @@ ctr_bg() {
 	local n=$1 bin
 	shift
 	bin=$(stage_bin "$n") # not inside the subshell: its fork would look like the container
+	: >"$BATS_TEST_TMPDIR/bg.out" # emptied before, or a check could read the last run's
 	log "\$ stage$n/container run $* &"
 	# exec in a subshell without bats' ERR trap: $! is then the tool itself,
 	# and its exit status is ours to read, not a test failure.
 	(
 		trap - ERR
 		exec "$bin" run "$@"
-	) >"$BATS_TEST_TMPDIR/bg.out" 2>&1 &
+	) >>"$BATS_TEST_TMPDIR/bg.out" 2>&1 &
 	bg_pid=$!
 }
 

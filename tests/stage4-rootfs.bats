@@ -553,3 +553,13 @@ expect_nothing_created() {
 		expect_match "$stderr" "stage$n: mount proc" "stage $n trace"
 	done
 }
+
+@test "stage4: the command gets the usual PATH, not the host's, and the image has a loader cache" {
+	for n in $(stages_from 4); do
+		# shellcheck disable=SC2016 # expanded by the container's sh
+		PATH=/host/only/bin:$PATH ctr "$n" sh -c 'echo "$PATH"; test -s /etc/ld.so.cache && echo cache'
+		expect_status 0
+		expect_eq "$output" "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+cache" "stage $n"
+	done
+}

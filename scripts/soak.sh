@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# scripts/soak.sh - the reliability suite at soak counts (make soak).
+#
+#   make soak [SOAK_RUNS=1000] [SOAK_PARALLEL=32]
+#
+# Runs tests/reliability.bats, in the same sandbox as make test, with
+# SOAK_RUNS sequential runs and SOAK_PARALLEL concurrent containers.  Every
+# scenario compares the host's mounts, /tmp, cgroups, hostname and processes
+# before and after, so a green soak means the host was left as found.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export RELIABILITY_RUNS=${SOAK_RUNS:-1000}
+export RELIABILITY_PARALLEL=${SOAK_PARALLEL:-32}
+echo "soak: ${RELIABILITY_RUNS} runs in a row, ${RELIABILITY_PARALLEL} at once"
+exec tests/run tests/reliability.bats

@@ -1,0 +1,183 @@
+#!/bin/bash
+#
+# vm-init.sh - the /init of the test VM that scripts/test-vm.sh boots.
+#
+# The kernel unpacks the initramfs into its "rootfs" filesystem and runs this
+# script as PID 1.  It has two jobs, in two passes:
+#
+#   1. In the initramfs: copy everything into a tmpfs and switch_root into
+#      it.  The stages use pivot_root(2), which fails with EINVAL while the
+#      current root is the initramfs rootfs: that filesystem has no parent
+#      mount to pivot away from.  A tmpfs root, like a disk root, works.
+#   2. In the tmpfs: mount what a systemd host has (proc, sysfs, devtmpfs,
+#      devpts, and cgroup2 alone at /sys/fs/cgroup: a pure v2 hierarchy),
+#      load overlayfs and loop, run the bats suite, print one result
+#      line, power off.
+#
+# The host reads these lines from the serial console:
+#   test-vm: init started          the kernel booted and ran us
+#   TEST-VM-RESULT: PASS           the suite passed
+#   TEST-VM-RESULT: FAIL rc=N      tests/run exited with N
+#   TEST-VM-RESULT: ERROR ...      the VM could not even run the suite
+#
+# Files that test-vm.sh puts into the initramfs besides the programs:
+#   /repo             a copy of the work tree (stages, tests, rootfs/)
+#   /test-vm/modules  overlay.ko and loop.ko, where the kernel has them as modules
+#   /test-vm/args     the arguments for tests/run, one per line
+#
+# See: switch_root(8), pivot_root(2), cgroups(7), ramfs-rootfs-initramfs
+# (the kernel's Documentation/filesystems), bats(1)
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=dumb LANG=C.UTF-8
+
+NEWROOT=/newroot
+REPO=/repo
+DATA=/test-vm
+CGROUP=/sys/fs/cgroup
+# The tail of the kernel log that a failed run prints.
+KLOG_LINES=40
+
+say() { printf 'test-vm: %s\n' "$*"; }
+
+# Power off at once: there is no disk to sync.  With "qemu -no-reboot",
+# the "b" fallback (reboot) ends qemu too, and so does a panic (panic=-1).
+power_off() {
+	echo o >/proc/sysrq-trigger 2>/dev/null
+	sleep 5
+	echo b >/proc/sysrq-trigger 2>/dev/null
+	busybox reboot -f
+}
+
+# Nothing can be fixed from in here: tell the host why, and stop the VM.
+die() {
+	printf 'TEST-VM-RESULT: ERROR %s\n' "$*"
+	power_off
+}
+
+mount_fs() {
+	local type=$1 target=$2 opts=${3:-}
+
+	mkdir -p "$target" || die "mkdir $target"
+	mount -t "$type" ${opts:+-o "$opts"} "$type" "$target" ||
+		die "mount $type on $target"
+}
+
+# Pass 1: copy the initramfs into a tmpfs and make that the root.
+# busybox switch_root deletes the initramfs files as it goes (freeing their
+# memory), moves the tmpfs onto / and chroots into it, which is what a
+# distribution's initramfs does before it starts the real init.
+leave_initramfs() {
+	local entry
+
+	say "init started"
+	mount_fs tmpfs "$NEWROOT" mode=0755
+	for entry in /* /.[!.]*; do
+		[[ -e $entry && $entry != "$NEWROOT" ]] || continue
+		cp -a "$entry" "$NEWROOT/" || die "cp -a $entry $NEWROOT"
+	done
+	# With execfail set, a failed exec returns here instead of ending PID 1.
+	shopt -s execfail
+	# shellcheck disable=SC2093
+	exec busybox switch_root "$NEWROOT" /init switched
+	die "switch_root to $NEWROOT"
+}
+
+# Pass 2: the file systems a systemd host mounts, with cgroup v2 only.
+mount_system() {
+	mount_fs proc /proc
+	mount_fs sysfs /sys
+	mount_fs devtmpfs /dev mode=0755
+	# The links udev makes: bash process substitution uses /dev/fd.
+	ln -sfn /proc/self/fd /dev/fd
+	ln -sfn /proc/self/fd/0 /dev/stdin
+	ln -sfn /proc/self/fd/1 /dev/stdout
+	ln -sfn /proc/self/fd/2 /dev/stderr
+	mount_fs devpts /dev/pts gid=5,mode=620,ptmxmode=666
+	mount_fs tmpfs /dev/shm mode=1777
+	mount_fs tmpfs /run mode=0755
+	mount_fs tmpfs /tmp mode=1777
+	# What systemd passes: nsdelegate makes a cgroup namespace a
+	# delegation boundary, memory_recursiveprot as on current hosts.
+	mount_fs cgroup2 "$CGROUP" nsdelegate,memory_recursiveprot
+	# Serial lines end in \n only, so that the host sees clean lines.
+	stty -onlcr 2>/dev/null
+}
+
+# Debian builds overlayfs (stage 4's root) and loop as modules, and the
+# initramfs has no modules.dep for modprobe, so load the files themselves;
+# neither depends on another module.  loop gives the VM the block devices
+# (loop0...) that every real host has and that a test looks for.
+load_modules() {
+	local ko name
+
+	for ko in "$DATA"/modules/*.ko; do
+		[[ -f $ko ]] || continue
+		name=${ko##*/}
+		name=${name%.ko}
+		# Built in, or loaded already.
+		[[ ! -d /sys/module/$name ]] || continue
+		busybox insmod "$ko" || die "insmod $ko (does it match kernel $(uname -r)?)"
+	done
+	if ! grep -qw overlay /proc/filesystems; then
+		say "warning: no overlayfs in this kernel and no overlay.ko given; stage 4 and 5 tests will fail"
+	fi
+}
+
+describe_vm() {
+	local controllers devices=()
+
+	controllers=$(cat "$CGROUP/cgroup.controllers")
+	say "kernel $(uname -r), $(nproc) CPUs, $(free -m | awk '/^Mem:/ { print $2 }') MiB"
+	say "cgroup mode: $(stat -f -c %T "$CGROUP") at $CGROUP (controllers: ${controllers:-none})"
+	if grep -qw overlay /proc/filesystems; then
+		say "overlayfs: available"
+	fi
+	shopt -s nullglob
+	devices=(/sys/class/block/*)
+	shopt -u nullglob
+	devices=("${devices[@]##*/}")
+	say "block devices: ${devices[*]:-none}"
+}
+
+# The suite as "make test" runs it: tests/run makes its own sandbox.
+run_suite() {
+	local args=() rc start=$SECONDS
+
+	if [[ -f $DATA/args ]]; then
+		mapfile -t args <"$DATA/args"
+	fi
+	cd "$REPO" || die "cd $REPO"
+	say "running tests/run ${args[*]}"
+	if [[ -x tests/run ]]; then
+		tests/run "${args[@]}" </dev/null
+	else
+		bats --tap "${args[@]:-tests}" </dev/null
+	fi
+	rc=$?
+	say "suite took $((SECONDS - start))s"
+	return "$rc"
+}
+
+main() {
+	local rc
+
+	if [[ ${1:-} != switched ]]; then
+		leave_initramfs
+	fi
+	mount_system
+	load_modules
+	describe_vm
+	run_suite
+	rc=$?
+	if ((rc == 0)); then
+		echo "TEST-VM-RESULT: PASS"
+	else
+		say "last $KLOG_LINES kernel errors:"
+		dmesg --level=emerg,alert,crit,err | tail -n "$KLOG_LINES"
+		echo "TEST-VM-RESULT: FAIL rc=$rc"
+	fi
+	power_off
+}
+
+main "$@"
