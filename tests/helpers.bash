@@ -57,6 +57,16 @@ raw() {
 	log_run "stage$n/container $*"
 }
 
+# as_nobody N ARGS...: `container ARGS` of stage N as user nobody, through
+# bats' run, logged.
+as_nobody() {
+	local n=$1
+	shift
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$(stage_bin "$n")" "$@"
+	log_run "setpriv --reuid=nobody stage$n/container $*"
+}
+
 log_run() {
 	log "\$ $1"
 	log "  status: $status"

@@ -167,9 +167,7 @@ load helpers
 
 @test "stage1: not root exits 125 and says why root is needed" {
 	for n in $(stages_from 1); do
-		run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
-			"$(stage_bin "$n")" run true
-		log_run "setpriv --reuid=nobody stage$n/container run true"
+		as_nobody "$n" run true
 		expect_status 125
 		expect_one_line_error
 		expect_match "$stderr" "root" "stage $n"
