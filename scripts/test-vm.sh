@@ -74,7 +74,7 @@ CMDLINE="console=ttyS0 panic=-1 quiet loglevel=3 cgroup_no_v1=all mitigations=of
 # The VM is the host the suite runs on, so it gets every program of these
 # Debian packages (those installed here), not only the container image's
 # set: a test that starts using paste or comm still finds it.
-VM_PACKAGES=(coreutils util-linux mount procps psmisc findutils grep sed
+VM_PACKAGES=(coreutils util-linux mount procps psmisc findutils grep sed tar bsdutils hostname
 	diffutils bats)
 # And these single programs: insmod and switch_root come from busybox.
 VM_PROGS=(busybox awk)

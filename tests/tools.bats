@@ -1,0 +1,54 @@
+#!/usr/bin/env bats
+# shellcheck disable=SC2154 # $output, $stderr: set by run and helpers.bash
+# The tools for the room: make doctor, make compare, make diff and the docs
+# check, driven as a workshop leader would run them.
+
+load helpers
+
+@test "tools: make doctor passes on this machine and names the stages that can run" {
+	run --separate-stderr "$REPO/scripts/doctor.sh"
+	log_run "scripts/doctor.sh"
+	expect_status 0
+	expect_match "$output" "cgroup mode" "doctor"
+	expect_match "$output" "can run: 1 2 3 4 5" "doctor summary"
+}
+
+@test "tools: make doctor fails for a user who is not root, with the fix" {
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups "$REPO/scripts/doctor.sh"
+	log_run "setpriv --reuid=nobody scripts/doctor.sh"
+	[[ $status -ne 0 ]] || fail "doctor passed as nobody"
+	expect_match "$output" "FAIL +root" "doctor as nobody"
+	expect_match "$output" "sudo" "doctor's fix"
+}
+
+@test "tools: make compare measures each stage, the pids limit included" {
+	run --separate-stderr "$REPO/scripts/compare.sh"
+	log_run "scripts/compare.sh"
+	expect_status 0
+	expect_match "$output" "stage2-pid +container +1 " "stage 2 row: PID 1"
+	expect_match "$output" "stage3-mount +container +1 +1 " "stage 3 row: one process visible"
+	expect_match "$output" "stage4-rootfs +container +1 +1 +no " "stage 4 row: host / hidden"
+	expect_match "$output" "stage5-cgroups .*20 \(19 forks\)" "stage 5 row: pids limit"
+}
+
+@test "tools: make diff shows each step as a diff of main.c" {
+	run --separate-stderr "$REPO/scripts/stage-diff.sh" stage3-mount stage4-rootfs
+	log_run "scripts/stage-diff.sh stage3-mount stage4-rootfs"
+	expect_match "$output" "\+\+\+ stage4-rootfs/main.c" "diff header"
+	expect_match "$output" "\+static void enter_new_root\(void\)" "diff body"
+}
+
+@test "tools: the docs check passes, and fails when a function the docs name is renamed" {
+	local copy=$BATS_TEST_TMPDIR/repo
+	mkdir "$copy"
+	tar -C "$REPO" --exclude=./rootfs --exclude=./.cache --exclude=./.git --exclude=./build -cf - . |
+		tar -C "$copy" -xf -
+	run --separate-stderr "$copy/scripts/docs.sh" check --no-run
+	log_run "docs.sh check --no-run (a copy of the tree)"
+	expect_status 0
+	sed -i 's/mount_proc(/mount_the_proc(/' "$copy/stage3-mount/main.c"
+	run --separate-stderr "$copy/scripts/docs.sh" check --no-run
+	log_run "docs.sh check --no-run (mount_proc renamed in stage 3)"
+	[[ $status -ne 0 ]] || fail "the docs check did not notice the rename"
+	expect_match "$output$stderr" "mount_proc" "the check names the function"
+}
