@@ -233,6 +233,11 @@ const char *default_rootfs(void)
 		die("readlink /proc/self/exe");
 	exe[len] = '\0';
 	snprintf(path, sizeof(path), "%s/../rootfs", dirname(exe));
+	char *real = realpath(path, NULL); /* tidier in --help, if it exists */
+	if (real != NULL) {
+		snprintf(path, sizeof(path), "%s", real);
+		free(real);
+	}
 	return path;
 }
 

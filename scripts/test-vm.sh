@@ -77,7 +77,7 @@ CMDLINE="console=ttyS0 panic=-1 quiet loglevel=3 cgroup_no_v1=all mitigations=of
 VM_PACKAGES=(coreutils util-linux mount procps psmisc findutils grep sed tar bsdutils hostname
 	diffutils bats)
 # And these single programs: insmod and switch_root come from busybox.
-VM_PROGS=(busybox awk)
+VM_PROGS=(busybox awk make)
 VM_TREES=(/usr/lib/bats-core /usr/libexec/bats-core)
 
 # command -> Debian package, for what this script itself needs.

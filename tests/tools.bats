@@ -52,3 +52,17 @@ load helpers
 	[[ $status -ne 0 ]] || fail "the docs check did not notice the rename"
 	expect_match "$output$stderr" "mount_proc" "the check names the function"
 }
+
+@test "tools: make install puts working stages under DESTDIR and PREFIX, and uninstall removes them" {
+	local dest=$BATS_TEST_TMPDIR/dest
+	run make -C "$REPO" -s install DESTDIR="$dest" PREFIX=/opt/cfs
+	log_run "make install DESTDIR=$dest PREFIX=/opt/cfs"
+	expect_status 0
+	run --separate-stderr "$dest/opt/cfs/bin/container-stage5" run hostname
+	log_run "container-stage5 run hostname"
+	expect_status 0
+	expect_eq "$output" container "the installed stage 5, with its installed image"
+	run make -C "$REPO" -s uninstall DESTDIR="$dest" PREFIX=/opt/cfs
+	expect_status 0
+	expect_eq "$(find "$dest" -type f -o -type l)" "" "files left after uninstall"
+}
