@@ -182,6 +182,19 @@ next_run_cleans_up() {
 	"$(stage_bin "$1")" run true || fail "stage $1: the run after a SIGKILL exited $?"
 }
 
+# expect_trapped_term N [OPTIONS...]: SIGTERM to the tool reaches a command
+# of stage N that traps it, and its trap decides the exit status.
+expect_trapped_term() {
+	local n=$1
+	shift
+	ctr_bg "$n" "$@" sh -c 'trap "echo got-TERM; exit 42" TERM; echo ready; while :; do sleep 0.1; done'
+	wait_for 50 bg_output_has ready
+	kill -TERM "$bg_pid"
+	wait_bg
+	expect_status 42
+	expect_match "$output" "got-TERM" "stage $n $*"
+}
+
 # The container's first process, as the host sees it: the tool's child.
 container_pid() { pgrep -P "$1" | head -n 1 || true; }
 

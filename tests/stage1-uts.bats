@@ -188,12 +188,7 @@ load helpers
 
 @test "stage1: SIGTERM to the tool reaches a command that traps it" {
 	for n in $(stages_from 1); do
-		ctr_bg "$n" sh -c 'trap "echo got-TERM; exit 42" TERM; echo ready; while :; do sleep 0.1; done'
-		wait_for 50 bg_output_has ready
-		kill -TERM "$bg_pid"
-		wait_bg
-		expect_status 42
-		expect_match "$output" "got-TERM" "stage $n"
+		expect_trapped_term "$n"
 	done
 }
 

@@ -94,12 +94,7 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 
 @test "stage2: --init passes a trapped SIGTERM to the command" {
 	for n in $(stages_from 2); do
-		ctr_bg "$n" --init sh -c 'trap "echo got-TERM; exit 42" TERM; echo ready; while :; do sleep 0.1; done'
-		wait_for 50 bg_output_has ready
-		kill -TERM "$bg_pid"
-		wait_bg
-		expect_status 42
-		expect_match "$output" "got-TERM" "stage $n"
+		expect_trapped_term "$n" --init
 	done
 }
 
