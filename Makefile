@@ -10,6 +10,8 @@ BINS     := $(patsubst %/main.c,%/container,$(wildcard $(STAGES:%=%/main.c)))
 COMMON_C := $(wildcard common/*.c)
 COMMON_H := $(wildcard common/*.h)
 PROGS    := $(patsubst tests/progs/%.c,tests/progs/bin/%,$(wildcard tests/progs/*.c))
+# LD_PRELOAD shims that widen a race window on purpose, for the suites.
+SHIMS    := $(patsubst tests/shims/%.c,tests/shims/bin/%.so,$(wildcard tests/shims/*.c))
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
@@ -32,22 +34,28 @@ SOAK_PARALLEL ?= 32
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 LIBEXEC  := $(PREFIX)/libexec/containers-from-scratch
-C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/main.c) tests/progs/*.c)
+C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*.c tests/shims/*.c)
 SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats)
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench soak compare doctor docs-check docs-update test-vm
 
-all: $(BINS) rootfs
+all: $(BINS) rootfs $(SHIMS)
 
-$(BINS): %/container: %/main.c $(COMMON_C) $(COMMON_H)
-	$(CC) $(ALL_CFLAGS) -o $@ $*/main.c $(COMMON_C) $(LDFLAGS)
+# A stage is its main.c, plus any other .c beside it (stage 5's cgroup_life.c).
+.SECONDEXPANSION:
+$(BINS): %/container: $$(wildcard $$*/*.c $$*/*.h) $(COMMON_C) $(COMMON_H)
+	$(CC) $(ALL_CFLAGS) -I$* -o $@ $(wildcard $*/*.c) $(COMMON_C) $(LDFLAGS)
 
 # Small static programs the tests and the "Break it" exercises run inside
 # the container, where no libraries need to be present for them.
 tests/progs/bin/%: tests/progs/%.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
+
+tests/shims/bin/%.so: tests/shims/%.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
 
 # The default image: the host's own programs and the libraries they need.
 rootfs: rootfs/.built
@@ -108,7 +116,7 @@ uninstall:
 
 clean:
 	rm -f $(BINS)
-	rm -rf rootfs tests/progs/bin build
+	rm -rf rootfs tests/progs/bin tests/shims/bin build
 
 help:
 	@echo "make            build every stage and the default rootfs"

@@ -91,28 +91,55 @@ static const char *option_name(int opt)
 	return "?";
 }
 
+/* RFC 1123: letters, digits, '-' and '.'; sethostname(2) itself would take
+ * a newline or a '/', which then breaks every prompt and log line. */
 static void check_hostname(const char *s)
 {
 	size_t len = strlen(s);
+	int ok = len >= 1 && len <= HOSTNAME_MAX_LEN;
 
-	if (len < 1 || len > HOSTNAME_MAX_LEN)
-		diex("invalid --hostname '%.80s': must be 1 to %d characters",
+	for (size_t i = 0; ok && i < len; i++)
+		ok = isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '.';
+	if (!ok)
+		diex("invalid --hostname '%.80s': use 1 to %d of letters, digits, '-' and '.'",
 		     s, HOSTNAME_MAX_LEN);
 }
 
-/* Docker's rule, which also keeps '/', '.' and '..' out of cgroup paths. */
+/*
+ * Docker's rule, which also keeps '/', '.' and '..' out of cgroup paths.
+ * The name becomes a directory among the cgroup's own control files, so it
+ * must not be one of them: "tasks", "cgroup.procs", "pids.max"...  Every
+ * control file of v1 or v2 is one of the names below, or a controller's
+ * name (or "cgroup") followed by a dot.
+ */
 static void check_name(const char *s)
 {
-	size_t len = strlen(s);
+	static const char *const files[] = {"tasks", "notify_on_release",
+					    "release_agent"};
+	static const char *const prefixes[] = {
+		"cgroup",  "cpu",      "cpuacct",    "cpuset",	"memory",
+		"pids",	   "io",       "blkio",	     "devices", "freezer",
+		"net_cls", "net_prio", "perf_event", "hugetlb", "rdma",
+		"misc",	   "memsw"};
+	size_t len = strlen(s), plen;
 	int ok =
 		len >= 1 && len <= NAME_MAX_LEN && isalnum((unsigned char)s[0]);
 
 	for (size_t i = 1; ok && i < len; i++)
 		ok = isalnum((unsigned char)s[i]) || strchr("_.-", s[i]);
 	if (!ok)
-		diex("invalid --name '%.80s': use 1 to %d of [a-zA-Z0-9_.-], "
-		     "starting with a letter or digit",
+		diex("invalid --name '%.80s': use 1 to %d of [a-zA-Z0-9_.-], starting with a letter or digit",
 		     s, NAME_MAX_LEN);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (strcmp(s, files[i]) == 0)
+			diex("invalid --name '%s': it is the name of a cgroup control file",
+			     s);
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		plen = strlen(prefixes[i]);
+		if (strncmp(s, prefixes[i], plen) == 0 && s[plen] == '.')
+			diex("invalid --name '%s': names starting with '%s.' are cgroup control files",
+			     s, prefixes[i]);
+	}
 }
 
 /* A directory that must exist on the host; returns its resolved path. */
@@ -153,6 +180,19 @@ static int bad_container_path(const char *p)
 	}
 }
 
+/* "//a//b/" -> "/a/b", so that two spellings of one path compare equal. */
+static void normalize_path(char *p)
+{
+	char *out = p;
+
+	for (const char *in = p; *in; in++)
+		if (*in != '/' || out == p || out[-1] != '/')
+			*out++ = *in;
+	if (out > p + 1 && out[-1] == '/')
+		out--;
+	*out = '\0';
+}
+
 /* HOST_DIR:CONTAINER_DIR[:ro|:rw] */
 static void add_volume(struct options *opts, const char *spec)
 {
@@ -184,6 +224,14 @@ static void add_volume(struct options *opts, const char *spec)
 		diex("invalid --volume '%.200s': the container path must be "
 		     "absolute, not / and without '.' or '..'",
 		     spec);
+	normalize_path(ctr);
+	if (path_is_under(ctr, "/proc") || path_is_under(ctr, "/dev"))
+		diex("invalid --volume '%.200s': the container's /proc and /dev are its own, not a place for a volume",
+		     spec);
+	for (int i = 0; i < opts->nvolumes; i++)
+		if (strcmp(opts->volumes[i].container, ctr) == 0)
+			diex("invalid --volume '%.200s': another volume is already mounted on %s",
+			     spec, ctr);
 	v = &opts->volumes[opts->nvolumes++];
 	v->host = existing_dir("--volume host directory", host);
 	v->container = ctr;
@@ -294,6 +342,8 @@ static void set_option(struct options *opts, int opt, const char *val)
 	case OPT_LAYER:
 		free(opts->layer);
 		opts->layer = layer_dir(val);
+		if (strlen(opts->layer) + sizeof("/upper") > PATH_MAX)
+			diex("invalid --layer '%.80s...': path too long", val);
 		break;
 	case OPT_PIDS_LIMIT:
 		if (parse_long(val, 1, PIDS_LIMIT_MAX, &opts->pids_limit) == -1)

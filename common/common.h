@@ -10,6 +10,7 @@
 #ifndef COMMON_H
 #define COMMON_H
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdnoreturn.h>
@@ -24,6 +25,8 @@
 #define DEFAULT_HOSTNAME "container"
 #define STACK_SIZE	 (1024 * 1024)
 #define MAX_VOLUMES	 16
+/* A buffer for a path and a little more ("PATH/cgroup.procs"). */
+#define PATH_BUF (PATH_MAX + 256)
 
 /* ---- errors and tracing (err.c) ---- */
 
@@ -38,6 +41,9 @@ noreturn void diex(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like die(), and add "(hint: ...)" for a failure with a well-known cause. */
 noreturn void die_hint(const char *hint, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Undo what the tool made before die() exits: one cleanup, run only in the
+ * process that registered it, never in its clone children. */
+void at_die(void (*cleanup)(void));
 /* Print "container: <what>" and carry on. */
 void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* With -v, print "<stage>: <what>" on stderr. */
@@ -47,6 +53,13 @@ void require_root(void);
 
 /* ---- files (file.c) ---- */
 
+/* snprintf for paths: a path that does not fit is an error (exit 125 with
+ * "path too long"), never silently cut short. */
+void make_path(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Is path the directory top, or somewhere below it? */
+int path_is_under(const char *path, const char *top);
 /* Write a short string to a file such as /proc/.../uid_map or pids.max. */
 int write_file(const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -57,6 +70,12 @@ int mkdir_p(const char *path, mode_t mode);
 /* The number after "key" in a file of "key value" lines, such as
  * memory.events or cpu.stat; -1 with errno ENODATA if the key is absent. */
 int read_key(const char *path, const char *key, long long *value);
+
+/* ---- mounts (mount.c) ---- */
+
+/* Remount top and every mount below it read-only, one at a time: what
+ * mount_setattr(2) with AT_RECURSIVE does in one call from Linux 5.12. */
+void remount_tree_read_only(const char *top);
 
 /* ---- the command line (cli.c, parse.c) ---- */
 
@@ -102,6 +121,12 @@ const char *format_size(long long bytes, char *buf, size_t size);
 int has_word(const char *list, const char *word);
 
 /* ---- processes (proc.c) ---- */
+
+/* Close every descriptor from 3 up, so the container holds only 0, 1, 2. */
+void close_other_fds(void);
+/* Test-only: is feature named in $CONTAINER_FORCE_FALLBACK ("clone3
+ * mount_setattr")?  Lets the suites run the fallback for an old kernel. */
+int fallback_forced(const char *feature);
 
 /* Top of a fresh stack for clone(2); stacks grow down on every Linux port. */
 void *alloc_stack(size_t size);

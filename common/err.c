@@ -17,11 +17,39 @@
 const char *trace_prefix = "container";
 int verbose;
 
+/*
+ * Values from the command line reach messages as they were typed, and a
+ * newline or escape sequence in one would break the one-line contract or
+ * drive the terminal: show every control character as \n, \t or \xNN.
+ */
+static void escape_controls(const char *in, char *out, size_t size)
+{
+	size_t used = 0;
+
+	for (; *in && used + 5 < size; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c == '\n')
+			used += (size_t)snprintf(out + used, size - used,
+						 "\\n");
+		else if (c == '\t')
+			used += (size_t)snprintf(out + used, size - used,
+						 "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			used += (size_t)snprintf(out + used, size - used,
+						 "\\x%02x", c);
+		else
+			out[used++] = (char)c;
+	}
+	out[used] = '\0';
+}
+
 static void vmessage(int errnum, const char *hint, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char raw[1024], msg[4096];
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	escape_controls(raw, msg, sizeof(msg));
 	/* Build the line first and write it once, so lines from the parent
 	 * and the child never interleave. */
 	if (errnum && hint)
@@ -33,6 +61,28 @@ static void vmessage(int errnum, const char *hint, const char *fmt, va_list ap)
 		fprintf(stderr, "container: %s\n", msg);
 }
 
+/* The cleanup die() runs, and the process that registered it: a clone child
+ * inherits the pointer with the rest of memory, but the cleanup is not its
+ * to run. */
+static void (*cleanup_on_die)(void);
+static pid_t cleanup_owner;
+
+void at_die(void (*cleanup)(void))
+{
+	cleanup_on_die = cleanup;
+	cleanup_owner = getpid();
+}
+
+static noreturn void die_exit(void)
+{
+	void (*cleanup)(void) = cleanup_on_die;
+
+	cleanup_on_die = NULL; /* a die() inside the cleanup must not loop */
+	if (cleanup != NULL && getpid() == cleanup_owner)
+		cleanup();
+	exit(EXIT_TOOL_FAILED);
+}
+
 void die(const char *fmt, ...)
 {
 	int errnum = errno;
@@ -41,7 +91,7 @@ void die(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmessage(errnum, NULL, fmt, ap);
 	va_end(ap);
-	exit(EXIT_TOOL_FAILED);
+	die_exit();
 }
 
 void die_hint(const char *hint, const char *fmt, ...)
@@ -52,7 +102,7 @@ void die_hint(const char *hint, const char *fmt, ...)
 	va_start(ap, fmt);
 	vmessage(errnum, hint, fmt, ap);
 	va_end(ap);
-	exit(EXIT_TOOL_FAILED);
+	die_exit();
 }
 
 void diex(const char *fmt, ...)
@@ -62,7 +112,7 @@ void diex(const char *fmt, ...)
 	va_start(ap, fmt);
 	vmessage(0, NULL, fmt, ap);
 	va_end(ap);
-	exit(EXIT_TOOL_FAILED);
+	die_exit();
 }
 
 void warnx(const char *fmt, ...)
@@ -76,14 +126,15 @@ void warnx(const char *fmt, ...)
 
 void trace(const char *fmt, ...)
 {
-	char msg[1024];
+	char raw[1024], msg[4096];
 	va_list ap;
 
 	if (!verbose)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	escape_controls(raw, msg, sizeof(msg));
 	fprintf(stderr, "%s: %s\n", trace_prefix, msg);
 }
 

@@ -12,6 +12,26 @@
 
 #include "common.h"
 
+void make_path(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= size)
+		diex("path too long: %.80s...", buf);
+}
+
+int path_is_under(const char *path, const char *top)
+{
+	size_t len = strlen(top);
+
+	return strncmp(path, top, len) == 0 &&
+	       (path[len] == '\0' || path[len] == '/');
+}
+
 int write_file(const char *path, const char *fmt, ...)
 {
 	char buf[256];

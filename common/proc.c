@@ -18,6 +18,31 @@
 static const int forwarded[] = {SIGINT,	 SIGTERM, SIGHUP,
 				SIGQUIT, SIGUSR1, SIGUSR2};
 
+/*
+ * The container must hold only fds 0, 1 and 2.  Whatever else is open here
+ * came from the caller (a shell's `exec 7</`, bats' own fd 3) or from the
+ * tool's own setup, and an fd on a host directory is a way out of any new
+ * root: /proc/self/fd/N/.. climbs the host's tree (CVE-2024-21626 in runc).
+ * O_CLOEXEC is not enough: --init's PID 1 never execs.
+ */
+void close_other_fds(void)
+{
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	if (errno != ENOSYS)
+		die("close_range 3..");
+	/* Before Linux 5.9: one close per possible descriptor. */
+	for (long fd = sysconf(_SC_OPEN_MAX) - 1; fd >= 3; fd--)
+		close((int)fd);
+}
+
+int fallback_forced(const char *feature)
+{
+	const char *list = getenv("CONTAINER_FORCE_FALLBACK");
+
+	return list != NULL && has_word(list, feature);
+}
+
 void *alloc_stack(size_t size)
 {
 	void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,

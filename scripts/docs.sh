@@ -490,10 +490,12 @@ sources_for() {
 	local doc=$1 base n
 	base=$(basename "$doc")
 	if [[ $base =~ ^0([1-9])-(.*)\.md$ ]]; then
+		# main.c first: the messages name it; then any other .c beside it.
 		echo "stage${BASH_REMATCH[1]}-${BASH_REMATCH[2]}/main.c"
+		ls "stage${BASH_REMATCH[1]}-${BASH_REMATCH[2]}"/*.c | grep -v '/main\.c$' || true
 	else
 		for n in "${STAGES[@]}"; do
-			[[ -f $n/main.c ]] && echo "$n/main.c"
+			[[ -f $n/main.c ]] && ls "$n"/*.c
 		done
 	fi
 	ls common/*.c tests/progs/*.c 2>/dev/null || true
@@ -591,7 +593,7 @@ index_functions() {
 	local file name
 	while IFS=$'\t' read -r file name; do
 		defined["$file:$name"]=1
-	done < <(awk "$DEFS_AWK" stage*/main.c common/*.c tests/progs/*.c 2>/dev/null)
+	done < <(awk "$DEFS_AWK" stage*/*.c common/*.c tests/progs/*.c 2>/dev/null)
 }
 
 # Every stage that exists has its chapter.

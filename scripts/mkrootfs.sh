@@ -67,7 +67,7 @@ OPTIONAL_PROGS=(
 	grep sed awk mawk find xargs which less more clear tput getent
 	# processes: procps, psmisc, util-linux, sysvinit-utils
 	ps kill top free pgrep pkill pidof pmap uptime watch pstree killall
-	prlimit setsid taskset flock
+	prlimit setsid setpriv taskset flock
 	# namespaces, mounts and capabilities
 	hostname mount umount findmnt mountpoint lsns unshare nsenter chroot
 	pivot_root capsh nologin

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # scripts/soak.sh - the reliability suite at soak counts (make soak).
 #
-#   make soak [SOAK_RUNS=1000] [SOAK_PARALLEL=32]
+#   make soak [SOAK_RUNS=1000] [SOAK_PARALLEL=32] [SOAK_KILLS=200]
 #
 # Runs tests/reliability.bats, in the same sandbox as make test, with
-# SOAK_RUNS sequential runs and SOAK_PARALLEL concurrent containers.  Every
+# SOAK_RUNS sequential runs, SOAK_PARALLEL concurrent containers, and
+# SOAK_KILLS SIGKILLs of the tool at random moments per stage and mode.  Every
 # scenario compares the host's mounts, /tmp, cgroups, hostname and processes
 # before and after, so a green soak means the host was left as found.
 set -euo pipefail
@@ -12,5 +13,6 @@ cd "$(dirname "$0")/.."
 
 export RELIABILITY_RUNS=${SOAK_RUNS:-1000}
 export RELIABILITY_PARALLEL=${SOAK_PARALLEL:-32}
+export RELIABILITY_KILLS=${SOAK_KILLS:-200}
 echo "soak: ${RELIABILITY_RUNS} runs in a row, ${RELIABILITY_PARALLEL} at once"
 exec tests/run tests/reliability.bats

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,7 +34,7 @@
 /* What the child needs from the parent: clone(2) passes one pointer. */
 struct child_args {
 	struct options *opts;
-	int sync_fd[2];	  /* the parent's go-ahead; EOF if it died */
+	int sync_fd[2];	  /* [0] the tool's end, [1] the child's */
 	sigset_t sigmask; /* the mask to restore before exec */
 };
 
@@ -42,21 +43,24 @@ struct child_args {
 /*
  * The container must not outlive the tool, even if the tool is killed with
  * SIGKILL and can clean nothing up.  PR_SET_PDEATHSIG asks the kernel to
- * kill us when our parent dies.  But the parent may already have died before
- * we asked, and then no signal comes; getppid() cannot tell us, since in a
- * new PID namespace it returns 0.  So we wait for the parent's go-ahead on a
- * pipe: a pipe whose writer died reads as end-of-file.
+ * kill us when our parent dies, but only from the moment we ask: if the tool
+ * died before that, no signal ever comes.  So the order is arm, acknowledge,
+ * go.  We arm the signal, say so on a socket shared with the tool, and go on
+ * only when the tool answers.  If the tool dies after we armed, the signal
+ * kills us; if it died before, its end of the socket is closed, and our
+ * send or receive fails.  The tool answers only after our word, so an
+ * answer can never be waiting for a child that is not yet armed.
  */
 static void die_with_parent(struct child_args *args)
 {
 	char go;
 
-	close(args->sync_fd[1]);
+	close(args->sync_fd[0]); /* the tool's end: only the tool holds it */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		die("prctl PR_SET_PDEATHSIG");
-	if (read(args->sync_fd[0], &go, 1) != 1)
+	if (send(args->sync_fd[1], "a", 1, MSG_NOSIGNAL) != 1 ||
+	    recv(args->sync_fd[1], &go, 1, 0) != 1)
 		_exit(EXIT_TOOL_FAILED); /* the tool is gone: so are we */
-	close(args->sync_fd[0]);
 }
 
 /* Only this namespace's copy of the hostname changes. */
@@ -84,7 +88,11 @@ static noreturn void run_init(struct child_args *args)
 
 	cmd = fork();
 	if (cmd == -1)
-		die("fork");
+		die_hint(
+			errno == EAGAIN
+				? "a process limit is reached: the pids limit (--pids-limit), or RLIMIT_NPROC"
+				: NULL,
+			"fork the command");
 	if (cmd == 0) {
 		if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
 			die("sigprocmask");
@@ -114,6 +122,7 @@ static int child(void *arg)
 
 	die_with_parent(args);
 	set_hostname(args->opts->hostname);
+	close_other_fds();
 	if (args->opts->init)
 		run_init(args);
 	if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
@@ -123,12 +132,27 @@ static int child(void *arg)
 
 /* ---- the parent, on the host ---- */
 
+/* The tool's half of die_with_parent(): wait until the child has armed its
+ * death signal, then let it go on.  No word means the child died first;
+ * supervise() then reports its status. */
+static void let_child_go(struct child_args *args)
+{
+	char armed;
+
+	close(args->sync_fd[1]);
+	if (recv(args->sync_fd[0], &armed, 1, 0) == 1 &&
+	    send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
+	    errno != EPIPE)
+		die("send the go-ahead to the child");
+}
+
 static pid_t start_container(struct child_args *args)
 {
 	pid_t pid;
 
-	if (pipe2(args->sync_fd, O_CLOEXEC) == -1)
-		die("pipe2");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+		       args->sync_fd) == -1)
+		die("socketpair");
 	trace("clone with CLONE_NEWUTS | CLONE_NEWPID: new UTS and PID "
 	      "namespaces");
 	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
@@ -143,13 +167,8 @@ static pid_t start_container(struct child_args *args)
 		      "container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
-	/* Our read end stays open until the go-ahead is written: a child
-	 * killed before it read would otherwise leave the pipe without a
-	 * reader, and the write would kill us with SIGPIPE. */
-	if (write(args->sync_fd[1], "g", 1) != 1)
-		die("write to the child");
+	let_child_go(args);
 	close(args->sync_fd[0]);
-	close(args->sync_fd[1]);
 	return pid;
 }
 

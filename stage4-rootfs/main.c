@@ -25,8 +25,10 @@
 #include <string.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -49,7 +51,9 @@ struct child_args {
 	int image_fd;		    /* the image, opened before covering it */
 	int layer_fd;		    /* --layer DIR, or -1 */
 	int volume_fd[MAX_VOLUMES]; /* each --volume's host directory */
-	int sync_fd[2];		    /* the parent's go-ahead; EOF if it died */
+	int sync_fd[2];		    /* [0] the tool's end, [1] the child's */
+	int layer_lock;		    /* the tool's lock on --layer DIR */
+	int layer_made[3];	    /* which of DIR, upper, work it made */
 	sigset_t sigmask;	    /* the mask to restore before exec */
 };
 
@@ -58,21 +62,24 @@ struct child_args {
 /*
  * The container must not outlive the tool, even if the tool is killed with
  * SIGKILL and can clean nothing up.  PR_SET_PDEATHSIG asks the kernel to
- * kill us when our parent dies.  But the parent may already have died before
- * we asked, and then no signal comes; getppid() cannot tell us, since in a
- * new PID namespace it returns 0.  So we wait for the parent's go-ahead on a
- * pipe: a pipe whose writer died reads as end-of-file.
+ * kill us when our parent dies, but only from the moment we ask: if the tool
+ * died before that, no signal ever comes.  So the order is arm, acknowledge,
+ * go.  We arm the signal, say so on a socket shared with the tool, and go on
+ * only when the tool answers.  If the tool dies after we armed, the signal
+ * kills us; if it died before, its end of the socket is closed, and our
+ * send or receive fails.  The tool answers only after our word, so an
+ * answer can never be waiting for a child that is not yet armed.
  */
 static void die_with_parent(struct child_args *args)
 {
 	char go;
 
-	close(args->sync_fd[1]);
+	close(args->sync_fd[0]); /* the tool's end: only the tool holds it */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		die("prctl PR_SET_PDEATHSIG");
-	if (read(args->sync_fd[0], &go, 1) != 1)
+	if (send(args->sync_fd[1], "a", 1, MSG_NOSIGNAL) != 1 ||
+	    recv(args->sync_fd[1], &go, 1, 0) != 1)
 		_exit(EXIT_TOOL_FAILED); /* the tool is gone: so are we */
-	close(args->sync_fd[0]);
 }
 
 /* Only this namespace's copy of the hostname changes. */
@@ -108,25 +115,17 @@ static const char *fd_path(int fd, char *buf, size_t size)
  * Open every host directory we need, while their paths still mean what the
  * user meant: mount_root() covers the image's path with a scratch tmpfs.
  * They are opened here, in the new mount namespace, because overlayfs and
- * bind mounts accept only paths in the caller's own namespace.  --layer DIR
- * is created if new, with the upper and work directories overlayfs needs.
+ * bind mounts accept only paths in the caller's own namespace.
  */
 static void open_host_dirs(struct child_args *args)
 {
 	const struct options *opts = args->opts;
-	char path[PATH_MAX];
 
 	args->image_fd = open(opts->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (args->image_fd == -1)
 		die("open image %s", opts->rootfs);
 	args->layer_fd = -1;
 	if (opts->layer) {
-		snprintf(path, sizeof(path), "%s/upper", opts->layer);
-		if (mkdir_p(path, 0755) == -1)
-			die("mkdir %s", path);
-		snprintf(path, sizeof(path), "%s/work", opts->layer);
-		if (mkdir_p(path, 0755) == -1)
-			die("mkdir %s", path);
 		args->layer_fd =
 			open(opts->layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (args->layer_fd == -1)
@@ -184,40 +183,53 @@ static void mount_root(struct child_args *args)
 			 "mount overlay with image %s", opts->rootfs);
 	if (chdir("root") == -1)
 		die("chdir into the overlay");
+	close(args->image_fd);
+	if (args->layer_fd != -1)
+		close(args->layer_fd);
 	trace("mount overlay: image %s read-only below, writes above",
 	      opts->rootfs);
 }
 
 /*
- * Open a directory of the new root, making it and its parents if missing,
- * like mkdir -p.  Not by its plain path: we have not pivoted yet, so an
- * absolute symlink in the image (/data -> /etc) would lead to the host's
- * /etc.  openat2(2) with RESOLVE_IN_ROOT resolves every step as if the new
- * root, our working directory, were already "/".  Returns an O_PATH
- * descriptor.
+ * Open a mount point in the new root, making it and its parents if missing,
+ * like mkdir -p.  Every path here is the image's to control, so it is never
+ * followed as a plain path: we have not pivoted yet, and an absolute symlink
+ * in the image (/data -> /etc) would lead to the host's /etc.  openat2(2)
+ * with RESOLVE_IN_ROOT resolves every step as if the new root, our working
+ * directory, were already "/".  The mount point itself must be a real
+ * directory: a symlink there would move the mount somewhere the image
+ * chose.  A directory is made only in the container's own layer, never in
+ * a volume, which is the host's.  Returns an O_PATH descriptor.
  */
 static int open_in_root(const char *path)
 {
-	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-			       .resolve = RESOLVE_IN_ROOT};
+	struct open_how how = {.resolve = RESOLVE_IN_ROOT};
 	char prefix[PATH_MAX] = "";
 	size_t used = 0, len;
-	int root, dir = -1, parent;
+	int root, dir = -1, parent, last;
+	struct stat st, root_st;
 
 	root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root == -1)
+	if (root == -1 || fstat(root, &root_st) == -1)
 		die("open the new root");
 	for (const char *c = path;; c += len) {
 		c += strspn(c, "/");
 		if (*c == '\0')
 			break;
 		len = strcspn(c, "/");
+		last = c[len + strspn(c + len, "/")] == '\0';
 		used += (size_t)snprintf(prefix + used, sizeof(prefix) - used,
 					 "/%.*s", (int)len, c);
 		parent = dir == -1 ? root : dir;
+		how.flags =
+			O_PATH | O_CLOEXEC | (last ? O_NOFOLLOW : O_DIRECTORY);
 		dir = (int)syscall(SYS_openat2, root, prefix, &how,
 				   sizeof(how));
 		if (dir == -1 && errno == ENOENT) {
+			if (fstat(parent, &st) == -1 ||
+			    st.st_dev != root_st.st_dev)
+				diex("cannot make %s in the container: its parent is a volume, which belongs to the host",
+				     prefix);
 			/* prefix's last part, in the parent opened last */
 			if (mkdirat(parent, prefix + used - len, 0755) == -1 &&
 			    errno != EEXIST)
@@ -230,14 +242,51 @@ static int open_in_root(const char *path)
 		if (parent != root)
 			close(parent);
 	}
+	if (dir == -1 || fstat(dir, &st) == -1)
+		die("open %s in the container", path);
+	if (S_ISLNK(st.st_mode))
+		diex("%s in the image is a symlink: a mount point must be a directory",
+		     path);
+	if (!S_ISDIR(st.st_mode))
+		diex("%s in the image is not a directory: a mount point must be one",
+		     path);
 	close(root);
 	return dir;
 }
 
-/* --volume HOST:CONTAINER[:ro]: bind-mount a host directory into the root.
- * A read-only bind needs a second mount call: MS_RDONLY is ignored on the
- * first MS_BIND.  It opens the mount point again, to get the new mount and
- * not the directory under it. */
+/*
+ * :ro must hold for the whole volume, including any mount below the host
+ * directory (a USB stick under /media, say): MS_BIND | MS_REC copies them
+ * all, but a read-only remount changes one mount only.  mount_setattr(2)
+ * with AT_RECURSIVE changes the whole tree at once.
+ */
+static void make_read_only(int dir)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY |
+					      MOUNT_ATTR_NOSUID |
+					      MOUNT_ATTR_NODEV};
+	char where[PATH_MAX], link[32];
+	ssize_t len;
+
+	if (!fallback_forced("mount_setattr") &&
+	    mount_setattr(dir, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+			  sizeof(attr)) == 0)
+		return;
+	if (errno != ENOSYS && !fallback_forced("mount_setattr"))
+		die("mount_setattr read-only");
+	/* Before Linux 5.12: each mount of the tree, one by one. */
+	len = readlink(fd_path(dir, link, sizeof(link)), where,
+		       sizeof(where) - 1);
+	if (len == -1)
+		die("readlink %s", link);
+	where[len] = '\0';
+	trace("no mount_setattr: remounting each mount under %s", where);
+	remount_tree_read_only(where);
+}
+
+/* --volume HOST:CONTAINER[:ro]: bind-mount a host directory into the root,
+ * with everything mounted below it.  It opens the mount point again after
+ * the bind, to get the new mount and not the directory under it. */
 static void mount_volumes(struct child_args *args)
 {
 	const struct options *opts = args->opts;
@@ -253,18 +302,15 @@ static void mount_volumes(struct child_args *args)
 		if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) == -1)
 			die("bind-mount %s on %s", v->host, v->container);
 		close(dir);
+		close(args->volume_fd[i]);
 		if (v->read_only) {
 			dir = open_in_root(v->container);
-			fd_path(dir, target, sizeof(target));
-			if (mount(NULL, target, NULL,
-				  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
-					  MS_NODEV,
-				  NULL) == -1)
-				die("remount %s read-only", v->container);
+			make_read_only(dir);
 			close(dir);
 		}
 		trace("bind-mount %s on %s%s", v->host, v->container,
-		      v->read_only ? " (read-only)" : "");
+		      v->read_only ? " (read-only, with every mount below it)"
+				   : "");
 	}
 }
 
@@ -272,48 +318,56 @@ static void mount_volumes(struct child_args *args)
  * A /dev with only what programs expect and nothing that reaches the host's
  * disks: a tmpfs with six harmless character devices, the usual links into
  * /proc/self/fd, and a devpts of our own so shells can open terminals.
+ * Once the tmpfs is mounted, everything is made relative to it, so nothing
+ * the image holds can redirect it.
  */
 static void mount_dev(void)
 {
 	static const struct {
-		const char *path;
+		const char *name;
 		unsigned int major, minor;
 	} devices[] = {
-		{"dev/null", 1, 3},   {"dev/zero", 1, 5},    {"dev/full", 1, 7},
-		{"dev/random", 1, 8}, {"dev/urandom", 1, 9}, {"dev/tty", 5, 0},
+		{"null", 1, 3},	  {"zero", 1, 5},    {"full", 1, 7},
+		{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 	};
 	static const char *const links[][2] = {
-		{"/proc/self/fd", "dev/fd"},
-		{"/proc/self/fd/0", "dev/stdin"},
-		{"/proc/self/fd/1", "dev/stdout"},
-		{"/proc/self/fd/2", "dev/stderr"},
-		{"pts/ptmx", "dev/ptmx"},
+		{"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+		{"pts/ptmx", "ptmx"},
 	};
+	char path[32];
+	int dev, pts;
 
-	if (mkdir("dev", 0755) == -1 && errno != EEXIST)
-		die("mkdir /dev");
-	if (mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
-		  "mode=0755,size=64k") == -1)
+	dev = open_in_root("/dev");
+	if (mount("tmpfs", fd_path(dev, path, sizeof(path)), "tmpfs",
+		  MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") == -1)
 		die("mount tmpfs on /dev");
+	close(dev);
+	dev = open_in_root("/dev"); /* the new tmpfs, not the image's dir */
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
-		if (mknod(devices[i].path, S_IFCHR | 0666,
-			  makedev(devices[i].major, devices[i].minor)) == -1)
-			die("mknod /%s", devices[i].path);
+		if (mknodat(dev, devices[i].name, S_IFCHR | 0666,
+			    makedev(devices[i].major, devices[i].minor)) == -1)
+			die("mknod /dev/%s", devices[i].name);
 		/* mknod applies the umask; the devices are for everyone. */
-		if (chmod(devices[i].path, 0666) == -1)
-			die("chmod /%s", devices[i].path);
+		if (fchmodat(dev, devices[i].name, 0666, 0) == -1)
+			die("chmod /dev/%s", devices[i].name);
 	}
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
-		if (symlink(links[i][0], links[i][1]) == -1)
-			die("symlink /%s", links[i][1]);
-	if (mkdir("dev/pts", 0755) == -1)
+		if (symlinkat(links[i][0], dev, links[i][1]) == -1)
+			die("symlink /dev/%s", links[i][1]);
+	if (mkdirat(dev, "pts", 0755) == -1)
 		die("mkdir /dev/pts");
+	pts = openat(dev, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pts == -1)
+		die("open /dev/pts");
 	/* newinstance: the container's own ptys, not the host's. */
-	if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+	if (mount("devpts", fd_path(pts, path, sizeof(path)), "devpts",
+		  MS_NOSUID | MS_NOEXEC,
 		  "newinstance,ptmxmode=0666,mode=0620") == -1)
 		die("mount devpts on /dev/pts");
-	trace("mount a minimal /dev: null zero full random urandom tty, "
-	      "and devpts");
+	close(pts);
+	close(dev);
+	trace("mount a minimal /dev: null zero full random urandom tty, and devpts");
 }
 
 /*
@@ -337,31 +391,38 @@ static void enter_new_root(void)
 	trace("pivot_root into the overlay; the old root is detached");
 }
 
-/* A proc mount shows the PID namespace of the process that mounts it: ours. */
+/* A proc mount shows the PID namespace of the process that mounts it: ours.
+ * It is mounted before pivot_root, through the host's /proc/self/fd, on a
+ * mount point that open_in_root() checked. */
 static void mount_proc(void)
 {
-	if (mkdir("/proc", 0555) == -1 && errno != EEXIST)
-		die("mkdir /proc");
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  NULL) == -1)
+	char path[32];
+	int dir = open_in_root("/proc");
+
+	if (mount("proc", fd_path(dir, path, sizeof(path)), "proc",
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
 		die("mount proc on /proc");
+	close(dir);
 	trace("mount proc on /proc");
 }
 
 /* /tmp must be writable by anyone, even if the image forgot it.  Only a
  * wrong mode is changed: on an overlay even a chmod that changes nothing
  * copies /tmp up, and the upper layer must hold only the container's own
- * changes. */
+ * changes.  It runs before the volumes, so a volume on /tmp keeps the
+ * host directory's own mode. */
 static void make_tmp(void)
 {
+	char path[32];
 	struct stat st;
+	int dir = open_in_root("/tmp");
 
-	if (mkdir("/tmp", 01777) == -1 && errno != EEXIST)
-		die("mkdir /tmp");
-	if (stat("/tmp", &st) == -1)
+	if (fstat(dir, &st) == -1)
 		die("stat /tmp");
-	if ((st.st_mode & 07777) != 01777 && chmod("/tmp", 01777) == -1)
+	if ((st.st_mode & 07777) != 01777 &&
+	    chmod(fd_path(dir, path, sizeof(path)), 01777) == -1)
 		die("chmod /tmp");
+	close(dir);
 }
 
 /* The host's PATH lists the host's directories, which mean nothing in the
@@ -389,7 +450,11 @@ static noreturn void run_init(struct child_args *args)
 
 	cmd = fork();
 	if (cmd == -1)
-		die("fork");
+		die_hint(
+			errno == EAGAIN
+				? "a process limit is reached: the pids limit (--pids-limit), or RLIMIT_NPROC"
+				: NULL,
+			"fork the command");
 	if (cmd == 0) {
 		if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
 			die("sigprocmask");
@@ -413,6 +478,14 @@ static noreturn void run_init(struct child_args *args)
 	}
 }
 
+/* Tell the tool that the setup is done and the command is about to start,
+ * so that it keeps what it made for this run. */
+static void report_started(struct child_args *args)
+{
+	if (send(args->sync_fd[1], "s", 1, MSG_NOSIGNAL) != 1)
+		die("send to the tool");
+}
+
 static int child(void *arg)
 {
 	struct child_args *args = arg;
@@ -422,12 +495,14 @@ static int child(void *arg)
 	make_mounts_private();
 	open_host_dirs(args);
 	mount_root(args);
-	mount_volumes(args);
-	mount_dev();
-	enter_new_root();
 	mount_proc();
+	mount_dev();
 	make_tmp();
+	mount_volumes(args);
+	enter_new_root();
 	set_path();
+	report_started(args);
+	close_other_fds();
 	if (args->opts->init)
 		run_init(args);
 	if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
@@ -437,12 +512,94 @@ static int child(void *arg)
 
 /* ---- the parent, on the host ---- */
 
+/*
+ * --layer DIR keeps the writable layer on the host: the one thing this
+ * stage creates there.  The tool makes DIR, DIR/upper and DIR/work before
+ * the container starts and remembers which of them are new, so that a run
+ * that fails before its command starts can remove them.  It also locks DIR
+ * for as long as it runs: two overlays on one upper layer corrupt each
+ * other, and overlayfs only warns.
+ */
+static void make_layer(struct child_args *args)
+{
+	const char *dir = args->opts->layer;
+	char paths[3][PATH_MAX];
+
+	args->layer_lock = -1;
+	if (dir == NULL)
+		return;
+	make_path(paths[0], sizeof(paths[0]), "%s", dir);
+	make_path(paths[1], sizeof(paths[1]), "%s/upper", dir);
+	make_path(paths[2], sizeof(paths[2]), "%s/work", dir);
+	for (int i = 0; i < 3; i++) {
+		args->layer_made[i] = mkdir(paths[i], 0755) == 0;
+		if (!args->layer_made[i] && errno != EEXIST)
+			die("mkdir %s", paths[i]);
+		if (i == 0) {
+			args->layer_lock =
+				open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (args->layer_lock == -1)
+				die("open --layer %s", dir);
+			if (flock(args->layer_lock, LOCK_EX | LOCK_NB) == -1)
+				diex("--layer %s is in use by another container",
+				     dir);
+		}
+	}
+}
+
+/* Did the child report that its command started?  Its word stays in the
+ * socket after it exits. */
+static int command_started(struct child_args *args)
+{
+	char word;
+
+	return recv(args->sync_fd[0], &word, 1, MSG_DONTWAIT) == 1;
+}
+
+/* A failed run leaves nothing behind: remove what make_layer() made, in
+ * reverse order.  overlayfs made work/work inside a work directory. */
+static void remove_new_layer(struct child_args *args)
+{
+	const char *dir = args->opts->layer;
+	char path[PATH_MAX];
+
+	if (dir == NULL)
+		return;
+	if (args->layer_made[2]) {
+		make_path(path, sizeof(path), "%s/work/work", dir);
+		rmdir(path);
+		make_path(path, sizeof(path), "%s/work", dir);
+		rmdir(path);
+	}
+	if (args->layer_made[1]) {
+		make_path(path, sizeof(path), "%s/upper", dir);
+		rmdir(path);
+	}
+	if (args->layer_made[0])
+		rmdir(dir);
+}
+
+/* The tool's half of die_with_parent(): wait until the child has armed its
+ * death signal, then let it go on.  No word means the child died first;
+ * supervise() then reports its status. */
+static void let_child_go(struct child_args *args)
+{
+	char armed;
+
+	close(args->sync_fd[1]);
+	if (recv(args->sync_fd[0], &armed, 1, 0) == 1 &&
+	    send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
+	    errno != EPIPE)
+		die("send the go-ahead to the child");
+}
+
 static pid_t start_container(struct child_args *args)
 {
 	pid_t pid;
 
-	if (pipe2(args->sync_fd, O_CLOEXEC) == -1)
-		die("pipe2");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+		       args->sync_fd) == -1)
+		die("socketpair");
 	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, "
 	      "PID and mount namespaces");
 	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
@@ -457,13 +614,7 @@ static pid_t start_container(struct child_args *args)
 		      "container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
-	/* Our read end stays open until the go-ahead is written: a child
-	 * killed before it read would otherwise leave the pipe without a
-	 * reader, and the write would kill us with SIGPIPE. */
-	if (write(args->sync_fd[1], "g", 1) != 1)
-		die("write to the child");
-	close(args->sync_fd[0]);
-	close(args->sync_fd[1]);
+	let_child_go(args);
 	return pid;
 }
 
@@ -539,12 +690,17 @@ int main(int argc, char **argv)
 {
 	struct options opts;
 	struct child_args args = {.opts = &opts};
+	int wstatus;
 	pid_t pid;
 
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage4";
 	require_root();
+	make_layer(&args);
 	block_signals(&args.sigmask);
 	pid = start_container(&args);
-	return exit_status(supervise(pid));
+	wstatus = supervise(pid);
+	if (!command_started(&args))
+		remove_new_layer(&args);
+	return exit_status(wstatus);
 }

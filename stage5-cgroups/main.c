@@ -5,24 +5,25 @@
  * What is new: namespaces change what a container can see, not how much it
  * can use; in stage 4 a fork bomb still takes the whole machine.  A control
  * group (cgroup) is a set of processes that the kernel accounts for and
- * limits as one.  The tool makes a cgroup for each container, writes the
- * limits into its files, moves the container's first process into it before
- * that process runs anything, and removes it when the container ends.  Every
- * process the command forks is born in the same cgroup, so a fork bomb stops
- * at pids.max: fork(2) fails with EAGAIN.
+ * limits as one.  The tool makes a cgroup for each container (mkdir),
+ * writes the limits into its files, puts the container's first process in
+ * it before that process runs anything, and removes it when the container
+ * ends (rmdir).  Every process the command forks is born in the same
+ * cgroup, so a fork bomb stops at pids.max: fork(2) fails with EAGAIN.
  *
  * Linux has two interfaces to cgroups.  v1 mounts each controller as a
  * hierarchy of its own (/sys/fs/cgroup/pids, /sys/fs/cgroup/memory, ...); v2
- * has one unified hierarchy for all of them, with other file names.  Systems
- * moved from v1 through "hybrid" (v1 controllers, plus a cgroup2 with none
- * at /sys/fs/cgroup/unified) to pure v2.  statfs(2) tells them apart, and
- * the table in write_limits() shows the two sets of names side by side.
+ * has one unified hierarchy for all of them, with other file names; the
+ * table in write_limits() shows the two side by side.  On v2, clone3(2)
+ * starts the child inside its cgroup; on v1 the child joins it first thing.
+ * The machinery around the lesson (finding each controller's hierarchy with
+ * statfs(2), locking against concurrent runs, removing the cgroups of tools
+ * killed with SIGKILL) is in cgroup_life.c.
  *
- * See: cgroups(7), statfs(2), flock(2), the kernel's
+ * See: cgroups(7), clone3(2) (CLONE_INTO_CGROUP), the kernel's
  *      Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/ (pids.rst,
  *      memory.rst), and Documentation/scheduler/sched-bwc.rst (CPU quotas)
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -31,19 +32,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <linux/openat2.h>
+#include <linux/sched.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "common.h"
 
 #define STAGE	    5
@@ -54,48 +55,18 @@
 	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SCRATCH_OPTIONS "mode=0755,size=1g"
 
-/* A container's cgroup is PARENT/NAME in each hierarchy it uses: for
- * instance /sys/fs/cgroup/pids/container/NAME (v1), or
- * /sys/fs/cgroup/container/NAME (v2). */
-#define CGROUP_ROOT   "/sys/fs/cgroup"
-#define CGROUP_PARENT "container"
-/* A cgroup stays busy until its last process has finished exiting. */
-#define REMOVE_TRIES 500 /* of 10 ms: 5 seconds */
-
-/* The controllers this stage uses.  Each one is bound either to a v1
- * hierarchy of its own or to the unified (v2) hierarchy. */
-enum { PIDS, MEMORY, CPU, NCONTROLLERS };
-static const char *const controllers[NCONTROLLERS] = {"pids", "memory", "cpu"};
-
-/* A hierarchy we use, and our cgroup in it. */
-struct hierarchy {
-	char root[64]; /* /sys/fs/cgroup/pids, or the unified root */
-	int v2;	       /* cgroup2: v2 names, and cgroup.subtree_control */
-	char dir[256]; /* root/container/NAME */
-	int created;   /* we made dir, so we remove it */
-};
-
-/* The container's cgroup.  Global because the cleanup runs from atexit(3),
- * which passes no argument. */
-static struct {
-	const char *name;		  /* --name, or ctr-<the tool's PID> */
-	struct hierarchy h[NCONTROLLERS]; /* one on v2; up to three on v1 */
-	int nh;
-	int of[NCONTROLLERS]; /* controller -> its hierarchy in h[] */
-	int owner_fd;	      /* h[0].dir, locked for as long as we live */
-	int lock_fd;	      /* CGROUP_ROOT, while we hold the global lock */
-	pid_t tool;	      /* who cleans up: the tool, not its clone */
-	int removed;	      /* remove_cgroup() has run */
-} cg = {.owner_fd = -1, .lock_fd = -1};
-
 /* What the child needs from the parent: clone(2) passes one pointer. */
 struct child_args {
 	struct options *opts;
 	int image_fd;		    /* the image, opened before covering it */
 	int layer_fd;		    /* --layer DIR, or -1 */
 	int volume_fd[MAX_VOLUMES]; /* each --volume's host directory */
-	int sync_fd[2];		    /* the parent's go-ahead; EOF if it died */
+	int sync_fd[2];		    /* [0] the tool's end, [1] the child's */
+	int layer_lock;		    /* the tool's lock on --layer DIR */
+	int layer_made[3];	    /* which of DIR, upper, work it made */
 	sigset_t sigmask;	    /* the mask to restore before exec */
+	struct cgroup *cg;	    /* the container's cgroup */
+	int in_cgroup;		    /* clone3(2) started the child inside it */
 };
 
 /* ---- the child, inside the new namespaces ---- */
@@ -103,21 +74,24 @@ struct child_args {
 /*
  * The container must not outlive the tool, even if the tool is killed with
  * SIGKILL and can clean nothing up.  PR_SET_PDEATHSIG asks the kernel to
- * kill us when our parent dies.  But the parent may already have died before
- * we asked, and then no signal comes; getppid() cannot tell us, since in a
- * new PID namespace it returns 0.  So we wait for the parent's go-ahead on a
- * pipe: a pipe whose writer died reads as end-of-file.
+ * kill us when our parent dies, but only from the moment we ask: if the tool
+ * died before that, no signal ever comes.  So the order is arm, acknowledge,
+ * go.  We arm the signal, say so on a socket shared with the tool, and go on
+ * only when the tool answers.  If the tool dies after we armed, the signal
+ * kills us; if it died before, its end of the socket is closed, and our
+ * send or receive fails.  The tool answers only after our word, so an
+ * answer can never be waiting for a child that is not yet armed.
  */
 static void die_with_parent(struct child_args *args)
 {
 	char go;
 
-	close(args->sync_fd[1]);
+	close(args->sync_fd[0]); /* the tool's end: only the tool holds it */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		die("prctl PR_SET_PDEATHSIG");
-	if (read(args->sync_fd[0], &go, 1) != 1)
+	if (send(args->sync_fd[1], "a", 1, MSG_NOSIGNAL) != 1 ||
+	    recv(args->sync_fd[1], &go, 1, 0) != 1)
 		_exit(EXIT_TOOL_FAILED); /* the tool is gone: so are we */
-	close(args->sync_fd[0]);
 }
 
 /* Only this namespace's copy of the hostname changes. */
@@ -153,25 +127,17 @@ static const char *fd_path(int fd, char *buf, size_t size)
  * Open every host directory we need, while their paths still mean what the
  * user meant: mount_root() covers the image's path with a scratch tmpfs.
  * They are opened here, in the new mount namespace, because overlayfs and
- * bind mounts accept only paths in the caller's own namespace.  --layer DIR
- * is created if new, with the upper and work directories overlayfs needs.
+ * bind mounts accept only paths in the caller's own namespace.
  */
 static void open_host_dirs(struct child_args *args)
 {
 	const struct options *opts = args->opts;
-	char path[PATH_MAX];
 
 	args->image_fd = open(opts->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (args->image_fd == -1)
 		die("open image %s", opts->rootfs);
 	args->layer_fd = -1;
 	if (opts->layer) {
-		snprintf(path, sizeof(path), "%s/upper", opts->layer);
-		if (mkdir_p(path, 0755) == -1)
-			die("mkdir %s", path);
-		snprintf(path, sizeof(path), "%s/work", opts->layer);
-		if (mkdir_p(path, 0755) == -1)
-			die("mkdir %s", path);
 		args->layer_fd =
 			open(opts->layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (args->layer_fd == -1)
@@ -229,40 +195,53 @@ static void mount_root(struct child_args *args)
 			 "mount overlay with image %s", opts->rootfs);
 	if (chdir("root") == -1)
 		die("chdir into the overlay");
+	close(args->image_fd);
+	if (args->layer_fd != -1)
+		close(args->layer_fd);
 	trace("mount overlay: image %s read-only below, writes above",
 	      opts->rootfs);
 }
 
 /*
- * Open a directory of the new root, making it and its parents if missing,
- * like mkdir -p.  Not by its plain path: we have not pivoted yet, so an
- * absolute symlink in the image (/data -> /etc) would lead to the host's
- * /etc.  openat2(2) with RESOLVE_IN_ROOT resolves every step as if the new
- * root, our working directory, were already "/".  Returns an O_PATH
- * descriptor.
+ * Open a mount point in the new root, making it and its parents if missing,
+ * like mkdir -p.  Every path here is the image's to control, so it is never
+ * followed as a plain path: we have not pivoted yet, and an absolute symlink
+ * in the image (/data -> /etc) would lead to the host's /etc.  openat2(2)
+ * with RESOLVE_IN_ROOT resolves every step as if the new root, our working
+ * directory, were already "/".  The mount point itself must be a real
+ * directory: a symlink there would move the mount somewhere the image
+ * chose.  A directory is made only in the container's own layer, never in
+ * a volume, which is the host's.  Returns an O_PATH descriptor.
  */
 static int open_in_root(const char *path)
 {
-	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-			       .resolve = RESOLVE_IN_ROOT};
+	struct open_how how = {.resolve = RESOLVE_IN_ROOT};
 	char prefix[PATH_MAX] = "";
 	size_t used = 0, len;
-	int root, dir = -1, parent;
+	int root, dir = -1, parent, last;
+	struct stat st, root_st;
 
 	root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root == -1)
+	if (root == -1 || fstat(root, &root_st) == -1)
 		die("open the new root");
 	for (const char *c = path;; c += len) {
 		c += strspn(c, "/");
 		if (*c == '\0')
 			break;
 		len = strcspn(c, "/");
+		last = c[len + strspn(c + len, "/")] == '\0';
 		used += (size_t)snprintf(prefix + used, sizeof(prefix) - used,
 					 "/%.*s", (int)len, c);
 		parent = dir == -1 ? root : dir;
+		how.flags =
+			O_PATH | O_CLOEXEC | (last ? O_NOFOLLOW : O_DIRECTORY);
 		dir = (int)syscall(SYS_openat2, root, prefix, &how,
 				   sizeof(how));
 		if (dir == -1 && errno == ENOENT) {
+			if (fstat(parent, &st) == -1 ||
+			    st.st_dev != root_st.st_dev)
+				diex("cannot make %s in the container: its parent is a volume, which belongs to the host",
+				     prefix);
 			/* prefix's last part, in the parent opened last */
 			if (mkdirat(parent, prefix + used - len, 0755) == -1 &&
 			    errno != EEXIST)
@@ -275,14 +254,51 @@ static int open_in_root(const char *path)
 		if (parent != root)
 			close(parent);
 	}
+	if (dir == -1 || fstat(dir, &st) == -1)
+		die("open %s in the container", path);
+	if (S_ISLNK(st.st_mode))
+		diex("%s in the image is a symlink: a mount point must be a directory",
+		     path);
+	if (!S_ISDIR(st.st_mode))
+		diex("%s in the image is not a directory: a mount point must be one",
+		     path);
 	close(root);
 	return dir;
 }
 
-/* --volume HOST:CONTAINER[:ro]: bind-mount a host directory into the root.
- * A read-only bind needs a second mount call: MS_RDONLY is ignored on the
- * first MS_BIND.  It opens the mount point again, to get the new mount and
- * not the directory under it. */
+/*
+ * :ro must hold for the whole volume, including any mount below the host
+ * directory (a USB stick under /media, say): MS_BIND | MS_REC copies them
+ * all, but a read-only remount changes one mount only.  mount_setattr(2)
+ * with AT_RECURSIVE changes the whole tree at once.
+ */
+static void make_read_only(int dir)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY |
+					      MOUNT_ATTR_NOSUID |
+					      MOUNT_ATTR_NODEV};
+	char where[PATH_MAX], link[32];
+	ssize_t len;
+
+	if (!fallback_forced("mount_setattr") &&
+	    mount_setattr(dir, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+			  sizeof(attr)) == 0)
+		return;
+	if (errno != ENOSYS && !fallback_forced("mount_setattr"))
+		die("mount_setattr read-only");
+	/* Before Linux 5.12: each mount of the tree, one by one. */
+	len = readlink(fd_path(dir, link, sizeof(link)), where,
+		       sizeof(where) - 1);
+	if (len == -1)
+		die("readlink %s", link);
+	where[len] = '\0';
+	trace("no mount_setattr: remounting each mount under %s", where);
+	remount_tree_read_only(where);
+}
+
+/* --volume HOST:CONTAINER[:ro]: bind-mount a host directory into the root,
+ * with everything mounted below it.  It opens the mount point again after
+ * the bind, to get the new mount and not the directory under it. */
 static void mount_volumes(struct child_args *args)
 {
 	const struct options *opts = args->opts;
@@ -298,18 +314,15 @@ static void mount_volumes(struct child_args *args)
 		if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) == -1)
 			die("bind-mount %s on %s", v->host, v->container);
 		close(dir);
+		close(args->volume_fd[i]);
 		if (v->read_only) {
 			dir = open_in_root(v->container);
-			fd_path(dir, target, sizeof(target));
-			if (mount(NULL, target, NULL,
-				  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
-					  MS_NODEV,
-				  NULL) == -1)
-				die("remount %s read-only", v->container);
+			make_read_only(dir);
 			close(dir);
 		}
 		trace("bind-mount %s on %s%s", v->host, v->container,
-		      v->read_only ? " (read-only)" : "");
+		      v->read_only ? " (read-only, with every mount below it)"
+				   : "");
 	}
 }
 
@@ -317,48 +330,56 @@ static void mount_volumes(struct child_args *args)
  * A /dev with only what programs expect and nothing that reaches the host's
  * disks: a tmpfs with six harmless character devices, the usual links into
  * /proc/self/fd, and a devpts of our own so shells can open terminals.
+ * Once the tmpfs is mounted, everything is made relative to it, so nothing
+ * the image holds can redirect it.
  */
 static void mount_dev(void)
 {
 	static const struct {
-		const char *path;
+		const char *name;
 		unsigned int major, minor;
 	} devices[] = {
-		{"dev/null", 1, 3},   {"dev/zero", 1, 5},    {"dev/full", 1, 7},
-		{"dev/random", 1, 8}, {"dev/urandom", 1, 9}, {"dev/tty", 5, 0},
+		{"null", 1, 3},	  {"zero", 1, 5},    {"full", 1, 7},
+		{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 	};
 	static const char *const links[][2] = {
-		{"/proc/self/fd", "dev/fd"},
-		{"/proc/self/fd/0", "dev/stdin"},
-		{"/proc/self/fd/1", "dev/stdout"},
-		{"/proc/self/fd/2", "dev/stderr"},
-		{"pts/ptmx", "dev/ptmx"},
+		{"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+		{"pts/ptmx", "ptmx"},
 	};
+	char path[32];
+	int dev, pts;
 
-	if (mkdir("dev", 0755) == -1 && errno != EEXIST)
-		die("mkdir /dev");
-	if (mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
-		  "mode=0755,size=64k") == -1)
+	dev = open_in_root("/dev");
+	if (mount("tmpfs", fd_path(dev, path, sizeof(path)), "tmpfs",
+		  MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") == -1)
 		die("mount tmpfs on /dev");
+	close(dev);
+	dev = open_in_root("/dev"); /* the new tmpfs, not the image's dir */
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
-		if (mknod(devices[i].path, S_IFCHR | 0666,
-			  makedev(devices[i].major, devices[i].minor)) == -1)
-			die("mknod /%s", devices[i].path);
+		if (mknodat(dev, devices[i].name, S_IFCHR | 0666,
+			    makedev(devices[i].major, devices[i].minor)) == -1)
+			die("mknod /dev/%s", devices[i].name);
 		/* mknod applies the umask; the devices are for everyone. */
-		if (chmod(devices[i].path, 0666) == -1)
-			die("chmod /%s", devices[i].path);
+		if (fchmodat(dev, devices[i].name, 0666, 0) == -1)
+			die("chmod /dev/%s", devices[i].name);
 	}
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
-		if (symlink(links[i][0], links[i][1]) == -1)
-			die("symlink /%s", links[i][1]);
-	if (mkdir("dev/pts", 0755) == -1)
+		if (symlinkat(links[i][0], dev, links[i][1]) == -1)
+			die("symlink /dev/%s", links[i][1]);
+	if (mkdirat(dev, "pts", 0755) == -1)
 		die("mkdir /dev/pts");
+	pts = openat(dev, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pts == -1)
+		die("open /dev/pts");
 	/* newinstance: the container's own ptys, not the host's. */
-	if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+	if (mount("devpts", fd_path(pts, path, sizeof(path)), "devpts",
+		  MS_NOSUID | MS_NOEXEC,
 		  "newinstance,ptmxmode=0666,mode=0620") == -1)
 		die("mount devpts on /dev/pts");
-	trace("mount a minimal /dev: null zero full random urandom tty, "
-	      "and devpts");
+	close(pts);
+	close(dev);
+	trace("mount a minimal /dev: null zero full random urandom tty, and devpts");
 }
 
 /*
@@ -382,31 +403,38 @@ static void enter_new_root(void)
 	trace("pivot_root into the overlay; the old root is detached");
 }
 
-/* A proc mount shows the PID namespace of the process that mounts it: ours. */
+/* A proc mount shows the PID namespace of the process that mounts it: ours.
+ * It is mounted before pivot_root, through the host's /proc/self/fd, on a
+ * mount point that open_in_root() checked. */
 static void mount_proc(void)
 {
-	if (mkdir("/proc", 0555) == -1 && errno != EEXIST)
-		die("mkdir /proc");
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		  NULL) == -1)
+	char path[32];
+	int dir = open_in_root("/proc");
+
+	if (mount("proc", fd_path(dir, path, sizeof(path)), "proc",
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
 		die("mount proc on /proc");
+	close(dir);
 	trace("mount proc on /proc");
 }
 
 /* /tmp must be writable by anyone, even if the image forgot it.  Only a
  * wrong mode is changed: on an overlay even a chmod that changes nothing
  * copies /tmp up, and the upper layer must hold only the container's own
- * changes. */
+ * changes.  It runs before the volumes, so a volume on /tmp keeps the
+ * host directory's own mode. */
 static void make_tmp(void)
 {
+	char path[32];
 	struct stat st;
+	int dir = open_in_root("/tmp");
 
-	if (mkdir("/tmp", 01777) == -1 && errno != EEXIST)
-		die("mkdir /tmp");
-	if (stat("/tmp", &st) == -1)
+	if (fstat(dir, &st) == -1)
 		die("stat /tmp");
-	if ((st.st_mode & 07777) != 01777 && chmod("/tmp", 01777) == -1)
+	if ((st.st_mode & 07777) != 01777 &&
+	    chmod(fd_path(dir, path, sizeof(path)), 01777) == -1)
 		die("chmod /tmp");
+	close(dir);
 }
 
 /* The host's PATH lists the host's directories, which mean nothing in the
@@ -434,7 +462,11 @@ static noreturn void run_init(struct child_args *args)
 
 	cmd = fork();
 	if (cmd == -1)
-		die("fork");
+		die_hint(
+			errno == EAGAIN
+				? "a process limit is reached: the pids limit (--pids-limit), or RLIMIT_NPROC"
+				: NULL,
+			"fork the command");
 	if (cmd == 0) {
 		if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
 			die("sigprocmask");
@@ -459,26 +491,36 @@ static noreturn void run_init(struct child_args *args)
 }
 
 /*
- * The container's first process moves itself into its cgroup in every
- * hierarchy, before it runs anything: everything it forks from then on is
- * born inside.  The tool stays out: it is not part of the container, and it
- * would take one of the pids.max places.  "0" means the writer itself.  On
- * v1 we write to tasks, which moves one thread, the caller: moving a whole
- * process through cgroup.procs takes a global lock that waits for an RCU
- * grace period, some 10 ms on every start (docs/performance.md).  v2 has no
- * such shortcut, so there it is cgroup.procs.
+ * Where clone3(2) could not start it inside its cgroup (v1, or an old
+ * kernel), the container's first process moves itself in before it runs
+ * anything: everything it forks from then on is born inside.  The tool
+ * stays out: it is not part of the container, and it would take one of the
+ * pids.max places.  "0" means the writer itself.  On v1 we write to tasks,
+ * which moves one thread, the caller: moving a whole process through
+ * cgroup.procs takes a lock that, on most kernels, waits for an RCU grace
+ * period, some 10 ms on every start (docs/performance.md).
  */
-static void join_cgroup(void)
+static void join_cgroup(struct child_args *args)
 {
-	char path[PATH_MAX + 32];
+	const struct cgroup *cg = args->cg;
+	char path[PATH_BUF];
 
-	for (int i = 0; i < cg.nh; i++) {
-		snprintf(path, sizeof(path), "%s/%s", cg.h[i].dir,
-			 cg.h[i].v2 ? "cgroup.procs" : "tasks");
+	if (args->in_cgroup)
+		return; /* clone3 started us there */
+	for (int i = 0; i < cg->nh; i++) {
+		make_path(path, sizeof(path), "%s/%s", cg->h[i].dir,
+			  cg->h[i].v2 ? "cgroup.procs" : "tasks");
 		if (write_file(path, "0") == -1)
 			die("join the cgroup: write 0 to %s", path);
 	}
-	trace("joined cgroup %s before running anything", cg.h[0].dir);
+	trace("joined cgroup %s before running anything", cg->h[0].dir);
+}
+/* Tell the tool that the setup is done and the command is about to start,
+ * so that it keeps what it made for this run. */
+static void report_started(struct child_args *args)
+{
+	if (send(args->sync_fd[1], "s", 1, MSG_NOSIGNAL) != 1)
+		die("send to the tool");
 }
 
 static int child(void *arg)
@@ -486,17 +528,19 @@ static int child(void *arg)
 	struct child_args *args = arg;
 
 	die_with_parent(args);
-	join_cgroup();
+	join_cgroup(args);
 	set_hostname(args->opts->hostname);
 	make_mounts_private();
 	open_host_dirs(args);
 	mount_root(args);
-	mount_volumes(args);
-	mount_dev();
-	enter_new_root();
 	mount_proc();
+	mount_dev();
 	make_tmp();
+	mount_volumes(args);
+	enter_new_root();
 	set_path();
+	report_started(args);
+	close_other_fds();
 	if (args->opts->init)
 		run_init(args);
 	if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
@@ -506,210 +550,85 @@ static int child(void *arg)
 
 /* ---- the parent, on the host ---- */
 
-/* The filesystem type at path, as statfs(2) reports it; 0 if none. */
-static long fs_type(const char *path)
-{
-	struct statfs st;
-
-	return statfs(path, &st) == 0 ? (long)st.f_type : 0;
-}
-
-static void use_hierarchy(int controller, const char *root, int v2)
-{
-	struct hierarchy *h;
-	int i;
-
-	for (i = 0; i < cg.nh && strcmp(cg.h[i].root, root) != 0; i++)
-		;
-	h = &cg.h[i];
-	if (i == cg.nh) {
-		cg.nh++;
-		snprintf(h->root, sizeof(h->root), "%s", root);
-		snprintf(h->dir, sizeof(h->dir), "%s/%s/%s", root,
-			 CGROUP_PARENT, cg.name);
-		h->v2 = v2;
-	}
-	cg.of[controller] = i;
-	trace("the %s controller is in the %s hierarchy at %s",
-	      controllers[controller], v2 ? "unified (v2)" : "v1", root);
-}
-
 /*
- * Where each controller lives.  Not guessed from paths: statfs(2) on
- * /sys/fs/cgroup says cgroup2 on a pure v2 system, and a tmpfs holding the
- * v1 hierarchies otherwise, each one a cgroup filesystem at
- * /sys/fs/cgroup/<controller>; a hybrid system also has a cgroup2 at
- * /sys/fs/cgroup/unified.  A controller bound to a v1 hierarchy is absent
- * from the unified one, whose cgroup.controllers lists what it can offer.
+ * --layer DIR keeps the writable layer on the host: the one thing this
+ * stage creates there.  The tool makes DIR, DIR/upper and DIR/work before
+ * the container starts and remembers which of them are new, so that a run
+ * that fails before its command starts can remove them.  It also locks DIR
+ * for as long as it runs: two overlays on one upper layer corrupt each
+ * other, and overlayfs only warns.
  */
-static void find_controllers(const struct options *opts)
+static void make_layer(struct child_args *args)
 {
-	static char unique[32];
-	char path[PATH_MAX], offered[256] = "";
-	const char *unified = NULL, *mode;
-	long root = fs_type(CGROUP_ROOT);
+	const char *dir = args->opts->layer;
+	char paths[3][PATH_MAX];
 
-	/* Without --name: unique among running tools, whose PIDs differ. */
-	snprintf(unique, sizeof(unique), "ctr-%d", getpid());
-	cg.name = opts->name ? opts->name : unique;
-
-	if (root == CGROUP2_SUPER_MAGIC) {
-		unified = CGROUP_ROOT;
-		mode = "v2, one unified hierarchy";
-	} else if (root == TMPFS_MAGIC &&
-		   fs_type(CGROUP_ROOT "/unified") == CGROUP2_SUPER_MAGIC) {
-		unified = CGROUP_ROOT "/unified";
-		mode = "hybrid, v1 hierarchies and a cgroup2 at " CGROUP_ROOT
-		       "/unified";
-	} else if (root == TMPFS_MAGIC) {
-		mode = "v1, a hierarchy for each controller";
-	} else {
-		diex("no cgroup filesystem at %s: mount one with 'mount -t "
-		     "cgroup2 none %s'",
-		     CGROUP_ROOT, CGROUP_ROOT);
-	}
-	trace("cgroup mode: %s", mode);
-	if (unified) {
-		snprintf(path, sizeof(path), "%s/cgroup.controllers", unified);
-		if (read_file(path, offered, sizeof(offered)) == -1)
-			die("read %s", path);
-	}
-	for (int c = 0; c < NCONTROLLERS; c++) {
-		snprintf(path, sizeof(path), "%s/%s", CGROUP_ROOT,
-			 controllers[c]);
-		if (root == TMPFS_MAGIC && fs_type(path) == CGROUP_SUPER_MAGIC)
-			use_hierarchy(c, path, 0);
-		else if (unified && has_word(offered, controllers[c]))
-			use_hierarchy(c, unified, 1);
-		else if (root == TMPFS_MAGIC)
-			diex("no %s controller: no v1 hierarchy at %s%s%s; "
-			     "mount one (mount -t cgroup -o %s cgroup %s), or "
-			     "boot a kernel that has it, without "
-			     "cgroup_disable=%s",
-			     controllers[c], path,
-			     unified ? " and none in the cgroup2 at " : "",
-			     unified ? unified : "", controllers[c], path,
-			     controllers[c]);
-		else
-			diex("no %s controller: %s/cgroup.controllers lacks "
-			     "it; boot a kernel that has it, without "
-			     "cgroup_disable=%s",
-			     controllers[c], unified, controllers[c]);
-	}
-}
-
-/*
- * Runs of the tool start and end at the same time, and each one acts on the
- * cgroups of the others: it removes stale ones, and the last one out
- * removes PARENT.  Each of those look-then-act steps is done under one lock,
- * flock(2) on /sys/fs/cgroup.  A second lock tells whether a cgroup is in
- * use: its owner takes flock(2) on the cgroup's own directory right after
- * making it, under the first lock, and holds it until it has removed it.
- * So a new cgroup, still empty until the container joins it, is never
- * taken for stale; and as the kernel drops a lock when its holder dies,
- * even of SIGKILL, a cgroup that is unlocked and empty has no owner left.
- */
-static int lock_cgroups(void)
-{
-	if (cg.lock_fd != -1)
-		return 0; /* held: we are cleaning up after a failure */
-	cg.lock_fd = open(CGROUP_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg.lock_fd == -1)
-		return -1;
-	if (flock(cg.lock_fd, LOCK_EX) == -1) {
-		int saved = errno;
-
-		close(cg.lock_fd);
-		cg.lock_fd = -1;
-		errno = saved;
-		return -1;
-	}
-	return 0;
-}
-
-static void unlock_cgroups(void)
-{
-	if (cg.lock_fd != -1)
-		close(cg.lock_fd);
-	cg.lock_fd = -1;
-}
-
-static int has_processes(const char *dir)
-{
-	char path[PATH_MAX + 32], pid[16];
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	return read_file(path, pid, sizeof(pid)) == 0 && pid[0] != '\0';
-}
-
-/* In use: its owner holds the lock on it, or it has processes. */
-static int in_use(const char *name)
-{
-	char dir[PATH_MAX];
-	int fd, locked;
-
-	snprintf(dir, sizeof(dir), "%s/%s/%s", cg.h[0].root, CGROUP_PARENT,
-		 name);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd != -1) {
-		locked = flock(fd, LOCK_EX | LOCK_NB) == -1;
-		close(fd);
-		if (locked)
-			return 1;
-	}
-	for (int i = 0; i < cg.nh; i++) {
-		snprintf(dir, sizeof(dir), "%s/%s/%s", cg.h[i].root,
-			 CGROUP_PARENT, name);
-		if (has_processes(dir))
-			return 1;
-	}
-	return 0;
-}
-
-/* A tool killed by SIGKILL cannot clean up, and leaves its cgroup behind,
- * empty: the next run removes it. */
-static void remove_stale_cgroups(void)
-{
-	char parent[PATH_MAX], dir[PATH_MAX + 256];
-	struct dirent *e;
-	DIR *d;
-
-	for (int i = 0; i < cg.nh; i++) {
-		snprintf(parent, sizeof(parent), "%s/%s", cg.h[i].root,
-			 CGROUP_PARENT);
-		d = opendir(parent);
-		if (d == NULL && errno == ENOENT)
-			continue;
-		if (d == NULL)
-			die("opendir %s", parent);
-		while ((e = readdir(d)) != NULL) {
-			if (e->d_type != DT_DIR || e->d_name[0] == '.' ||
-			    in_use(e->d_name))
-				continue;
-			snprintf(dir, sizeof(dir), "%s/%s", parent, e->d_name);
-			if (rmdir(dir) == -1)
-				warnx("rmdir stale cgroup %s: %s", dir,
-				      strerror(errno));
-			else
-				trace("removed stale cgroup %s: its owner is "
-				      "gone",
-				      dir);
+	args->layer_lock = -1;
+	if (dir == NULL)
+		return;
+	make_path(paths[0], sizeof(paths[0]), "%s", dir);
+	make_path(paths[1], sizeof(paths[1]), "%s/upper", dir);
+	make_path(paths[2], sizeof(paths[2]), "%s/work", dir);
+	for (int i = 0; i < 3; i++) {
+		args->layer_made[i] = mkdir(paths[i], 0755) == 0;
+		if (!args->layer_made[i] && errno != EEXIST)
+			die("mkdir %s", paths[i]);
+		if (i == 0) {
+			args->layer_lock =
+				open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (args->layer_lock == -1)
+				die("open --layer %s", dir);
+			if (flock(args->layer_lock, LOCK_EX | LOCK_NB) == -1)
+				diex("--layer %s is in use by another container",
+				     dir);
 		}
-		closedir(d);
 	}
 }
 
-/* The well-known causes of a failed mkdir or write in a cgroup filesystem. */
-static const char *cgroup_hint(int err)
+/* Did the child report that its command started?  Its word stays in the
+ * socket after it exits. */
+static int command_started(struct child_args *args)
 {
-	if (err == EROFS)
-		return "the cgroup filesystem is mounted read-only, as inside "
-		       "most containers: run on the host, or remount it "
-		       "read-write";
-	if (err == EBUSY)
-		return "cgroup v2 lets no cgroup but the root both hold "
-		       "processes and pass controllers on";
-	return NULL;
+	char word;
+
+	return recv(args->sync_fd[0], &word, 1, MSG_DONTWAIT) == 1;
+}
+
+/* A failed run leaves nothing behind: remove what make_layer() made, in
+ * reverse order.  overlayfs made work/work inside a work directory. */
+static void remove_new_layer(struct child_args *args)
+{
+	const char *dir = args->opts->layer;
+	char path[PATH_MAX];
+
+	if (dir == NULL)
+		return;
+	if (args->layer_made[2]) {
+		make_path(path, sizeof(path), "%s/work/work", dir);
+		rmdir(path);
+		make_path(path, sizeof(path), "%s/work", dir);
+		rmdir(path);
+	}
+	if (args->layer_made[1]) {
+		make_path(path, sizeof(path), "%s/upper", dir);
+		rmdir(path);
+	}
+	if (args->layer_made[0])
+		rmdir(dir);
+}
+
+/* The tool's half of die_with_parent(): wait until the child has armed its
+ * death signal, then let it go on.  No word means the child died first;
+ * supervise() then reports its status. */
+static void let_child_go(struct child_args *args)
+{
+	char armed;
+
+	close(args->sync_fd[1]);
+	if (recv(args->sync_fd[0], &armed, 1, 0) == 1 &&
+	    send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
+	    errno != EPIPE)
+		die("send the go-ahead to the child");
 }
 
 /*
@@ -721,15 +640,15 @@ static const char *cgroup_hint(int err)
  * is left as it is afterwards: systemd enables these there at boot, and
  * other cgroups may have come to use them since.
  */
-static void enable_controllers(const char *dir)
+static void enable_controllers(const struct cgroup *cg, const char *dir)
 {
-	char path[PATH_MAX], enabled[256];
+	char path[PATH_BUF], enabled[256];
 
-	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+	make_path(path, sizeof(path), "%s/cgroup.subtree_control", dir);
 	if (read_file(path, enabled, sizeof(enabled)) == -1)
 		die("read %s", path);
 	for (int c = 0; c < NCONTROLLERS; c++) {
-		if (!cg.h[cg.of[c]].v2 || has_word(enabled, controllers[c]))
+		if (!cg->h[cg->of[c]].v2 || has_word(enabled, controllers[c]))
 			continue;
 		if (write_file(path, "+%s", controllers[c]) == -1)
 			die_hint(cgroup_hint(errno), "enable %s in %s",
@@ -746,10 +665,10 @@ static void enable_controllers(const char *dir)
  * time per period: 2 CPUs is 200 ms in every 100 ms.  The swap files exist
  * only where the kernel accounts for swap.
  */
-static void write_limits(const struct options *opts)
+static void write_limits(const struct cgroup *cg, const struct options *opts)
 {
 	char pids[24], mem[24], quota[24], period[24], cpu_max[48];
-	char path[PATH_MAX + 64];
+	char path[PATH_BUF];
 	const struct {
 		int controller;
 		const char *v1_file, *v1_value;
@@ -770,7 +689,8 @@ static void write_limits(const struct options *opts)
 	snprintf(period, sizeof(period), "%ld", opts->cpu_period_us);
 	snprintf(cpu_max, sizeof(cpu_max), "%s %s", quota, period);
 	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
-		const struct hierarchy *h = &cg.h[cg.of[limits[i].controller]];
+		const struct hierarchy *h =
+			&cg->h[cg->of[limits[i].controller]];
 		const char *file =
 			h->v2 ? limits[i].v2_file : limits[i].v1_file;
 		const char *value =
@@ -778,7 +698,7 @@ static void write_limits(const struct options *opts)
 
 		if (file == NULL)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", h->dir, file);
+		make_path(path, sizeof(path), "%s/%s", h->dir, file);
 		if (write_file(path, "%s", value) == -1) {
 			if (errno == ENOENT && limits[i].optional) {
 				trace("no %s: this kernel does not account "
@@ -797,186 +717,97 @@ static void write_limits(const struct options *opts)
 
 /*
  * Make our cgroup in each hierarchy and write the limits, all before the
- * container exists, so that any error comes first.  From here on, every way
- * out of the tool goes through remove_cgroup().
+ * container exists, so that any error comes first.  The look at other runs'
+ * cgroups and the mkdir happen under one lock (cgroup_life.c); from our
+ * mkdir on, every way out of the tool removes the cgroup.
  */
-static void cleanup_cgroup(void);
-
-static void create_cgroup(const struct options *opts)
+static void create_cgroup(struct cgroup *cg, const struct options *opts)
 {
-	char parent[PATH_MAX];
+	lock_cgroups();
+	prune_stale_cgroups(cg);
+	for (int i = 0; i < cg->nh; i++) {
+		struct hierarchy *h = &cg->h[i];
 
-	cg.tool = getpid();
-	if (atexit(cleanup_cgroup) != 0)
-		diex("atexit: cannot register the cleanup");
-	if (lock_cgroups() == -1)
-		die("flock %s", CGROUP_ROOT);
-	remove_stale_cgroups();
-	for (int i = 0; i < cg.nh; i++) {
-		struct hierarchy *h = &cg.h[i];
-
-		snprintf(parent, sizeof(parent), "%s/%s", h->root,
-			 CGROUP_PARENT);
 		if (h->v2)
-			enable_controllers(h->root);
-		if (mkdir(parent, 0755) == 0)
-			trace("created cgroup %s, the parent of every "
-			      "container's cgroup",
-			      parent);
+			enable_controllers(cg, h->root);
+		if (mkdir(h->parent, 0755) == 0)
+			trace("created cgroup %s, the parent of every container's cgroup",
+			      h->parent);
 		else if (errno != EEXIST)
-			die_hint(cgroup_hint(errno), "mkdir %s", parent);
+			die_hint(cgroup_hint(errno), "mkdir %s", h->parent);
 		if (h->v2)
-			enable_controllers(parent);
+			enable_controllers(cg, h->parent);
 		if (mkdir(h->dir, 0755) == -1) {
 			/* Stale ones are gone: one that exists is in use. */
 			if (errno == EEXIST)
-				diex("the name '%s' is in use by a running "
-				     "container, whose cgroup is %s",
-				     cg.name, h->dir);
+				diex("the name '%s' is in use by a running container, whose cgroup is %s",
+				     cg->name, h->dir);
 			die_hint(cgroup_hint(errno), "mkdir %s", h->dir);
 		}
-		h->created = 1;
+		if (i == 0)
+			own_cgroup(cg);
 		trace("created cgroup %s", h->dir);
 	}
-	cg.owner_fd = open(cg.h[0].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg.owner_fd == -1 || flock(cg.owner_fd, LOCK_EX | LOCK_NB) == -1)
-		die("flock %s", cg.h[0].dir);
 	unlock_cgroups();
-	write_limits(opts);
+	write_limits(cg, opts);
 }
-
-/* How many processes the OOM killer killed in our cgroup: the "oom_kill"
- * line of memory.events (v2) or memory.oom_control (v1). */
-static long long oom_kills(void)
-{
-	const struct hierarchy *h = &cg.h[cg.of[MEMORY]];
-	char path[PATH_MAX + 32];
-	long long n;
-
-	snprintf(path, sizeof(path), "%s/%s", h->dir,
-		 h->v2 ? "memory.events" : "memory.oom_control");
-	if (read_key(path, "oom_kill", &n) == -1) {
-		warnx("read oom_kill from %s: %s", path, strerror(errno));
-		return 0;
-	}
-	return n;
-}
-
 /*
- * Kill whatever is still in a cgroup.  When PID 1 of a PID namespace exits
- * the kernel kills the rest, but a process can also have been moved in from
- * outside.  v2 has cgroup.kill (Linux 5.14), which also catches a process
- * that forks while we kill; v1 has not, so we kill what cgroup.procs lists,
- * and the caller looks again.
+ * On v2, the container starts inside its cgroup: clone3(2) with
+ * CLONE_INTO_CGROUP (Linux 5.7) takes the cgroup as a directory fd, and the
+ * child's first instruction already runs under its limits.  Nothing moves,
+ * so nothing waits for the lock that a move takes.  Returns -1 where that
+ * cannot be done (v1, or a kernel or seccomp filter without clone3); the
+ * child then joins by itself, in join_cgroup().
  */
-static void kill_all(const struct hierarchy *h)
+static pid_t clone_into_cgroup(struct child_args *args)
 {
-	char path[PATH_MAX + 32];
-	FILE *f;
-	int pid;
+	const struct cgroup *cg = args->cg;
+	struct clone_args how = {.flags = CLONE_FLAGS | CLONE_INTO_CGROUP,
+				 .exit_signal = SIGCHLD};
+	pid_t pid;
+	int fd;
 
-	snprintf(path, sizeof(path), "%s/cgroup.kill", h->dir);
-	if (h->v2 && write_file(path, "1") == 0)
-		return;
-	snprintf(path, sizeof(path), "%s/cgroup.procs", h->dir);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return;
-	while (fscanf(f, "%d", &pid) == 1)
-		if (kill(pid, SIGKILL) == -1 && errno != ESRCH)
-			warnx("kill %d: %s", pid, strerror(errno));
-	fclose(f);
-}
-
-/* rmdir fails with EBUSY until the last process has finished exiting. */
-static void remove_dir(const struct hierarchy *h)
-{
-	const struct timespec tick = {0, 10 * 1000 * 1000};
-
-	for (int try = 0;; try++) {
-		kill_all(h);
-		if (rmdir(h->dir) == 0 || errno == ENOENT)
-			break;
-		if (errno != EBUSY || try == REMOVE_TRIES) {
-			warnx("rmdir %s: %s", h->dir, strerror(errno));
-			return;
-		}
-		nanosleep(&tick, NULL);
+	if (cg->nh != 1 || !cg->h[0].v2)
+		return -1; /* v1 or hybrid: no single cgroup to start in */
+	if (fallback_forced("clone3")) {
+		trace("clone3 not used (CONTAINER_FORCE_FALLBACK): the child joins its cgroup itself");
+		return -1;
 	}
-	trace("removed cgroup %s", h->dir);
-}
-
-/*
- * The one cleanup path, however the tool ends: kill what is left, remove
- * our cgroups in the reverse order of their making, release our lock, and
- * remove PARENT if no other container uses it (rmdir fails if one does).
- * It runs from atexit(3) too, so it warns rather than dies.
- */
-static void remove_cgroup(void)
-{
-	char parent[PATH_MAX];
-
-	if (cg.removed)
-		return;
-	cg.removed = 1;
-	for (int i = cg.nh - 1; i >= 0; i--)
-		if (cg.h[i].created)
-			remove_dir(&cg.h[i]);
-	if (cg.owner_fd != -1)
-		close(cg.owner_fd);
-	if (lock_cgroups() == -1) {
-		warnx("flock %s: %s", CGROUP_ROOT, strerror(errno));
-		return;
+	fd = open(cg->h[0].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		die("open %s", cg->h[0].dir);
+	how.cgroup = (unsigned int)fd;
+	args->in_cgroup = 1;
+	pid = (pid_t)syscall(SYS_clone3, &how, sizeof(how));
+	if (pid == 0)
+		_exit(child(args)); /* the child, on a copy of our stack */
+	close(fd);
+	if (pid == -1 && (errno == ENOSYS || errno == E2BIG)) {
+		trace("clone3 with CLONE_INTO_CGROUP refused (%s): the child joins its cgroup itself",
+		      strerror(errno));
+		args->in_cgroup = 0;
+		return -1;
 	}
-	for (int i = cg.nh - 1; i >= 0; i--) {
-		if (!cg.h[i].created)
-			continue;
-		snprintf(parent, sizeof(parent), "%s/%s", cg.h[i].root,
-			 CGROUP_PARENT);
-		if (rmdir(parent) == 0)
-			trace("removed %s: no container is left", parent);
-		else if (errno != EBUSY && errno != ENOTEMPTY &&
-			 errno != ENOENT)
-			warnx("rmdir %s: %s", parent, strerror(errno));
-	}
-	unlock_cgroups();
-}
-
-/* die() and exit() run this, in the tool and in the clone child, which
- * inherited the handler with the rest of our memory: only the tool, which
- * made the cgroup, removes it. */
-static void cleanup_cgroup(void)
-{
-	if (getpid() == cg.tool)
-		remove_cgroup();
-}
-
-/* The OOM killer sends SIGKILL, which tells nobody why: say it. */
-static void report_oom(long long kills, int wstatus, long long limit)
-{
-	char size[32];
-
-	if (kills == 0)
-		return;
-	format_size(limit, size, sizeof(size));
-	if (exit_status(wstatus) == 128 + SIGKILL)
-		warnx("killed: out of memory (limit %s)", size);
-	else
-		warnx("out of memory (limit %s): %lld process%s killed in the "
-		      "container",
-		      size, kills, kills == 1 ? "" : "es");
+	if (pid == -1)
+		die_hint("creating namespaces needs root", "clone3");
+	trace("clone3 with CLONE_INTO_CGROUP: the child starts in %s",
+	      cg->h[0].dir);
+	return pid;
 }
 
 static pid_t start_container(struct child_args *args)
 {
 	pid_t pid;
 
-	if (pipe2(args->sync_fd, O_CLOEXEC) == -1)
-		die("pipe2");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+		       args->sync_fd) == -1)
+		die("socketpair");
 	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, "
 	      "PID and mount namespaces");
-	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
-		    args);
+	pid = clone_into_cgroup(args);
+	if (pid == -1)
+		pid = clone(child, alloc_stack(STACK_SIZE),
+			    CLONE_FLAGS | SIGCHLD, args);
 	if (pid == -1)
 		die_hint("creating namespaces needs root", "clone");
 	if (args->opts->init)
@@ -987,13 +818,7 @@ static pid_t start_container(struct child_args *args)
 		      "container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
-	/* Our read end stays open until the go-ahead is written: a child
-	 * killed before it read would otherwise leave the pipe without a
-	 * reader, and the write would kill us with SIGPIPE, cgroup and all. */
-	if (write(args->sync_fd[1], "g", 1) != 1)
-		die("write to the child");
-	close(args->sync_fd[0]);
-	close(args->sync_fd[1]);
+	let_child_go(args);
 	return pid;
 }
 
@@ -1103,7 +928,8 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct options opts;
-	struct child_args args = {.opts = &opts};
+	struct cgroup cg = {.owner_fd = -1};
+	struct child_args args = {.opts = &opts, .cg = &cg};
 	long long kills;
 	int wstatus;
 	pid_t pid;
@@ -1111,13 +937,16 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage5";
 	require_root();
+	find_controllers(&cg, &opts);
+	create_cgroup(&cg, &opts);
+	make_layer(&args);
 	block_signals(&args.sigmask);
-	find_controllers(&opts);
-	create_cgroup(&opts);
 	pid = start_container(&args);
 	wstatus = supervise(pid);
-	kills = oom_kills();
-	remove_cgroup();
+	kills = oom_kills(&cg);
+	if (!command_started(&args))
+		remove_new_layer(&args);
+	remove_cgroup(&cg);
 	report_oom(kills, wstatus, opts.memory);
 	return exit_status(wstatus);
 }

@@ -101,7 +101,9 @@ expect_one_line_error() {
 	expect_match "$stderr" '^container: ' "stderr"
 }
 
-# Retry a check for up to $1 tenths of a second.
+# Retry a check for up to $1 tenths of a second.  The check is a command,
+# run again on every try: pass a function such as no_leftover_pids, never
+# `test -z "$(...)"`, whose argument the shell expands only once.
 wait_for() {
 	local tries=$1
 	shift
@@ -127,6 +129,14 @@ leftover_pids() {
 			cut -d/ -f3
 	) || true
 }
+
+# The open fds of process $1, in order: "0 1 2".
+fds_of() { find "/proc/$1/fd" -mindepth 1 -printf '%f\n' | sort -n | paste -sd ' '; }
+
+# The names in directory $1, in order, on one line.
+entries() { find "$1" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | paste -sd ' '; }
+
+no_leftover_pids() { [[ -z $(leftover_pids) ]]; }
 
 # Start the tool in the background, its output in $BATS_TEST_TMPDIR/bg.out;
 # sets $bg_pid to the tool's PID.
@@ -176,6 +186,28 @@ kill_container() {
 	wait_bg
 }
 
+# Is signal $2 (a number) still pending for process $1, sent but not yet
+# taken?  The tool blocks the signals it forwards until it waits for them.
+signal_pending() {
+	local name mask bit=$((1 << ($2 - 1)))
+	while read -r name mask; do
+		[[ $name == SigPnd: || $name == ShdPnd: ]] || continue
+		((16#$mask & bit)) && return 0
+	done <"/proc/$1/status"
+	return 1
+}
+signal_taken() { ! signal_pending "$1" "$2"; }
+
+# End a background tool as a user who insists: SIGTERM, and a second one
+# once the tool has taken the first (two standard signals sent together
+# coalesce into one), which makes it kill the container with SIGKILL.
+stop_bg() {
+	kill -TERM "$bg_pid"
+	wait_for 50 signal_taken "$bg_pid" 15 || true
+	kill -TERM "$bg_pid" 2>/dev/null || true
+	wait_bg
+}
+
 # A tool killed with SIGKILL cannot clean up after itself; what it leaves
 # (stage 5's empty cgroup) is removed by the next run of that stage.
 next_run_cleans_up() {
@@ -200,6 +232,14 @@ container_pid() { pgrep -P "$1" | head -n 1 || true; }
 
 cgroup_tree() {
 	find /sys/fs/cgroup -mindepth 1 -maxdepth 4 -type d -path '*/container*' 2>/dev/null | sort
+}
+
+# expect_no_new_cgroups BEFORE WHAT: the cgroup tree is as it was.  The
+# suites run in a cgroup namespace of their own (tests/run), so the tree
+# holds only what they made: a container that a student runs in another
+# terminal is not in it.
+expect_no_new_cgroups() {
+	expect_eq "$(cgroup_tree)" "$1" "$2: the cgroup tree"
 }
 
 host_snapshot() {
@@ -231,7 +271,7 @@ common_teardown() {
 		kill -9 $pids 2>/dev/null || true
 		left="processes left behind: $pids"
 	fi
-	wait_for 20 test -z "$(leftover_pids)" || true
+	wait_for 20 no_leftover_pids || true
 	host_snapshot "$BATS_TEST_TMPDIR/host.after"
 	if ! diff -u "$BATS_TEST_TMPDIR/host.before" "$BATS_TEST_TMPDIR/host.after" >&2; then
 		fail "the host changed during the test (diff above)"

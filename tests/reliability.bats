@@ -11,6 +11,7 @@ load helpers
 
 RUNS=${RELIABILITY_RUNS:-100}
 PARALLEL=${RELIABILITY_PARALLEL:-16}
+KILLS=${RELIABILITY_KILLS:-25}
 
 # The stages this suite drives: 4 and 5, where they are built.
 heavy_stages() { stages_from 4; }
@@ -60,7 +61,7 @@ container_cgroups() {
 			sleep "$delay"
 			kill -KILL "$bg_pid"
 			wait "$bg_pid" 2>/dev/null || true
-			wait_for 30 test -z "$(leftover_pids)" ||
+			wait_for 30 no_leftover_pids ||
 				fail "stage $n, SIGKILL after ${delay}s: left $(leftover_pids)"
 		done
 		# A tool killed mid-run leaves an empty cgroup; the next run
@@ -71,19 +72,36 @@ container_cgroups() {
 	done
 }
 
+@test "reliability: SIGKILL to the tool at $KILLS random moments in 0-20 ms, with and without --init, leaves nothing once the next run pruned" {
+	local k ms init
+	for n in $(heavy_stages); do
+		for init in "" --init; do
+			for ((k = 0; k < KILLS; k++)); do
+				ms=$((RANDOM % 21))
+				ctr_bg "$n" $init sleep 1000
+				sleep "0.$(printf '%03d' "$ms")"
+				kill -KILL "$bg_pid"
+				wait "$bg_pid" 2>/dev/null || true
+				wait_for 30 no_leftover_pids ||
+					fail "stage $n $init, SIGKILL after ${ms} ms: left $(leftover_pids)"
+			done
+			ctr "$n" true
+			expect_status 0
+			expect_eq "$(container_cgroups)" "" "stage $n $init: cgroups after the next run"
+		done
+	done
+}
+
 @test "reliability: SIGTERM during setup ends the container cleanly" {
 	local delay
 	for n in $(heavy_stages); do
 		for delay in 0 0.001 0.005 0.02; do
 			ctr_bg "$n" sleep 1000
 			sleep "$delay"
-			kill -TERM "$bg_pid"
-			sleep 0.2
-			kill -TERM "$bg_pid" 2>/dev/null || true
-			wait_bg
+			stop_bg
 			[[ $status -eq 137 || $status -eq 143 ]] ||
 				fail "stage $n, SIGTERM after ${delay}s: status $status"
-			wait_for 30 test -z "$(leftover_pids)" ||
+			wait_for 30 no_leftover_pids ||
 				fail "stage $n: left $(leftover_pids)"
 		done
 		expect_eq "$(container_cgroups)" "" "stage $n: cgroups"
@@ -103,11 +121,11 @@ container_cgroups() {
 	for n in $(heavy_stages); do
 		ctr "$n" sh -c 'sleep 1000 & sleep 1000 & exit 0'
 		expect_status 0
-		wait_for 30 test -z "$(leftover_pids)" ||
+		wait_for 30 no_leftover_pids ||
 			fail "stage $n: left $(leftover_pids)"
 		ctr "$n" --init sh -c 'sleep 1000 & exit 4'
 		expect_status 4
-		wait_for 30 test -z "$(leftover_pids)" ||
+		wait_for 30 no_leftover_pids ||
 			fail "stage $n --init: left $(leftover_pids)"
 	done
 }
@@ -133,7 +151,7 @@ container_cgroups() {
 	ctr 5 --pids-limit 20 bash -c ':(){ :|:& };: ; sleep 3; exit 0'
 	expect_status 0
 	expect_match "$stderr" "Resource temporarily unavailable" "the bomb hit the limit"
-	wait_for 30 test -z "$(leftover_pids)" || fail "left $(leftover_pids)"
+	wait_for 30 no_leftover_pids || fail "left $(leftover_pids)"
 	ctr 5 true
 	expect_status 0
 	expect_eq "$(container_cgroups)" "" "cgroups after the bomb"

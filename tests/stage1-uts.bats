@@ -116,6 +116,27 @@ load helpers
 	done
 }
 
+@test "stage1: a hostname follows RFC 1123, and no value is ever echoed with its control characters" {
+	local bad
+	for n in $(stages_from 1); do
+		for bad in a/b 'a b' a_b $'a\nb' $'web\e[31m' 'ä'; do
+			ctr "$n" --hostname "$bad" hostname
+			expect_status 125
+			expect_one_line_error
+			expect_match "$stderr" "invalid --hostname" "stage $n: '$bad'"
+			expect_no_match "$stderr" $'[\x01-\x1f]' "stage $n: control characters in the error"
+		done
+		ctr "$n" --hostname my-host.example.org hostname
+		expect_status 0
+		expect_eq "$output" my-host.example.org "stage $n"
+		# A misspelt option or a subcommand is echoed too.
+		raw "$n" $'ru\nn' true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" 'ru\\nn' "stage $n: the newline shown as \\n"
+	done
+}
+
 @test "stage1: an option of a later stage exits 125 and names that stage" {
 	ctr 1 --init true
 	expect_status 125
@@ -198,9 +219,38 @@ load helpers
 		wait_container
 		kill -KILL "$bg_pid"
 		wait "$bg_pid" || true
-		wait_for 30 test -z "$(leftover_pids)" ||
+		wait_for 30 no_leftover_pids ||
 			fail "stage $n: left behind: $(leftover_pids)"
 		next_run_cleans_up "$n"
+	done
+}
+
+@test "stage1: a tool killed before its child armed the death signal leaves no container behind" {
+	# slow_prctl.so holds the child 300 ms before PR_SET_PDEATHSIG, and the
+	# tool is killed inside that window.  A tool that let the child go
+	# before it armed would leave "sleep 1000" running every time.
+	for n in $(stages_from 1); do
+		LD_PRELOAD=$REPO/tests/shims/bin/slow_prctl.so CFS_PRCTL_DELAY_MS=300 \
+			ctr_bg "$n" sleep 1000
+		sleep 0.1
+		kill -KILL "$bg_pid"
+		wait "$bg_pid" || true
+		sleep 0.5 # the child wakes from its delay, finds the tool gone
+		wait_for 30 no_leftover_pids ||
+			fail "stage $n: left behind: $(leftover_pids)"
+		next_run_cleans_up "$n"
+	done
+}
+
+@test "stage1: the command holds only fds 0, 1 and 2, whatever the caller had open" {
+	# fd 7 is the host's / (as after `exec 7</`), and bats keeps fd 3
+	# open; ls lists its own directory as fd 3.
+	for n in $(stages_from 1); do
+		ctr "$n" ls /proc/self/fd 7</
+		expect_status 0
+		expect_eq "$(echo "$output" | paste -sd ' ')" "0 1 2 3" "stage $n: the fds of ls"
+		ctr "$n" sh -c 'ls /proc/self/fd/7/' 7</
+		expect_status 2
 	done
 }
 

@@ -61,8 +61,9 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 		ctr_bg "$n" --init sh -c '(sleep 0.2 &); exec sleep 30'
 		wait_container
 		sleep 1
-		# Under init: the command (S) and nothing else.
-		expect_no_match "$(child_states "$ctr_pid")" "Z" "stage $n: zombie under init"
+		# Under init: the command, asleep (S), and nothing else: no
+		# zombie (Z), and not an empty list that proves nothing.
+		expect_eq "$(child_states "$ctr_pid")" "S" "stage $n: the processes under init"
 		kill -TERM "$bg_pid"
 		wait_bg
 		expect_status 143
@@ -104,7 +105,7 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 		wait_for 50 bg_output_has ready
 		kill -KILL "$bg_pid"
 		wait "$bg_pid" || true
-		wait_for 30 test -z "$(leftover_pids)" ||
+		wait_for 30 no_leftover_pids ||
 			fail "stage $n: left behind: $(leftover_pids)"
 		next_run_cleans_up "$n"
 	done
@@ -118,4 +119,34 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 	expect_eq "$output" host-visible "stage 2"
 	ctr 2 sh -c 'ls /proc | grep -c "^[0-9]"'
 	[[ $output -gt 10 ]] || fail "stage 2 sees only $output processes"
+}
+
+@test "stage2: --init's PID 1 and the command hold only fds 0, 1 and 2, seen from the host" {
+	local cmd
+	for n in $(stages_from 2); do
+		# fd 7 is the host's /, as after `exec 7</`.
+		ctr_bg "$n" --init sleep 1000 7</
+		wait_container
+		wait_for 50 pgrep -P "$ctr_pid" || fail "stage $n: no command under init"
+		cmd=$(pgrep -P "$ctr_pid")
+		expect_eq "$(fds_of "$ctr_pid")" "0 1 2" "stage $n: the fds of init"
+		expect_eq "$(fds_of "$cmd")" "0 1 2" "stage $n: the fds of the command"
+		kill -TERM "$bg_pid"
+		wait_bg
+		expect_status 143
+	done
+}
+
+@test "stage2: with --init, a command that drops its privileges still dies with a SIGKILLed tool" {
+	# A change of credentials clears the command's own death signal
+	# (prctl(2)); init keeps its signal, and its death ends the namespace.
+	for n in $(stages_from 2); do
+		ctr_bg "$n" --init setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo ready; exec sleep 1000'
+		wait_for 50 bg_output_has ready || fail "stage $n: the command never started"
+		kill -KILL "$bg_pid"
+		wait "$bg_pid" || true
+		wait_for 30 no_leftover_pids ||
+			fail "stage $n: left behind: $(leftover_pids)"
+		next_run_cleans_up "$n"
+	done
 }

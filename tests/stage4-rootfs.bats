@@ -357,7 +357,7 @@ expect_nothing_created() {
 	done
 }
 
-@test "stage4: a --volume path through a symlink in the image stays inside the container" {
+@test "stage4: a --volume path through a symlink in the image stays inside the container, and a symlink mount point is refused" {
 	# An image is untrusted input: its absolute symlinks must resolve in
 	# the container's root, never on the host.
 	local img=$BATS_TEST_TMPDIR/linked src=$BATS_TEST_TMPDIR/src hostdir=$BATS_TEST_TMPDIR/hostdir
@@ -371,9 +371,12 @@ expect_nothing_created() {
 		ctr "$n" --rootfs "$img" --volume "$src:/etc-link/vol" cat /etc/vol/in
 		expect_status 0
 		expect_eq "$output" hi "stage $n: /etc-link/vol is the image's /etc/vol"
+		# The mount point itself may not be a symlink: the image would
+		# choose where the volume goes (runc, CVE-2019-19921).
 		ctr "$n" --rootfs "$img" --volume "$src:/etc-link" cat /etc/in
-		expect_status 0
-		expect_eq "$output" hi "stage $n: /etc-link is the image's /etc"
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "/etc-link in the image is a symlink" "stage $n: a volume on /etc-link"
 		# host-link leads nowhere inside: an error, or a new directory in
 		# the container; never one on the host.
 		ctr "$n" --rootfs "$img" --volume "$src:/host-link/vol" cat "$hostdir/vol/in"
@@ -402,7 +405,7 @@ expect_nothing_created() {
 		wait_for 50 bg_output_has ready
 		kill -KILL "$bg_pid"
 		wait_bg
-		wait_for 30 test -z "$(leftover_pids)" || fail "stage $n: left behind: $(leftover_pids)"
+		wait_for 30 no_leftover_pids || fail "stage $n: left behind: $(leftover_pids)"
 		expect_eq "$(cat /proc/self/mounts)" "$mounts" "stage $n: mounts after SIGKILL"
 		[[ -e $layer/upper/x && -e $src/y ]] || fail "stage $n: the writes before SIGKILL were lost"
 		next_run_cleans_up "$n"
@@ -562,4 +565,146 @@ expect_nothing_created() {
 		expect_eq "$output" "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 cache" "stage $n"
 	done
+}
+
+# ---- promises an attacker tests: no host fd, path or device gets in ----
+
+@test "stage4: --init's PID 1 holds no fd on a host directory: /proc/1/fd/3/../../.. is not the host's /" {
+	local src=$BATS_TEST_TMPDIR/src
+	mkdir "$src"
+	for n in $(stages_from 4); do
+		# With --init, PID 1 is the tool's own code and never execs: every
+		# fd it opened on the image, the layer or a volume would be a way
+		# back to the host's tree.
+		ctr "$n" --init --rootfs "$IMG" --volume "$src:/v" --layer "$BATS_TEST_TMPDIR/layer" \
+			sh -c 'ls /proc/1/fd; touch /proc/1/fd/3/../../../ESCAPED'
+		[[ $status -ne 0 ]] || fail "stage $n: writing through /proc/1/fd/3 worked"
+		expect_eq "$(echo "$output" | paste -sd ' ')" "0 1 2" "stage $n: the fds of PID 1"
+		[[ ! -e /ESCAPED && ! -e $BATS_TEST_TMPDIR/ESCAPED ]] || fail "stage $n: a file was created on the host"
+		rm -rf "$BATS_TEST_TMPDIR/layer"
+	done
+}
+
+@test "stage4: :ro holds for every mount below the volume, not only its top" {
+	local src=$BATS_TEST_TMPDIR/src fallback
+	mkdir -p "$src/sub"
+	mount -t tmpfs cfs-sub "$src/sub"
+	echo original >"$src/sub/file"
+	for n in $(stages_from 4); do
+		# The second pass is the fallback for kernels before 5.12: each
+		# mount remounted on its own, as without mount_setattr(2).
+		for fallback in "" mount_setattr; do
+			CONTAINER_FORCE_FALLBACK=$fallback ctr "$n" --rootfs "$IMG" --volume "$src:/v:ro" \
+				sh -c 'cat /v/sub/file; echo x >/v/sub/new; echo y >/v/sub/file; echo z >/v/new'
+			expect_eq "$output" original "stage $n ($fallback): reading below the volume"
+			expect_eq "$(grep -c 'Read-only file system' <<<"$stderr")" 3 "stage $n ($fallback): the three writes"
+			expect_eq "$(entries "$src") / $(entries "$src/sub")" "sub / file" "stage $n ($fallback): the host directories"
+			expect_eq "$(cat "$src/sub/file")" original "stage $n ($fallback): the host file"
+		done
+	done
+	umount "$src/sub"
+}
+
+@test "stage4: a volume on /tmp keeps its host directory's mode" {
+	local src=$BATS_TEST_TMPDIR/src
+	mkdir "$src"
+	chmod 0750 "$src"
+	for n in $(stages_from 4); do
+		ctr "$n" --rootfs "$IMG" --volume "$src:/tmp" stat -c %a /tmp
+		expect_status 0
+		expect_eq "$output" 750 "stage $n: /tmp inside"
+		expect_eq "$(stat -c %a "$src")" 750 "stage $n: the host directory's mode"
+	done
+}
+
+@test "stage4: an image whose /proc, /dev or /tmp is a symlink or a file exits 125 and mounts nothing" {
+	local img=$BATS_TEST_TMPDIR/hostile target kind
+	for n in $(stages_from 4); do
+		for target in proc dev tmp; do
+			for kind in symlink file; do
+				rm -rf "$img"
+				copy_image "$img"
+				rm -rf "${img:?}/$target"
+				if [[ $kind == symlink ]]; then
+					ln -s ../../../../etc "$img/$target"
+				else
+					touch "$img/$target"
+				fi
+				ctr "$n" --rootfs "$img" true
+				expect_status 125
+				expect_one_line_error
+				expect_match "$stderr" "/$target in the image is (a symlink|not a directory)" "stage $n: /$target as a $kind"
+			done
+		done
+	done
+	rm -rf "$img"
+}
+
+@test "stage4: a failed run removes the --layer directory it made, and a layer in use is refused" {
+	local layer=$BATS_TEST_TMPDIR/new-layer
+	for n in $(stages_from 4); do
+		# /etc/passwd is a file in the image: the volume fails late, in
+		# the container, after the tool made the layer.
+		ctr "$n" --rootfs "$IMG" --layer "$layer" --volume "$BATS_TEST_TMPDIR:/etc/passwd" true
+		expect_status 125
+		expect_one_line_error
+		expect_nothing_created "stage $n: a run that failed in the container"
+		# A layer that existed keeps its directories and its contents.
+		mkdir -p "$layer/upper"
+		echo kept >"$layer/upper/mine"
+		ctr "$n" --rootfs "$IMG" --layer "$layer" --volume "$BATS_TEST_TMPDIR:/etc/passwd" true
+		expect_status 125
+		expect_eq "$(entries "$layer")" upper "stage $n: the layer's own directories"
+		expect_eq "$(cat "$layer/upper/mine")" kept "stage $n: the layer's file"
+		# Two overlays on one upper layer would corrupt each other.
+		ctr_bg "$n" --rootfs "$IMG" --layer "$layer" sh -c 'echo ready; exec sleep 1000'
+		wait_for 50 bg_output_has ready
+		ctr "$n" --rootfs "$IMG" --layer "$layer" true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "in use by another container" "stage $n: the second run"
+		kill_container
+		rm -rf "$layer"
+	done
+}
+
+@test "stage4: a volume on /, under /proc or /dev, twice on one path, or inside another volume exits 125" {
+	local src=$BATS_TEST_TMPDIR/src spec
+	mkdir "$src"
+	for n in $(stages_from 4); do
+		for spec in "$src:/" "$src:/proc" "$src:/proc/sys" "$src:/dev" "$src://dev/shm/"; do
+			ctr "$n" --rootfs "$IMG" --volume "$spec" true
+			expect_status 125
+			expect_one_line_error
+		done
+		ctr "$n" --rootfs "$IMG" --volume "$src:/data" --volume "$BATS_TEST_TMPDIR:/data/" true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "already mounted on /data" "stage $n: a second volume on /data"
+		# A missing mount point inside a volume would be made in the
+		# host's directory: refused, and the host directory unchanged.
+		ctr "$n" --rootfs "$IMG" --volume "$src:/data" --volume "$BATS_TEST_TMPDIR:/data/sub" true
+		expect_status 125
+		expect_one_line_error
+		expect_eq "$(ls -A "$src")" "" "stage $n: the first volume's host directory"
+	done
+}
+
+@test "stage4: a --layer path too long to hold its upper directory exits 125 and creates nothing" {
+	# 4092 characters: a path the kernel takes, but not with "/upper".
+	local long=$BATS_TEST_TMPDIR last
+	while ((${#long} < 3800)); do
+		long=$long/$(printf 'd%.0s' {1..200})
+	done
+	mkdir -p "$long"
+	last=$((4092 - ${#long} - 1))
+	long=$long/$(printf 'l%.0s' $(seq "$last"))
+	for n in $(stages_from 4); do
+		ctr "$n" --rootfs "$IMG" --layer "$long" true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "too long" "stage $n"
+		[[ ! -e $long ]] || fail "stage $n: the layer was created"
+	done
+	rm -rf "${BATS_TEST_TMPDIR:?}/dddd"*
 }

@@ -113,18 +113,8 @@ ctr_ready() {
 	wait_for 50 joined || fail "stage $n: PID $ctr_pid never joined its cgroup"
 }
 
-# Stop the background container: PID 1 ignores the first SIGTERM, the
-# second makes the tool send SIGKILL.
-stop_bg() {
-	kill -TERM "$bg_pid"
-	sleep 0.2
-	kill -TERM "$bg_pid" 2>/dev/null || true
-	wait_bg
-}
-
-expect_no_cgroups() {
-	expect_eq "$(cgroup_tree)" "$1" "$2: the cgroup tree"
-}
+# Does cgroup directory $1 hold no process?
+cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 
 # ---- limits ----
 
@@ -260,8 +250,8 @@ expect_no_cgroups() {
 			fail "stage $n: the host cannot fork"
 		stop_bg
 		expect_status 137
-		wait_for 30 test -z "$(leftover_pids)" || fail "stage $n: left $(leftover_pids)"
-		expect_no_cgroups "$before" "stage $n after the bomb"
+		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		expect_no_new_cgroups "$before" "stage $n after the bomb"
 	done
 }
 
@@ -273,8 +263,8 @@ expect_no_cgroups() {
 		expect_status 124
 		# bash says "fork: retry: Resource temporarily unavailable".
 		expect_match "$stderr" "fork: (retry: )?Resource temporarily unavailable" "stage $n: the bomb's stderr"
-		wait_for 30 test -z "$(leftover_pids)" || fail "stage $n: left $(leftover_pids)"
-		expect_no_cgroups "$before" "stage $n after the bomb"
+		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		expect_no_new_cgroups "$before" "stage $n after the bomb"
 	done
 }
 
@@ -317,18 +307,18 @@ expect_no_cgroups() {
 	for n in $(stages_from 5); do
 		ctr "$n" true
 		expect_status 0
-		expect_no_cgroups "$before" "stage $n after exit 0"
+		expect_no_new_cgroups "$before" "stage $n after exit 0"
 		ctr "$n" sh -c 'exit 3'
 		expect_status 3
-		expect_no_cgroups "$before" "stage $n after exit 3"
+		expect_no_new_cgroups "$before" "stage $n after exit 3"
 		ctr -127 "$n" no-such-command
 		expect_status 127
-		expect_no_cgroups "$before" "stage $n after a missing command"
+		expect_no_new_cgroups "$before" "stage $n after a missing command"
 		# Fails in the child, after it joined the cgroup: a volume onto a file.
 		ctr "$n" --volume "$src:/etc/os-release" true
 		expect_status 125
 		expect_one_line_error
-		expect_no_cgroups "$before" "stage $n after a failed setup"
+		expect_no_new_cgroups "$before" "stage $n after a failed setup"
 	done
 }
 
@@ -341,7 +331,7 @@ expect_no_cgroups() {
 		dirs=$(cgroup_dirs "ctr-$bg_pid")
 		stop_bg
 		expect_status 137
-		expect_no_cgroups "$before" "stage $n after two SIGTERMs"
+		expect_no_new_cgroups "$before" "stage $n after two SIGTERMs"
 		for d in $dirs; do
 			[[ ! -e $d ]] || fail "stage $n: $d is left"
 		done
@@ -351,14 +341,14 @@ expect_no_cgroups() {
 		kill -KILL "$ctr_pid"
 		wait_bg
 		expect_status 137
-		expect_no_cgroups "$before" "stage $n after SIGKILL of PID 1"
+		expect_no_new_cgroups "$before" "stage $n after SIGKILL of PID 1"
 
 		ctr_ready "$n" --init
 		kill -TERM "$bg_pid"
 		wait_bg
 		expect_status 143
-		expect_no_cgroups "$before" "stage $n after SIGTERM under --init"
-		wait_for 30 test -z "$(leftover_pids)" || fail "stage $n: left $(leftover_pids)"
+		expect_no_new_cgroups "$before" "stage $n after SIGTERM under --init"
+		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
 	done
 }
 
@@ -369,31 +359,64 @@ expect_no_cgroups() {
 		ctr_ready "$n" --name "$name"
 		kill -KILL "$bg_pid"
 		wait "$bg_pid" || true
-		wait_for 30 test -z "$(leftover_pids)" || fail "stage $n: left $(leftover_pids)"
+		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
 		# SIGKILL cannot be caught: the cgroup stays, and empties.
 		for d in $(cgroup_dirs "$name"); do
 			[[ -d $d ]] || fail "stage $n: expected the stale $d"
-			wait_for 30 test -z "$(cat "$d/cgroup.procs")" ||
+			wait_for 30 cgroup_empty "$d" ||
 				fail "stage $n: processes in the stale $d: $(cat "$d/cgroup.procs")"
 		done
 		# Its owner is gone: the next run removes it, whatever its own name.
 		ctr "$n" -v true
 		expect_status 0
 		expect_match "$stderr" "removed stale cgroup [^ ]*/container/$name" "stage $n trace"
-		expect_no_cgroups "$before" "stage $n after the next run"
+		expect_no_new_cgroups "$before" "stage $n after the next run"
 
 		# And the name of a SIGKILLed tool's container can be used again.
 		ctr_ready "$n" --name "$name"
 		kill -KILL "$bg_pid"
 		wait "$bg_pid" || true
-		wait_for 30 test -z "$(leftover_pids)" || fail "stage $n: left $(leftover_pids)"
+		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
 		for d in $(cgroup_dirs "$name"); do
-			wait_for 30 test -z "$(cat "$d/cgroup.procs")" || fail "stage $n: $d never emptied"
+			wait_for 30 cgroup_empty "$d" || fail "stage $n: $d never emptied"
 		done
 		ctr "$n" --name "$name" cat /proc/self/cgroup
 		expect_status 0
 		expect_match "$output" "/container/$name" "stage $n: the reused name"
-		expect_no_cgroups "$before" "stage $n after reusing the name"
+		expect_no_new_cgroups "$before" "stage $n after reusing the name"
+	done
+}
+
+@test "stage5: a container that outlives its SIGKILLed tool is ended by the next run, which removes its cgroup" {
+	# Without --init, a command that changes its credentials loses its
+	# death signal (prctl(2)) and survives the tool: stages 1 to 4 cannot
+	# help that, but stage 5 knows where it is.  The next run finds the
+	# cgroup of a dead tool, kills what it holds, and removes it.
+	local before name=orphan-$$ d
+	before=$(cgroup_tree)
+	for n in $(stages_from 5); do
+		ctr_bg "$n" --name "$name" setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo ready; exec sleep 1000'
+		wait_for 50 bg_output_has ready || fail "stage $n: the command never started"
+		kill -KILL "$bg_pid"
+		wait "$bg_pid" || true
+		sleep 0.5
+		for d in $(cgroup_dirs "$name"); do
+			cgroup_empty "$d" && fail "stage $n: expected the survivor in $d"
+		done
+		ctr "$n" -v true
+		expect_status 0
+		expect_match "$stderr" "removed stale cgroup [^ ]*/container/$name" "stage $n trace"
+		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		expect_no_new_cgroups "$before" "stage $n after the next run"
+	done
+}
+
+@test "stage5: --init under --pids-limit 1 says that the pids limit was reached" {
+	for n in $(stages_from 5); do
+		ctr "$n" --pids-limit 1 --init true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "pids limit" "stage $n"
 	done
 }
 
@@ -449,7 +472,7 @@ expect_no_cgroups() {
 			wait "${tools[$i]}" || st=$?
 			expect_eq "$st" 137 "stage $n: container $i's status"
 		done
-		expect_no_cgroups "$before" "stage $n after six containers"
+		expect_no_new_cgroups "$before" "stage $n after six containers"
 	done
 }
 
@@ -474,10 +497,10 @@ expect_no_cgroups() {
 			done
 			wait "$victim" || true
 		done
-		wait_for 30 test -z "$(leftover_pids)" || fail "stage $n: left $(leftover_pids)"
+		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
 		ctr "$n" true
 		expect_status 0
-		expect_no_cgroups "$before" "stage $n after the concurrent runs"
+		expect_no_new_cgroups "$before" "stage $n after the concurrent runs"
 	done
 }
 
@@ -496,6 +519,11 @@ bad_limits=(
 	--cpus 99999999999999999999 --cpus 1e3 --cpus 2x --cpus . --cpus ''
 	--name a/b --name . --name .. --name '' --name "$long_name" --name -x
 	--name 'a b' --name _x
+	# cgroup control files: the name is a directory among them
+	--name cgroup.procs --name tasks --name notify_on_release --name pids.max
+	--name memory.max --name cpu.cfs_quota_us --name release_agent
+	# a newline or an escape sequence must not reach stderr raw
+	--pids-limit $'1\n2' --memory $'5\e[2J' --cpus $'1\n' --name $'a\nb'
 )
 
 @test "stage5: bad limits and names exit 125 with one line, before any cgroup exists" {
@@ -509,7 +537,8 @@ bad_limits=(
 			expect_status 125 || fail "stage $n: $opt '$val'"
 			expect_one_line_error
 			expect_match "$stderr" "$opt" "stage $n: the error names the option"
-			expect_no_cgroups "$before" "stage $n: $opt '$val'"
+			expect_no_match "$stderr" $'[\x01-\x1f]' "stage $n: control characters in the error"
+			expect_no_new_cgroups "$before" "stage $n: $opt '$val'"
 		done
 	done
 }
@@ -529,7 +558,7 @@ bad_limits=(
 		expect_status 125
 		expect_one_line_error
 		expect_match "$stderr" "Read-only file system \(hint: the cgroup filesystem is mounted read-only" "stage $n error"
-		expect_no_cgroups "$before" "stage $n"
+		expect_no_new_cgroups "$before" "stage $n"
 	done
 }
 
@@ -554,7 +583,7 @@ bad_limits=(
 		expect_status 125
 		expect_one_line_error
 		expect_match "$stderr" "no pids controller" "stage $n error"
-		expect_no_cgroups "$before" "stage $n"
+		expect_no_new_cgroups "$before" "stage $n"
 	done
 }
 

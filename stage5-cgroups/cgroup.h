@@ -1,0 +1,64 @@
+/*
+ * cgroup.h - what stage 5's main.c and cgroup_life.c share: the container's
+ * cgroup, one directory in each hierarchy it uses.
+ */
+#ifndef CGROUP_H
+#define CGROUP_H
+
+#include "common.h"
+
+/* A container's cgroup is PARENT/NAME in each hierarchy it uses: for
+ * instance /sys/fs/cgroup/pids/container/NAME (v1), or
+ * /sys/fs/cgroup/container/NAME (v2). */
+#define CGROUP_ROOT   "/sys/fs/cgroup"
+#define CGROUP_PARENT "container"
+
+/* The controllers this stage uses.  Each one is bound either to a v1
+ * hierarchy of its own or to the unified (v2) hierarchy. */
+enum { PIDS, MEMORY, CPU, NCONTROLLERS };
+
+/* A hierarchy we use, and our cgroup in it. */
+struct hierarchy {
+	char root[PATH_BUF]; /* /sys/fs/cgroup/pids, or the unified root */
+	int v2;		     /* cgroup2: v2 names, and cgroup.subtree_control */
+	char parent[PATH_BUF]; /* root/container */
+	char dir[PATH_BUF];    /* root/container/NAME */
+};
+
+struct cgroup {
+	const char *name;		  /* --name, or ctr-<the tool's PID> */
+	struct hierarchy h[NCONTROLLERS]; /* one on v2; up to three on v1 */
+	int nh;
+	int of[NCONTROLLERS]; /* controller -> its hierarchy in h[] */
+	int owner_fd;	      /* h[0].dir, locked for as long as we live */
+};
+
+/* ---- cgroup_life.c: the machinery around the lesson ---- */
+
+extern const char *const controllers[NCONTROLLERS]; /* "pids", ... */
+
+/* Tell v1, hybrid and v2 apart with statfs(2), and find the hierarchy of
+ * each controller; name the cgroup --name, or ctr-<the tool's PID>. */
+void find_controllers(struct cgroup *cg, const struct options *opts);
+/* A hint for a well-known cause of a failed mkdir or write, or NULL. */
+const char *cgroup_hint(int err);
+
+/* Take and release the lock under which runs of the tool look at and change
+ * one another's cgroups. */
+void lock_cgroups(void);
+void unlock_cgroups(void);
+/* Remove the cgroups that tools killed with SIGKILL left, and end what still
+ * runs in them.  Call it under lock_cgroups(). */
+void prune_stale_cgroups(struct cgroup *cg);
+/* Mark cg as ours, for as long as we live, right after its mkdir, under
+ * lock_cgroups(); and make die() remove it. */
+void own_cgroup(struct cgroup *cg);
+/* Kill what is left in cg, remove it in every hierarchy, and remove PARENT
+ * if no container uses it any more.  Warns rather than dies. */
+void remove_cgroup(struct cgroup *cg);
+/* How many processes the OOM killer killed in cg. */
+long long oom_kills(const struct cgroup *cg);
+/* Say that the OOM killer struck, which SIGKILL alone does not tell. */
+void report_oom(long long kills, int wstatus, long long limit);
+
+#endif

@@ -1,0 +1,385 @@
+/*
+ * cgroup_life.c - stage 5's machinery around the lesson: how runs of the
+ * tool that start and end at the same time share PARENT, how a cgroup left
+ * by a tool killed with SIGKILL is found, and how a cgroup is emptied and
+ * removed.  main.c teaches the cgroup; this file keeps the host tidy.
+ *
+ * Two locks, both flock(2), which the kernel drops when their holder dies,
+ * even of SIGKILL:
+ *  - the global lock, on /sys/fs/cgroup itself, around each look-then-act
+ *    step on other runs' cgroups: pruning them, and removing PARENT;
+ *  - the owner lock, on the cgroup's own directory, taken right after its
+ *    mkdir under the global lock, and held until the cgroup is gone.
+ * So a cgroup whose owner lock is free, seen under the global lock, has no
+ * owner: it is stale, whether or not processes still run in it.
+ *
+ * Discovery comes first: which hierarchy holds each controller.
+ *
+ * A start must cost the same however many containers run.  Testing an
+ * owner lock costs an open and a flock, so few cgroups get that test: one
+ * named ctr-PID (the default name) whose tool PID is alive is skipped for
+ * the price of a kill(pid, 0), and at most MAX_CANDIDATES others are tested
+ * on each start, from a different place in the list each time.  A PID that
+ * was reused only delays the pruning until it exits; a live container is
+ * never taken for stale, because the lock has the last word.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/magic.h>
+#include <sys/file.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+
+#define MAX_CANDIDATES 8
+/* A cgroup stays busy until its last process has finished exiting. */
+#define REMOVE_TRIES 500 /* of 10 ms: 5 seconds */
+
+const char *const controllers[NCONTROLLERS] = {"pids", "memory", "cpu"};
+
+static int global_lock = -1;
+static struct cgroup *owned; /* what die() removes */
+
+/* The filesystem type at path, as statfs(2) reports it; 0 if none. */
+static long fs_type(const char *path)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 ? (long)st.f_type : 0;
+}
+
+static void use_hierarchy(struct cgroup *cg, int controller, const char *root,
+			  int v2)
+{
+	struct hierarchy *h;
+	int i;
+
+	for (i = 0; i < cg->nh && strcmp(cg->h[i].root, root) != 0; i++)
+		;
+	h = &cg->h[i];
+	if (i == cg->nh) {
+		cg->nh++;
+		make_path(h->root, sizeof(h->root), "%s", root);
+		make_path(h->parent, sizeof(h->parent), "%s/%s", root,
+			  CGROUP_PARENT);
+		make_path(h->dir, sizeof(h->dir), "%s/%s", h->parent, cg->name);
+		h->v2 = v2;
+	}
+	cg->of[controller] = i;
+	trace("the %s controller is in the %s hierarchy at %s",
+	      controllers[controller], v2 ? "unified (v2)" : "v1", root);
+}
+/*
+ * Where each controller lives.  Not guessed from paths: statfs(2) on
+ * /sys/fs/cgroup says cgroup2 on a pure v2 system, and a tmpfs holding the
+ * v1 hierarchies otherwise, each one a cgroup filesystem at
+ * /sys/fs/cgroup/<controller>; a hybrid system also has a cgroup2 at
+ * /sys/fs/cgroup/unified.  A controller bound to a v1 hierarchy is absent
+ * from the unified one, whose cgroup.controllers lists what it can offer.
+ */
+void find_controllers(struct cgroup *cg, const struct options *opts)
+{
+	static char unique[32];
+	char path[PATH_BUF], offered[256] = "";
+	const char *unified = NULL, *mode;
+	long root = fs_type(CGROUP_ROOT);
+
+	/* Without --name: unique among running tools, whose PIDs differ. */
+	snprintf(unique, sizeof(unique), "ctr-%d", getpid());
+	cg->name = opts->name ? opts->name : unique;
+
+	if (root == CGROUP2_SUPER_MAGIC) {
+		unified = CGROUP_ROOT;
+		mode = "v2, one unified hierarchy";
+	} else if (root == TMPFS_MAGIC &&
+		   fs_type(CGROUP_ROOT "/unified") == CGROUP2_SUPER_MAGIC) {
+		unified = CGROUP_ROOT "/unified";
+		mode = "hybrid, v1 hierarchies and a cgroup2 at " CGROUP_ROOT
+		       "/unified";
+	} else if (root == TMPFS_MAGIC) {
+		mode = "v1, a hierarchy for each controller";
+	} else {
+		diex("no cgroup filesystem at %s: mount one with 'mount -t "
+		     "cgroup2 none %s'",
+		     CGROUP_ROOT, CGROUP_ROOT);
+	}
+	trace("cgroup mode: %s", mode);
+	if (unified) {
+		make_path(path, sizeof(path), "%s/cgroup.controllers", unified);
+		if (read_file(path, offered, sizeof(offered)) == -1)
+			die("read %s", path);
+	}
+	for (int c = 0; c < NCONTROLLERS; c++) {
+		make_path(path, sizeof(path), "%s/%s", CGROUP_ROOT,
+			  controllers[c]);
+		if (root == TMPFS_MAGIC && fs_type(path) == CGROUP_SUPER_MAGIC)
+			use_hierarchy(cg, c, path, 0);
+		else if (unified && has_word(offered, controllers[c]))
+			use_hierarchy(cg, c, unified, 1);
+		else if (root == TMPFS_MAGIC)
+			diex("no %s controller: no v1 hierarchy at %s%s%s; "
+			     "mount one (mount -t cgroup -o %s cgroup %s), or "
+			     "boot a kernel that has it, without "
+			     "cgroup_disable=%s",
+			     controllers[c], path,
+			     unified ? " and none in the cgroup2 at " : "",
+			     unified ? unified : "", controllers[c], path,
+			     controllers[c]);
+		else
+			diex("no %s controller: %s/cgroup.controllers lacks "
+			     "it; boot a kernel that has it, without "
+			     "cgroup_disable=%s",
+			     controllers[c], unified, controllers[c]);
+	}
+}
+
+/* The well-known causes of a failed mkdir or write in a cgroup filesystem. */
+const char *cgroup_hint(int err)
+{
+	if (err == EROFS)
+		return "the cgroup filesystem is mounted read-only, as inside "
+		       "most containers: run on the host, or remount it "
+		       "read-write";
+	if (err == EBUSY)
+		return "cgroup v2 lets no cgroup but the root both hold "
+		       "processes and pass controllers on";
+	return NULL;
+}
+
+void lock_cgroups(void)
+{
+	if (global_lock != -1)
+		return; /* held: die() is cleaning up in the middle of a step */
+	global_lock = open(CGROUP_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (global_lock == -1 || flock(global_lock, LOCK_EX) == -1)
+		die("flock %s", CGROUP_ROOT);
+}
+
+void unlock_cgroups(void)
+{
+	if (global_lock != -1)
+		close(global_lock);
+	global_lock = -1;
+}
+
+/*
+ * Kill whatever is in a cgroup.  When PID 1 of a PID namespace exits the
+ * kernel kills the rest, but a process can also have been moved in from
+ * outside, or have outlived a SIGKILLed tool.  v2 has cgroup.kill (Linux
+ * 5.14), which also catches a process that forks while we kill; v1 has not,
+ * so we kill what cgroup.procs lists, and the caller looks again.
+ */
+static void kill_all(const char *dir, int v2)
+{
+	char path[PATH_BUF];
+	FILE *f;
+	int pid;
+
+	make_path(path, sizeof(path), "%s/cgroup.kill", dir);
+	if (v2 && write_file(path, "1") == 0)
+		return;
+	make_path(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return;
+	while (fscanf(f, "%d", &pid) == 1)
+		if (kill(pid, SIGKILL) == -1 && errno != ESRCH)
+			warnx("kill %d: %s", pid, strerror(errno));
+	fclose(f);
+}
+
+/* rmdir fails with EBUSY while the cgroup holds a process, even one that
+ * is still exiting: kill and try again. */
+static void remove_dir(const char *dir, int v2)
+{
+	const struct timespec tick = {0, 10 * 1000 * 1000};
+
+	for (int try = 0;; try++) {
+		if (rmdir(dir) == 0)
+			break;
+		if (errno == ENOENT)
+			return;
+		if (errno != EBUSY || try == REMOVE_TRIES) {
+			warnx("rmdir %s: %s", dir, strerror(errno));
+			return;
+		}
+		kill_all(dir, v2);
+		nanosleep(&tick, NULL);
+	}
+	trace("removed cgroup %s", dir);
+}
+
+/* The cgroup called name, in every hierarchy, in the reverse order of their
+ * making. */
+static void remove_named(const struct cgroup *cg, const char *name)
+{
+	char dir[PATH_BUF];
+
+	for (int i = cg->nh - 1; i >= 0; i--) {
+		make_path(dir, sizeof(dir), "%s/%s", cg->h[i].parent, name);
+		remove_dir(dir, cg->h[i].v2);
+	}
+}
+
+/* Is there a cgroup called name, and has it no owner?  Under the global
+ * lock, a free owner lock says so; so does a cgroup whose first directory,
+ * the one that carries the lock, is gone. */
+static int is_stale(const struct cgroup *cg, const char *name)
+{
+	char dir[PATH_BUF];
+	int fd, stale;
+
+	make_path(dir, sizeof(dir), "%s/%s", cg->h[0].parent, name);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd != -1) {
+		stale = flock(fd, LOCK_EX | LOCK_NB) == 0;
+		close(fd);
+		return stale;
+	}
+	for (int i = 1; i < cg->nh; i++) {
+		make_path(dir, sizeof(dir), "%s/%s", cg->h[i].parent, name);
+		if (access(dir, F_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The cheap test: ctr-PID, with PID a live process, is most likely in use. */
+static int owner_alive(const char *name)
+{
+	char *end;
+	long pid;
+
+	if (strncmp(name, "ctr-", 4) != 0)
+		return 0;
+	pid = strtol(name + 4, &end, 10);
+	return *end == '\0' && pid > 0 &&
+	       (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+static void prune_if_stale(const struct cgroup *cg, const char *name)
+{
+	if (!is_stale(cg, name))
+		return;
+	remove_named(cg, name);
+	trace("removed stale cgroup %s/%s: its owner is gone", cg->h[0].parent,
+	      name);
+}
+
+void prune_stale_cgroups(struct cgroup *cg)
+{
+	int tested = 0, start;
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0;
+	DIR *d;
+
+	/* Our own name first: a stale one of that name is in the way. */
+	prune_if_stale(cg, cg->name);
+	for (int i = 0; i < cg->nh; i++) {
+		d = opendir(cg->h[i].parent);
+		if (d == NULL && errno == ENOENT)
+			continue;
+		if (d == NULL)
+			die("opendir %s", cg->h[i].parent);
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_type != DT_DIR || e->d_name[0] == '.' ||
+			    owner_alive(e->d_name))
+				continue;
+			names = realloc(names, (n + 1) * sizeof(*names));
+			if (names == NULL ||
+			    (names[n++] = strdup(e->d_name)) == NULL)
+				die("malloc");
+		}
+		closedir(d);
+	}
+	start = n ? (int)((size_t)getpid() % n) : 0;
+	for (size_t k = 0; k < n; k++) {
+		const char *name = names[(start + k) % n];
+
+		if (tested < MAX_CANDIDATES && strcmp(name, cg->name) != 0) {
+			tested++;
+			prune_if_stale(cg, name);
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		free(names[k]);
+	free(names);
+}
+
+static void remove_owned(void)
+{
+	if (owned != NULL)
+		remove_cgroup(owned);
+}
+
+void own_cgroup(struct cgroup *cg)
+{
+	cg->owner_fd = open(cg->h[0].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg->owner_fd == -1 || flock(cg->owner_fd, LOCK_EX | LOCK_NB) == -1)
+		die("flock %s", cg->h[0].dir);
+	owned = cg;
+	at_die(remove_owned);
+}
+
+/*
+ * The one cleanup path, however the tool ends: kill what is left, remove
+ * our cgroup in the reverse order of its making, release the owner lock,
+ * and remove PARENT if no other container uses it (rmdir fails if one
+ * does).  die() runs it too, so it warns rather than dies.
+ */
+void remove_cgroup(struct cgroup *cg)
+{
+	owned = NULL;
+	remove_named(cg, cg->name);
+	if (cg->owner_fd != -1)
+		close(cg->owner_fd);
+	cg->owner_fd = -1;
+	lock_cgroups();
+	for (int i = cg->nh - 1; i >= 0; i--) {
+		if (rmdir(cg->h[i].parent) == 0)
+			trace("removed %s: no container is left",
+			      cg->h[i].parent);
+		else if (errno != EBUSY && errno != ENOTEMPTY &&
+			 errno != ENOENT)
+			warnx("rmdir %s: %s", cg->h[i].parent, strerror(errno));
+	}
+	unlock_cgroups();
+}
+
+/* The "oom_kill" line of memory.events (v2) or memory.oom_control (v1). */
+long long oom_kills(const struct cgroup *cg)
+{
+	const struct hierarchy *h = &cg->h[cg->of[MEMORY]];
+	char path[PATH_BUF];
+	long long n;
+
+	make_path(path, sizeof(path), "%s/%s", h->dir,
+		  h->v2 ? "memory.events" : "memory.oom_control");
+	if (read_key(path, "oom_kill", &n) == -1) {
+		warnx("read oom_kill from %s: %s", path, strerror(errno));
+		return 0;
+	}
+	return n;
+}
+
+void report_oom(long long kills, int wstatus, long long limit)
+{
+	char size[32];
+
+	if (kills == 0)
+		return;
+	format_size(limit, size, sizeof(size));
+	if (exit_status(wstatus) == 128 + SIGKILL)
+		warnx("killed: out of memory (limit %s)", size);
+	else
+		warnx("out of memory (limit %s): %lld process%s killed in the container",
+		      size, kills, kills == 1 ? "" : "es");
+}
