@@ -54,8 +54,8 @@
 set -u
 export LC_ALL=C
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 IMAGE=$repo/rootfs
 
 RUNS=${BENCH_RUNS:-50}
@@ -75,19 +75,12 @@ MEMORY_BYTES=$((500 * 1024 * 1024))
 CPU_QUOTA=200000
 CPU_PERIOD=100000
 
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
-
 for v in RUNS WARMUP IMAGE_RUNS IMAGE_MB SETTLE_MS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_$v must be a whole number, not '${!v}'"
 done
 ((RUNS >= 1 && IMAGE_RUNS >= 1)) || die "BENCH_RUNS and BENCH_IMAGE_RUNS must be at least 1"
 ((BASH_VERSINFO[0] >= 5)) || die "needs bash 5 or later for \$EPOCHREALTIME"
 [[ $(id -u) == 0 ]] || die "the stages need root; try: sudo make bench"
-
-have() { command -v "$1" >/dev/null 2>&1; }
 
 # ---- scratch space and its cleanup ----
 
@@ -400,17 +393,9 @@ peak_rss() {
 # ---- output ----
 
 describe_machine() {
-	local mode cpu
-	case $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) in
-	cgroup2fs) mode="v2" ;;
-	tmpfs)
-		mode="v1"
-		[[ $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null) == cgroup2fs ]] && mode="hybrid"
-		;;
-	*) mode="none" ;;
-	esac
+	local cpu
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-	echo "machine: $(nproc) CPUs (${cpu:-unknown}), kernel $(uname -r), cgroups $mode," \
+	echo "machine: $(nproc) CPUs (${cpu:-unknown}), kernel $(uname -r), cgroups $(cgroup_mode)," \
 		"load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "tools:   $(unshare --version 2>/dev/null | head -n 1);" \
 		"$(if have bwrap; then bwrap --version; else echo "no bwrap"; fi);" \

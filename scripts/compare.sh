@@ -24,8 +24,8 @@
 # Usage: scripts/compare.sh      (make compare; needs root)
 set -u
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FORK_MAX=200
 TIMEOUT=60
 HOST_FORKCOUNT=$repo/tests/progs/bin/forkcount
@@ -51,10 +51,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ $(id -u) != 0 ]]; then
-	echo "compare: the stages need root; try: sudo make compare" >&2
-	exit 1
-fi
+[[ $(id -u) == 0 ]] || die "the stages need root; try: sudo make compare"
 
 # A marker that exists only on the host's file system: a container that
 # still sees the host's / sees it at the same path.

@@ -78,7 +78,9 @@
 # file, line and block), 2 on bad usage.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DIE_STATUS=2
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$repo"
 
 BLOCK_TIMEOUT=${BLOCK_TIMEOUT:-60}
@@ -87,7 +89,6 @@ SANDBOX_HOSTNAME=host
 # Where the repository appears in a run block's sandbox, whatever its real
 # path: the transcripts are the same in every checkout.
 SANDBOX_REPO=/home/you/containers-from-scratch
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
 
 mode=""
 run_blocks=1
@@ -104,11 +105,6 @@ work=""
 
 usage() {
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-}
-
-die() {
-	echo "docs: $*" >&2
-	exit 2
 }
 
 # problem FILE LINE MESSAGE: one drift, named so that it can be found.
@@ -135,7 +131,7 @@ normalize() {
 # The cgroup version that holds the controllers here: v2 when
 # /sys/fs/cgroup itself is cgroup2, v1 otherwise (legacy or hybrid).
 cgroup_version() {
-	if [[ $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) == cgroup2fs ]]; then
+	if [[ $(cgroup_mode) == v2 ]]; then
 		echo cgroup-v2
 	else
 		echo cgroup-v1

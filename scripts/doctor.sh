@@ -15,8 +15,8 @@
 # Usage: scripts/doctor.sh     (make doctor)
 set -u
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ALL="1 2 3 4 5"
 
 # blocked[N] holds why stage N cannot run; empty means it can.
@@ -71,8 +71,6 @@ fail() {
 		blocked[n]+="${blocked[n]:+; }${2%%:*}"
 	done
 }
-
-have() { command -v "$1" >/dev/null 2>&1; }
 
 # The file system type under a path, by name (ext4, not stat's ext2/ext3).
 fstype() {
@@ -324,12 +322,11 @@ check_swap_note() {
 }
 
 check_cgroups() {
-	local root_t unified_t ctl missing=() avail noswap
-	root_t=$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)
-	unified_t=$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)
+	local mode ctl missing=() avail noswap
+	mode=$(cgroup_mode)
 	noswap=$(check_swap_note)
-	case $root_t in
-	cgroup2fs)
+	case $mode in
+	v2)
 		avail=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
 		for ctl in pids memory cpu; do
 			[[ " $avail " == *" $ctl "* ]] || missing+=("$ctl")
@@ -363,9 +360,7 @@ check_cgroups() {
 		fi
 		done_cgroup /sys/fs/cgroup
 		;;
-	tmpfs)
-		local mode="v1 (legacy)"
-		[[ $unified_t == cgroup2fs ]] && mode="hybrid"
+	v1 | hybrid)
 		for ctl in pids memory cpu; do
 			check_v1_controller "$ctl" || missing+=("$ctl")
 		done
@@ -397,7 +392,7 @@ check_cgroups() {
 		fi
 		;;
 	*)
-		fail 5 "cgroup mode: nothing cgroup-like at /sys/fs/cgroup (${root_t:-missing})" \
+		fail 5 "cgroup mode: nothing cgroup-like at /sys/fs/cgroup ($(stat -f -c %T /sys/fs/cgroup 2>/dev/null || echo missing))" \
 			"mount -t cgroup2 none /sys/fs/cgroup"
 		;;
 	esac

@@ -47,7 +47,8 @@ set -euo pipefail
 export LC_ALL=C
 umask 022
 
-PROG_NAME=mkrootfs
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # The marker that says a directory is an image this script made, and so may
 # be replaced.
 IMAGE_ID=containers-from-scratch
@@ -119,16 +120,10 @@ See: chroot(8), ld.so(8), ldd(1)
 EOF
 }
 
-die()
-{
-	echo "$PROG_NAME: $*" >&2
-	exit 1
-}
-
 note()
 {
 	if ((verbose)); then
-		echo "$PROG_NAME: $*" >&2
+		echo "$PROG: $*" >&2
 	fi
 }
 
@@ -533,7 +528,7 @@ write_ld_cache() {
 		done
 		echo 'include /etc/ld.so.conf.d/*.conf' >"$work/etc/ld.so.conf"
 	fi
-	if command -v ldconfig >/dev/null; then
+	if have ldconfig; then
 		ldconfig -r "$work" || die "ldconfig -r $work failed"
 	fi
 }
@@ -544,7 +539,7 @@ main()
 
 	parse_args "$@"
 	check_dest
-	command -v ldd >/dev/null || die "ldd not found (Debian package libc-bin)"
+	have ldd || die "ldd not found (Debian package libc-bin)"
 
 	queue_programs
 	queue_extra_runtime

@@ -17,13 +17,9 @@
 # differ), 2 on a bad argument or a missing stage.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
-
-die() {
-	echo "stage-diff: $*" >&2
-	exit 2
-}
+DIE_STATUS=2
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"

@@ -66,3 +66,12 @@ load helpers
 	expect_status 0
 	expect_eq "$(find "$dest" -type f -o -type l)" "" "files left after uninstall"
 }
+
+@test "tools: the Makefile, scripts/lib.sh and the suites list the same stages" {
+	local in_make in_lib
+	in_make=$(sed -n 's/^STAGES *:= *//p' "$REPO/Makefile")
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	in_lib=$(bash -c 'source "$1/scripts/lib.sh" && echo "${STAGES[*]}"' bash "$REPO")
+	expect_eq "$in_lib" "$in_make" "STAGES in scripts/lib.sh and in the Makefile"
+	expect_eq "${STAGE_DIRS[*]}" "$in_make" "STAGE_DIRS in tests/helpers.bash and STAGES in the Makefile"
+}
