@@ -30,15 +30,15 @@
 #       on); everything between them is their output, which is regenerated.
 #   <!-- end -->
 #
-# A run block is executed as root, from the top of the repository, in a
-# sandbox of its own: `unshare --mount --uts`, in which / is then made
-# rshared (mount propagation as on a systemd host, but in new peer groups, so
-# no mount reaches the real host), /tmp is a fresh tmpfs, the hostname is
-# "host", and the repository is bind-mounted at SANDBOX_REPO (on a tmpfs
-# over /home) and is the working directory: the transcripts show the same
-# paths in every checkout.  Its commands run one after another in one bash, with stdin from
-# /dev/null, stdout and stderr together, and a clean environment
-# (LANG=C.UTF-8).  `sudo` is a shell function that just runs its arguments.
+# A run block is executed as root, from the top of the repository, by
+# scripts/docs-runner.sh in a sandbox of its own: `unshare --mount --uts`,
+# in which / is then made rshared (mount propagation as on a systemd host,
+# but in new peer groups, so no mount reaches the real host), /tmp is a
+# fresh tmpfs, the hostname is "host", and the repository is bind-mounted at
+# SANDBOX_REPO (on a tmpfs over /home) and is the working directory: the
+# transcripts show the same paths in every checkout.  Its commands run one
+# after another in one bash, with stdin from /dev/null, stdout and stderr
+# together, and a clean environment (LANG=C.UTF-8).  `sudo` is a shell function that just runs its arguments.
 # The shell's job messages ("[1]+  Exit 137 ...") are left out, since when
 # they are printed is a race; so are carriage returns and trailing blanks.
 # A command that ends in "&" gets BG_DELAY seconds to start before the next
@@ -189,64 +189,10 @@ gen_diff() {
 	echo '```'
 }
 
-# The sandbox's side of a run block: runs in `unshare --mount --uts`, as
-# root.  $1 is the block's scratch directory: cmd.N in, out.N out.
-# shellcheck disable=SC2016 # expanded by the sandbox's bash, not here
-RUNNER='
-# The scratch directory and the repository may be under /tmp or /home,
-# which are covered next: keep a way to them.
-exec 3<"$1" 4<"$REPO" || exit 1
-dir=/proc/$$/fd/3
-n=$(cat "$dir/count")
-mount --make-rshared / &&
-	mount -t tmpfs -o mode=1777,size=256m docs-sandbox-tmp /tmp &&
-	mount -t tmpfs -o mode=0755,size=1m docs-sandbox-home /home &&
-	mkdir -p "$SANDBOX_REPO" &&
-	mount --bind /proc/self/fd/4 "$SANDBOX_REPO" &&
-	hostname "$SANDBOX_HOSTNAME" &&
-	cd "$SANDBOX_REPO" || exit 1
-exec 4<&-
-unset REPO SANDBOX_REPO SANDBOX_HOSTNAME
-exec </dev/null
-
-# The transcripts are written as a student types them, with sudo; here we
-# are root already.
-sudo() { "$@"; }
-
-# Every job in a process group of its own, so that all of it can be reached.
-set -m
-stop_jobs() {
-	local pgids sig t
-	pgids=$(jobs -p | sed "s/^/-/")
-	[[ -n $pgids ]] || return 0
-	for sig in TERM TERM; do
-		# shellcheck disable=SC2086
-		kill -s $sig -- $pgids 2>/dev/null
-		sleep 0.2
-	done
-	for ((t = 0; t < 50; t++)); do
-		[[ -z $(jobs -rp) ]] && break
-		sleep 0.1
-	done
-	# shellcheck disable=SC2086
-	[[ -n $(jobs -rp) ]] && kill -s KILL -- $pgids 2>/dev/null
-	wait
-}
-trap "stop_jobs; exit 124" TERM INT
-
-for ((i = 1; i <= n; i++)); do
-	cmd=$(cat "$dir/cmd.$i")
-	{ eval "$cmd"; } >"$dir/out.$i" 2>&1
-	[[ $cmd == *"&" ]] && sleep "$BG_DELAY"
-done
-stop_jobs
-exit 0
-'
-
 # The shell's own messages about background jobs, left out of transcripts:
 # "[1]+  Exit 137   sudo ...", "(wd now: ...)", and the non-interactive
-# form "docs-runner: line 41: 1234 Killed   ...".
-JOB_MESSAGE_RE='^(\[[0-9]+\][-+ ] +[A-Z]|\(wd( now)?: |docs-runner: line [0-9]+: +[0-9]+ )'
+# form ".../scripts/docs-runner.sh: line 41: 1234 Killed   ...".
+JOB_MESSAGE_RE='^(\[[0-9]+\][-+ ] +[A-Z]|\(wd( now)?: |[^ ]*docs-runner\.sh: line [0-9]+: +[0-9]+ )'
 
 # Processes that carry a run block's mark, wherever they ended up.
 marked_pids() {
@@ -311,7 +257,7 @@ gen_run() {
 		SANDBOX_HOSTNAME="$SANDBOX_HOSTNAME" BG_DELAY="$BG_DELAY" \
 		timeout -k 10 "$BLOCK_TIMEOUT" \
 		unshare --mount --propagation private --uts -- \
-		bash -c "$RUNNER" docs-runner "$dir" 2>"$dir/runner.err" || rc=$?
+		bash "$repo/scripts/docs-runner.sh" "$dir" 2>"$dir/runner.err" || rc=$?
 	left=$(kill_marked "$mark")
 	if ((rc == 124 || rc == 137)); then
 		echo "timed out after ${BLOCK_TIMEOUT}s"
