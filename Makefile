@@ -6,7 +6,12 @@
 #   make help         list every target
 
 STAGES   := stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups
-BINS     := $(patsubst %/main.c,%/container,$(wildcard $(STAGES:%=%/main.c)))
+# BUILD=DIR puts the stages under DIR/ (DIR/stage1-uts/container, ...) with
+# a link DIR/rootfs to the default image, and leaves the normal build alone:
+# `make STATIC=1 BUILD=build/static` (as make bench does).
+BUILD    ?=
+OUT      := $(if $(BUILD),$(BUILD:%/=%)/)
+BINS     := $(patsubst %/main.c,$(OUT)%/container,$(wildcard $(STAGES:%=%/main.c)))
 COMMON_C := $(wildcard common/*.c)
 COMMON_H := $(wildcard common/*.h)
 PROGS    := $(patsubst tests/progs/%.c,tests/progs/bin/%,$(wildcard tests/progs/*.c))
@@ -38,10 +43,18 @@ SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcar
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench soak compare doctor docs-check docs-update test-vm
 
-all: $(BINS) rootfs
+all: $(BINS) rootfs $(if $(BUILD),$(OUT)rootfs)
 
-$(BINS): %/container: %/main.c $(COMMON_C) $(COMMON_H)
+$(BINS): $(OUT)%/container: %/main.c $(COMMON_C) $(COMMON_H)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -o $@ $*/main.c $(COMMON_C) $(LDFLAGS)
+
+# Stages 4 and 5 look for the default image next to their own directory.
+ifneq ($(BUILD),)
+$(OUT)rootfs:
+	@mkdir -p $(@D)
+	ln -sfn $(CURDIR)/rootfs $@
+endif
 
 # Small static programs the tests and the "Break it" exercises run inside
 # the container, where no libraries need to be present for them.
@@ -95,7 +108,7 @@ install: all
 	install -d $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(PREFIX)/bin
 	for s in $(STAGES); do \
 		install -d $(DESTDIR)$(LIBEXEC)/$$s && \
-		install -m 755 $$s/container $(DESTDIR)$(LIBEXEC)/$$s/container && \
+		install -m 755 $(OUT)$$s/container $(DESTDIR)$(LIBEXEC)/$$s/container && \
 		ln -sf ../libexec/containers-from-scratch/$$s/container \
 			$(DESTDIR)$(PREFIX)/bin/container-$${s%%-*}; \
 	done

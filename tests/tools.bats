@@ -75,3 +75,16 @@ load helpers
 	expect_eq "$in_lib" "$in_make" "STAGES in scripts/lib.sh and in the Makefile"
 	expect_eq "${STAGE_DIRS[*]}" "$in_make" "STAGE_DIRS in tests/helpers.bash and STAGES in the Makefile"
 }
+
+@test "tools: make STATIC=1 BUILD=DIR builds under DIR, with the image, and leaves the normal build alone" {
+	local dir=$BATS_TEST_TMPDIR/build before
+	before=$(stat -c %Y "$REPO/stage4-rootfs/container")
+	run make -C "$REPO" -s STATIC=1 BUILD="$dir" "$dir/stage4-rootfs/container" "$dir/rootfs"
+	log_run "make STATIC=1 BUILD=$dir"
+	expect_status 0
+	run --separate-stderr "$dir/stage4-rootfs/container" run hostname
+	log_run "$dir/stage4-rootfs/container run hostname"
+	expect_status 0
+	expect_eq "$output" container "the stage built under BUILD, on the default image"
+	expect_eq "$(stat -c %Y "$REPO/stage4-rootfs/container")" "$before" "the normal stage 4's mtime"
+}
