@@ -3,7 +3,7 @@
 #   make              build every stage and the default root filesystem
 #   make test         run the bats suites (as root, in a sandbox)
 #   make check        lint, docs-check and test
-#   make help         list every target
+#   make help         list every target, from the "## " comments below
 
 STAGES   := stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups
 # BUILD=DIR puts the stages under DIR/ (DIR/stage1-uts/container, ...) with
@@ -43,7 +43,7 @@ SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcar
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench soak compare doctor docs-check docs-update test-vm
 
-all: $(BINS) rootfs $(if $(BUILD),$(OUT)rootfs)
+all: $(BINS) rootfs $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
 $(BINS): $(OUT)%/container: %/main.c $(COMMON_C) $(COMMON_H)
 	@mkdir -p $(@D)
@@ -63,48 +63,54 @@ tests/progs/bin/%: tests/progs/%.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
 
 # The default image: the host's own programs and the libraries they need.
-rootfs: rootfs/.built
-rootfs/.built: scripts/mkrootfs.sh $(PROGS)
-	scripts/mkrootfs.sh rootfs $(PROGS)
+# ADD="vim strace" adds host programs too, and always rebuilds it; the next
+# rebuild without ADD leaves them out again.
+ADD      ?=
+rootfs: rootfs/.built ## (re)build the default image; ADD="prog..." adds host programs
+rootfs/.built: scripts/mkrootfs.sh scripts/lib.sh $(PROGS) $(if $(ADD),FORCE)
+	scripts/mkrootfs.sh $(addprefix --add ,$(ADD)) rootfs $(PROGS)
 
-test: all
+FORCE:
+
+test: all ## run the bats suites in a sandbox (root)
 	tests/run
 
-check: lint docs-check test
+check: lint docs-check test ## lint, docs-check and test
 
-lint:
+lint: ## shellcheck and clang-format
 	shellcheck -x $(SHELL_FILES)
 	clang-format --dry-run --Werror $(C_FILES)
 
-format:
+format: ## clang-format the C files in place
 	clang-format -i $(C_FILES)
 
-# The step from one stage to the next, as the docs show it.
-diff:
-	@scripts/stage-diff.sh
+# The step from one stage to the next, as the docs show it (through a
+# pager at a terminal).
+diff: ## the step from each stage to the next; STAGE=N for one
+	@scripts/stage-diff.sh $(STAGE)
 
-bench: all
+bench: all ## start-up cost per stage against unshare(1)
 	scripts/bench.sh
 
-soak: all
+soak: all ## long reliability run (SOAK_RUNS, SOAK_PARALLEL)
 	SOAK_RUNS=$(SOAK_RUNS) SOAK_PARALLEL=$(SOAK_PARALLEL) scripts/soak.sh
 
-compare: all
+compare: all ## run one probe in every stage, print a table
 	scripts/compare.sh
 
-doctor:
+doctor: ## check that this machine can run and build every stage
 	scripts/doctor.sh
 
-docs-check: all
+docs-check: all ## fail if the docs drifted from the code
 	scripts/docs.sh check
 
-docs-update: all
+docs-update: all ## regenerate diffs and captured output in docs/
 	scripts/docs.sh update
 
-test-vm: all
+test-vm: all ## run the suite in a cgroup v2 VM under qemu
 	scripts/test-vm.sh
 
-install: all
+install: all ## install under PREFIX (default /usr/local), honours DESTDIR
 	install -d $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(PREFIX)/bin
 	for s in $(STAGES); do \
 		install -d $(DESTDIR)$(LIBEXEC)/$$s && \
@@ -115,26 +121,17 @@ install: all
 	rm -rf $(DESTDIR)$(LIBEXEC)/rootfs
 	cp -a rootfs $(DESTDIR)$(LIBEXEC)/rootfs
 
-uninstall:
+uninstall: ## remove what make install put there
 	rm -rf $(DESTDIR)$(LIBEXEC)
 	for s in $(STAGES); do rm -f $(DESTDIR)$(PREFIX)/bin/container-$${s%%-*}; done
 
-clean:
+clean: ## remove the builds and the image
 	rm -f $(BINS)
 	rm -rf rootfs tests/progs/bin build
 
-help:
-	@echo "make            build every stage and the default rootfs"
-	@echo "make test       run the bats suites in a sandbox (root)"
-	@echo "make check      lint, docs-check and test"
-	@echo "make lint       shellcheck and clang-format"
-	@echo "make diff       show the step from each stage to the next"
-	@echo "make compare    run one probe in every stage, print a table"
-	@echo "make doctor     check that this machine can run every stage"
-	@echo "make bench      start-up cost per stage against unshare(1)"
-	@echo "make soak       long reliability run (SOAK_RUNS, SOAK_PARALLEL)"
-	@echo "make test-vm    run the suite in a cgroup v2 VM under qemu"
-	@echo "make docs-check fail if the docs drifted from the code"
-	@echo "make docs-update regenerate diffs and captured output in docs/"
-	@echo "make install    install under PREFIX (default /usr/local), honours DESTDIR"
-	@echo "make STATIC=1   link the stages statically"
+help: ## list every target (this)
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "make %-12s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
+	@echo "Settings, with any target:"
+	@echo "  STATIC=1     link the stages statically"
+	@echo "  BUILD=DIR    build the stages under DIR, not beside their sources"
+	@echo "  SANITIZE=1   build with UBSan"

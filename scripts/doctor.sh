@@ -2,7 +2,8 @@
 # doctor.sh - can this machine run every stage?
 #
 # One line per check: "ok", "warn" (works, but read this) or "FAIL" (a stage
-# cannot run), each problem with a fix and the stages it affects.  The last
+# cannot run), each problem with a fix and the stages it affects.  It also
+# checks for the tools that build, test and lint the stages (warn only).  The last
 # line names the stages that can run.  Exit status: 0 if every stage that has
 # been written can run here, 1 if one cannot.
 #
@@ -431,6 +432,28 @@ check_lsm() {
 	fi
 }
 
+# ---- the tools that build, test and lint ----
+
+# "command Debian-package what-for", one a line.
+TOOLS='gcc gcc build the stages (make)
+make make build the stages (make)
+bats bats run the suites (make test)
+shellcheck shellcheck lint the shell files (make lint)
+clang-format clang-format lint the C files (make lint)
+sudo sudo run the docs and exercises as written (sudo make ...)'
+
+check_tools() {
+	local tool pkg why found=()
+	while read -r tool pkg why; do
+		if have "$tool"; then
+			found+=("$tool")
+		else
+			warn "" "tools: no $tool, needed to $why" "apt-get install $pkg"
+		fi
+	done <<<"$TOOLS"
+	((${#found[@]} == 0)) || ok "tools: ${found[*]}"
+}
+
 # ---- the stages themselves ----
 
 check_stages() {
@@ -476,6 +499,7 @@ check_overlay
 check_cgroups
 check_lsm
 check_image
+check_tools
 check_stages
 
 runnable=() broken=() unwritten=()
