@@ -3,10 +3,15 @@
 #   make              build every stage and the default root filesystem
 #   make test         run the bats suites (as root, in a sandbox)
 #   make check        lint, docs-check and test
-#   make help         list every target
+#   make help         list every target, from the "## " comments below
 
 STAGES   := stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups
-BINS     := $(patsubst %/main.c,%/container,$(wildcard $(STAGES:%=%/main.c)))
+# BUILD=DIR puts the stages under DIR/ (DIR/stage1-uts/container, ...) with
+# a link DIR/rootfs to the default image, and leaves the normal build alone:
+# `make STATIC=1 BUILD=build/static` (as make bench does).
+BUILD    ?=
+OUT      := $(if $(BUILD),$(BUILD:%/=%)/)
+BINS     := $(patsubst %/main.c,$(OUT)%/container,$(wildcard $(STAGES:%=%/main.c)))
 COMMON_C := $(wildcard common/*.c)
 COMMON_H := $(wildcard common/*.h)
 PROGS    := $(patsubst tests/progs/%.c,tests/progs/bin/%,$(wildcard tests/progs/*.c))
@@ -30,6 +35,7 @@ endif
 
 SOAK_RUNS     ?= 1000
 SOAK_PARALLEL ?= 32
+SOAK_KILLS    ?= 200
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -40,12 +46,20 @@ SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcar
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench soak compare doctor docs-check docs-update test-vm
 
-all: $(BINS) rootfs $(SHIMS)
+all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
 # A stage is its main.c, plus any other .c beside it (stage 5's cgroup_life.c).
 .SECONDEXPANSION:
-$(BINS): %/container: $$(wildcard $$*/*.c $$*/*.h) $(COMMON_C) $(COMMON_H)
+$(BINS): $(OUT)%/container: $$(wildcard $$*/*.c $$*/*.h) $(COMMON_C) $(COMMON_H)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -I$* -o $@ $(wildcard $*/*.c) $(COMMON_C) $(LDFLAGS)
+
+# Stages 4 and 5 look for the default image next to their own directory.
+ifneq ($(BUILD),)
+$(OUT)rootfs:
+	@mkdir -p $(@D)
+	ln -sfn $(CURDIR)/rootfs $@
+endif
 
 # Small static programs the tests and the "Break it" exercises run inside
 # the container, where no libraries need to be present for them.
@@ -58,78 +72,75 @@ tests/shims/bin/%.so: tests/shims/%.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
 
 # The default image: the host's own programs and the libraries they need.
-rootfs: rootfs/.built
-rootfs/.built: scripts/mkrootfs.sh $(PROGS)
-	scripts/mkrootfs.sh rootfs $(PROGS)
+# ADD="vim strace" adds host programs too, and always rebuilds it; the next
+# rebuild without ADD leaves them out again.
+ADD      ?=
+rootfs: rootfs/.built ## (re)build the default image; ADD="prog..." adds host programs
+rootfs/.built: scripts/mkrootfs.sh scripts/lib.sh $(PROGS) $(if $(ADD),FORCE)
+	scripts/mkrootfs.sh $(addprefix --add ,$(ADD)) rootfs $(PROGS)
 
-test: all
+FORCE:
+
+test: all ## run the bats suites in a sandbox (root)
 	tests/run
 
-check: lint docs-check test
+check: lint docs-check test ## lint, docs-check and test
 
-lint:
+lint: ## shellcheck and clang-format
 	shellcheck -x $(SHELL_FILES)
 	clang-format --dry-run --Werror $(C_FILES)
 
-format:
+format: ## clang-format the C files in place
 	clang-format -i $(C_FILES)
 
-# The step from one stage to the next, as the docs show it.
-diff:
-	@scripts/stage-diff.sh
+# The step from one stage to the next, as the docs show it (through a
+# pager at a terminal).
+diff: ## the step from each stage to the next; STAGE=N for one
+	@scripts/stage-diff.sh $(STAGE)
 
-bench: all
+bench: all ## start-up cost per stage against unshare(1)
 	scripts/bench.sh
 
-soak: all
-	SOAK_RUNS=$(SOAK_RUNS) SOAK_PARALLEL=$(SOAK_PARALLEL) scripts/soak.sh
+soak: all ## long reliability run (SOAK_RUNS, SOAK_PARALLEL, SOAK_KILLS)
+	SOAK_RUNS=$(SOAK_RUNS) SOAK_PARALLEL=$(SOAK_PARALLEL) SOAK_KILLS=$(SOAK_KILLS) scripts/soak.sh
 
-compare: all
+compare: all ## run one probe in every stage, print a table
 	scripts/compare.sh
 
-doctor:
+doctor: ## check that this machine can run and build every stage
 	scripts/doctor.sh
 
-docs-check: all
+docs-check: all ## fail if the docs drifted from the code
 	scripts/docs.sh check
 
-docs-update: all
+docs-update: all ## regenerate diffs and captured output in docs/
 	scripts/docs.sh update
 
-test-vm: all
+test-vm: all ## run the suite in a cgroup v2 VM under qemu
 	scripts/test-vm.sh
 
-install: all
+install: all ## install under PREFIX (default /usr/local), honours DESTDIR
 	install -d $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(PREFIX)/bin
 	for s in $(STAGES); do \
 		install -d $(DESTDIR)$(LIBEXEC)/$$s && \
-		install -m 755 $$s/container $(DESTDIR)$(LIBEXEC)/$$s/container && \
+		install -m 755 $(OUT)$$s/container $(DESTDIR)$(LIBEXEC)/$$s/container && \
 		ln -sf ../libexec/containers-from-scratch/$$s/container \
 			$(DESTDIR)$(PREFIX)/bin/container-$${s%%-*}; \
 	done
 	rm -rf $(DESTDIR)$(LIBEXEC)/rootfs
 	cp -a rootfs $(DESTDIR)$(LIBEXEC)/rootfs
 
-uninstall:
+uninstall: ## remove what make install put there
 	rm -rf $(DESTDIR)$(LIBEXEC)
 	for s in $(STAGES); do rm -f $(DESTDIR)$(PREFIX)/bin/container-$${s%%-*}; done
 
-clean:
+clean: ## remove the builds and the image
 	rm -f $(BINS)
 	rm -rf rootfs tests/progs/bin tests/shims/bin build
 
-help:
-	@echo "make            build every stage and the default rootfs"
-	@echo "make test       run the bats suites in a sandbox (root)"
-	@echo "make check      lint, docs-check and test"
-	@echo "make lint       shellcheck and clang-format"
-	@echo "make diff       show the step from each stage to the next"
-	@echo "make compare    run one probe in every stage, print a table"
-	@echo "make doctor     check that this machine can run every stage"
-	@echo "make bench      start-up cost per stage against unshare(1)"
-	@echo "make soak       long reliability run (SOAK_RUNS, SOAK_PARALLEL)"
-	@echo "make test-vm    run the suite in a cgroup v2 VM under qemu"
-	@echo "make docs-check fail if the docs drifted from the code"
-	@echo "make docs-update regenerate diffs and captured output in docs/"
-	@echo "make install    install under PREFIX (default /usr/local), honours DESTDIR"
-	@echo "make STATIC=1   link the stages statically"
+help: ## list every target (this)
+	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "make %-12s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
+	@echo "Settings, with any target:"
+	@echo "  STATIC=1     link the stages statically"
+	@echo "  BUILD=DIR    build the stages under DIR, not beside their sources"
+	@echo "  SANITIZE=1   build with UBSan"

@@ -54,8 +54,8 @@
 set -u
 export LC_ALL=C
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 IMAGE=$repo/rootfs
 
 RUNS=${BENCH_RUNS:-50}
@@ -69,16 +69,9 @@ TMPBASE=${BENCH_TMPDIR:-/var/tmp}
 SETTLE_MS=${BENCH_SETTLE_MS:-100}
 MEM_RUNS=3
 TIMEOUT=60
-# Stage 5's defaults, which runc gets too.
-PIDS_LIMIT=20
-MEMORY_BYTES=$((500 * 1024 * 1024))
-CPU_QUOTA=200000
-CPU_PERIOD=100000
-
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
+# runc's config.json: `runc spec`'s, with stage 5's limits and namespaces.
+RUNC_CONFIG=$repo/scripts/bench-runc.json
+STATIC_BUILD=build/static
 
 for v in RUNS WARMUP IMAGE_RUNS IMAGE_MB SETTLE_MS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_$v must be a whole number, not '${!v}'"
@@ -86,8 +79,6 @@ done
 ((RUNS >= 1 && IMAGE_RUNS >= 1)) || die "BENCH_RUNS and BENCH_IMAGE_RUNS must be at least 1"
 ((BASH_VERSINFO[0] >= 5)) || die "needs bash 5 or later for \$EPOCHREALTIME"
 [[ $(id -u) == 0 ]] || die "the stages need root; try: sudo make bench"
-
-have() { command -v "$1" >/dev/null 2>&1; }
 
 # ---- scratch space and its cleanup ----
 
@@ -206,23 +197,11 @@ stage_state() {
 
 # ---- static builds (BENCH_STATIC=1) ----
 
-# Build stage N with `make STATIC=1`'s own compiler command, but into
-# build/static/, so the normal build stays as it is.
+# Build stage N statically into build/static/, beside a link to the
+# default image, so the normal build stays as it is.
 build_static() {
-	local stage=${STAGES[$1 - 1]} line out=build/static/${STAGES[$1 - 1]}/container
-	local -a words
-	line=$(cd "$repo" && make -s -n -B STATIC=1 "$stage/container" 2>/dev/null | tail -n 1)
-	read -ra words <<<"$line"
-	for i in "${!words[@]}"; do
-		[[ ${words[i]} == -o ]] && words[i + 1]=$out
-	done
-	[[ " ${words[*]} " == *" -o $out "* ]] || return 1
-	mkdir -p "$repo/build/static/$stage" || return 1
-	# Stages 4 and 5 find the default image next to their own directory.
-	if [[ ! -e $repo/build/static/rootfs ]]; then
-		ln -s ../../rootfs "$repo/build/static/rootfs" || return 1
-	fi
-	(cd "$repo" && "${words[@]}") >"$errfile" 2>&1
+	local out=$STATIC_BUILD/${STAGES[$1 - 1]}/container
+	make -C "$repo" -s STATIC=1 BUILD="$STATIC_BUILD" "$out" "$STATIC_BUILD/rootfs" >"$errfile" 2>&1
 }
 
 # ---- comparison tools ----
@@ -246,36 +225,22 @@ setup_bwrap() {
 	fi
 }
 
-# runc: a bundle from `runc spec`, edited with sed: run `true` without a
-# terminal, stage 5's limits, stage 5's namespaces (uts, pid, mount: not
-# runc's default network and ipc) and stage 5's mounts (/proc and a tmpfs
-# /dev; runc also makes its default device nodes), no masked or read-only
-# paths.  The root is a writable overlay of the image, as in stage 5, so
-# that runc's mount points never land in the image itself.
+# runc: a bundle whose config.json is scripts/bench-runc.json, which is
+# `runc spec`'s with these changes: run `true` without a terminal, stage
+# 5's limits, stage 5's namespaces (uts, pid, mount: not runc's default
+# network, ipc and cgroup) and stage 5's mounts (/proc and a tmpfs /dev;
+# runc also makes its default device nodes), no masked or read-only paths.
+# The root is a writable overlay of the image, as in stage 5, so that
+# runc's mount points never land in the image itself.
 setup_runc() {
-	local bundle=$scratch/runc t=$'\t'
+	local bundle=$scratch/runc
 	mkdir -p "$bundle" || return 1
 	runc_state=$scratch/runc-state
-	(cd "$bundle" && runc spec) || return 1
+	cp "$RUNC_CONFIG" "$bundle/config.json" || return 1
 	overlay_of_image runc-root || return 1
 	mkdir "$bundle/rootfs" &&
 		mount --bind "$scratch/runc-root/merged" "$bundle/rootfs" || return 1
 	mounted+=("$bundle/rootfs")
-	sed -i \
-		-e 's/"terminal": true/"terminal": false/' \
-		-e 's/^\(\s*\)"sh"$/\1"true"/' \
-		-e 's/"readonly": true/"readonly": false/' \
-		-e 's/"hostname": "runc"/"hostname": "container"/' \
-		-e "s/\"resources\": {/\"resources\": {\"pids\": {\"limit\": $PIDS_LIMIT}, \"memory\": {\"limit\": $MEMORY_BYTES}, \"cpu\": {\"quota\": $CPU_QUOTA, \"period\": $CPU_PERIOD},/" \
-		-e "/\"namespaces\": \[/,/\]/c\\
-$t$t\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"uts\"}, {\"type\": \"mount\"}]," \
-		-e "/^$t\"mounts\": \[/,/^$t\],/c\\
-$t\"mounts\": [{\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"}, {\"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\", \"options\": [\"nosuid\", \"mode=755\", \"size=65536k\"]}]," \
-		-e "/\"maskedPaths\": \[/,/\]/c\\
-$t$t\"maskedPaths\": []," \
-		-e "/\"readonlyPaths\": \[/,/\]/c\\
-$t$t\"readonlyPaths\": []" \
-		"$bundle/config.json"
 }
 
 # ---- statistics ----
@@ -400,17 +365,9 @@ peak_rss() {
 # ---- output ----
 
 describe_machine() {
-	local mode cpu
-	case $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) in
-	cgroup2fs) mode="v2" ;;
-	tmpfs)
-		mode="v1"
-		[[ $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null) == cgroup2fs ]] && mode="hybrid"
-		;;
-	*) mode="none" ;;
-	esac
+	local cpu
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-	echo "machine: $(nproc) CPUs (${cpu:-unknown}), kernel $(uname -r), cgroups $mode," \
+	echo "machine: $(nproc) CPUs (${cpu:-unknown}), kernel $(uname -r), cgroups $(cgroup_mode)," \
 		"load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "tools:   $(unshare --version 2>/dev/null | head -n 1);" \
 		"$(if have bwrap; then bwrap --version; else echo "no bwrap"; fi);" \
@@ -456,7 +413,7 @@ for n in 1 2 3 4 5; do
 	BIN[s$n]=$repo/${STAGES[n - 1]}/container
 	add_row "s$n" "${STAGES[n - 1]}" "$(stage_state "$n")" "${comparisons[n - 1]}"
 	if [[ $DO_STATIC == 1 ]]; then
-		BIN[s${n}static]=$repo/build/static/${STAGES[n - 1]}/container
+		BIN[s${n}static]=$repo/$STATIC_BUILD/${STAGES[n - 1]}/container
 		state=$(stage_state "$n")
 		if [[ -z $state ]] && ! build_static "$n"; then
 			state="static build failed: $(grep -m 1 -i error "$errfile")"
@@ -527,7 +484,7 @@ for id in "${ROWS[@]}"; do
 	printf '  %-22s %s\n' "${LABEL[$id]}" "$(show_cmd "$id")"
 done
 [[ -n $bwrap_note && -z ${STATE[bwrap]} ]] && echo "  bubblewrap: $bwrap_note"
-[[ -z ${STATE[runc]} ]] && echo "  runc: config.json from runc spec, edited: stage 5's limits and namespaces, /proc and /dev only"
+[[ -z ${STATE[runc]} ]] && echo "  runc: config.json is ${RUNC_CONFIG#"$repo"/}: runc spec's, with stage 5's limits and namespaces, /proc and /dev only"
 
 # ---- table 2: start-up against image size ----
 

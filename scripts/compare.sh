@@ -22,10 +22,10 @@
 # Leaves nothing behind: the marker directory is removed by the EXIT trap.
 #
 # Usage: scripts/compare.sh      (make compare; needs root)
-set -u
+set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FORK_MAX=200
 TIMEOUT=60
 HOST_FORKCOUNT=$repo/tests/progs/bin/forkcount
@@ -45,20 +45,19 @@ exec "$forkcount" '"$FORK_MAX"
 
 markdir=""
 cleanup() {
-	[[ -n $markdir && -d $markdir ]] && rm -rf "$markdir"
+	if [[ -n $markdir && -d $markdir ]]; then
+		rm -rf "$markdir"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ $(id -u) != 0 ]]; then
-	echo "compare: the stages need root; try: sudo make compare" >&2
-	exit 1
-fi
+[[ $(id -u) == 0 ]] || die "the stages need root; try: sudo make compare"
 
 # A marker that exists only on the host's file system: a container that
 # still sees the host's / sees it at the same path.
-markdir=$(mktemp -d "$repo/.compare.XXXXXX") || exit 1
+markdir=$(mktemp -d "$repo/.compare.XXXXXX")
 marker=$markdir/marker
 : >"$marker"
 
@@ -83,11 +82,10 @@ WIDTHS='%-15s %-10s %-7s %-10s %-15s %-7s %s\n'
 
 # row NAME COMMAND...: run the probe with COMMAND and print a table row.
 row() {
-	local name=$1 out err rc
+	local name=$1 out err rc=0
 	shift
 	err=$(mktemp "$markdir/err.XXXXXX")
-	out=$(cd "$repo" && timeout "$TIMEOUT" "$@" 2>"$err")
-	rc=$?
+	out=$(cd "$repo" && timeout "$TIMEOUT" "$@" 2>"$err") || rc=$?
 	if [[ -z $(value hostname "$out") ]]; then
 		printf '%-15s failed (exit %d): %s\n' "$name" "$rc" "$(head -n 1 "$err")"
 		return
@@ -126,7 +124,9 @@ for i in "${!STAGES[@]}"; do
 		continue
 	fi
 	forkcount=$HOST_FORKCOUNT
-	((i >= 3)) && forkcount=$IMAGE_FORKCOUNT
+	if ((i >= 3)); then
+		forkcount=$IMAGE_FORKCOUNT
+	fi
 	row "$stage" "$bin" run sh -c "$PROBE" probe "$marker" "$forkcount"
 done
 if [[ ! -x $HOST_FORKCOUNT ]]; then

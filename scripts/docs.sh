@@ -30,15 +30,15 @@
 #       on); everything between them is their output, which is regenerated.
 #   <!-- end -->
 #
-# A run block is executed as root, from the top of the repository, in a
-# sandbox of its own: `unshare --mount --uts`, in which / is then made
-# rshared (mount propagation as on a systemd host, but in new peer groups, so
-# no mount reaches the real host), /tmp is a fresh tmpfs, the hostname is
-# "host", and the repository is bind-mounted at SANDBOX_REPO (on a tmpfs
-# over /home) and is the working directory: the transcripts show the same
-# paths in every checkout.  Its commands run one after another in one bash, with stdin from
-# /dev/null, stdout and stderr together, and a clean environment
-# (LANG=C.UTF-8).  `sudo` is a shell function that just runs its arguments.
+# A run block is executed as root, from the top of the repository, by
+# scripts/docs-runner.sh in a sandbox of its own: `unshare --mount --uts`,
+# in which / is then made rshared (mount propagation as on a systemd host,
+# but in new peer groups, so no mount reaches the real host), /tmp is a
+# fresh tmpfs, the hostname is "host", and the repository is bind-mounted at
+# SANDBOX_REPO (on a tmpfs over /home) and is the working directory: the
+# transcripts show the same paths in every checkout.  Its commands run one
+# after another in one bash, with stdin from /dev/null, stdout and stderr
+# together, and a clean environment (LANG=C.UTF-8).  `sudo` is a shell function that just runs its arguments.
 # The shell's job messages ("[1]+  Exit 137 ...") are left out, since when
 # they are printed is a race; so are carriage returns and trailing blanks.
 # A command that ends in "&" gets BG_DELAY seconds to start before the next
@@ -78,7 +78,9 @@
 # file, line and block), 2 on bad usage.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DIE_STATUS=2
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$repo"
 
 BLOCK_TIMEOUT=${BLOCK_TIMEOUT:-60}
@@ -87,7 +89,6 @@ SANDBOX_HOSTNAME=host
 # Where the repository appears in a run block's sandbox, whatever its real
 # path: the transcripts are the same in every checkout.
 SANDBOX_REPO=/home/you/containers-from-scratch
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
 
 mode=""
 run_blocks=1
@@ -104,11 +105,6 @@ work=""
 
 usage() {
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-}
-
-die() {
-	echo "docs: $*" >&2
-	exit 2
 }
 
 # problem FILE LINE MESSAGE: one drift, named so that it can be found.
@@ -135,7 +131,7 @@ normalize() {
 # The cgroup version that holds the controllers here: v2 when
 # /sys/fs/cgroup itself is cgroup2, v1 otherwise (legacy or hybrid).
 cgroup_version() {
-	if [[ $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) == cgroup2fs ]]; then
+	if [[ $(cgroup_mode) == v2 ]]; then
 		echo cgroup-v2
 	else
 		echo cgroup-v1
@@ -193,64 +189,10 @@ gen_diff() {
 	echo '```'
 }
 
-# The sandbox's side of a run block: runs in `unshare --mount --uts`, as
-# root.  $1 is the block's scratch directory: cmd.N in, out.N out.
-# shellcheck disable=SC2016 # expanded by the sandbox's bash, not here
-RUNNER='
-# The scratch directory and the repository may be under /tmp or /home,
-# which are covered next: keep a way to them.
-exec 3<"$1" 4<"$REPO" || exit 1
-dir=/proc/$$/fd/3
-n=$(cat "$dir/count")
-mount --make-rshared / &&
-	mount -t tmpfs -o mode=1777,size=256m docs-sandbox-tmp /tmp &&
-	mount -t tmpfs -o mode=0755,size=1m docs-sandbox-home /home &&
-	mkdir -p "$SANDBOX_REPO" &&
-	mount --bind /proc/self/fd/4 "$SANDBOX_REPO" &&
-	hostname "$SANDBOX_HOSTNAME" &&
-	cd "$SANDBOX_REPO" || exit 1
-exec 4<&-
-unset REPO SANDBOX_REPO SANDBOX_HOSTNAME
-exec </dev/null
-
-# The transcripts are written as a student types them, with sudo; here we
-# are root already.
-sudo() { "$@"; }
-
-# Every job in a process group of its own, so that all of it can be reached.
-set -m
-stop_jobs() {
-	local pgids sig t
-	pgids=$(jobs -p | sed "s/^/-/")
-	[[ -n $pgids ]] || return 0
-	for sig in TERM TERM; do
-		# shellcheck disable=SC2086
-		kill -s $sig -- $pgids 2>/dev/null
-		sleep 0.2
-	done
-	for ((t = 0; t < 50; t++)); do
-		[[ -z $(jobs -rp) ]] && break
-		sleep 0.1
-	done
-	# shellcheck disable=SC2086
-	[[ -n $(jobs -rp) ]] && kill -s KILL -- $pgids 2>/dev/null
-	wait
-}
-trap "stop_jobs; exit 124" TERM INT
-
-for ((i = 1; i <= n; i++)); do
-	cmd=$(cat "$dir/cmd.$i")
-	{ eval "$cmd"; } >"$dir/out.$i" 2>&1
-	[[ $cmd == *"&" ]] && sleep "$BG_DELAY"
-done
-stop_jobs
-exit 0
-'
-
 # The shell's own messages about background jobs, left out of transcripts:
 # "[1]+  Exit 137   sudo ...", "(wd now: ...)", and the non-interactive
-# form "docs-runner: line 41: 1234 Killed   ...".
-JOB_MESSAGE_RE='^(\[[0-9]+\][-+ ] +[A-Z]|\(wd( now)?: |docs-runner: line [0-9]+: +[0-9]+ )'
+# form ".../scripts/docs-runner.sh: line 41: 1234 Killed   ...".
+JOB_MESSAGE_RE='^(\[[0-9]+\][-+ ] +[A-Z]|\(wd( now)?: |[^ ]*docs-runner\.sh: line [0-9]+: +[0-9]+ )'
 
 # Processes that carry a run block's mark, wherever they ended up.
 marked_pids() {
@@ -315,7 +257,7 @@ gen_run() {
 		SANDBOX_HOSTNAME="$SANDBOX_HOSTNAME" BG_DELAY="$BG_DELAY" \
 		timeout -k 10 "$BLOCK_TIMEOUT" \
 		unshare --mount --propagation private --uts -- \
-		bash -c "$RUNNER" docs-runner "$dir" 2>"$dir/runner.err" || rc=$?
+		bash "$repo/scripts/docs-runner.sh" "$dir" 2>"$dir/runner.err" || rc=$?
 	left=$(kill_marked "$mark")
 	if ((rc == 124 || rc == 137)); then
 		echo "timed out after ${BLOCK_TIMEOUT}s"
@@ -490,9 +432,12 @@ sources_for() {
 	local doc=$1 base n
 	base=$(basename "$doc")
 	if [[ $base =~ ^0([1-9])-(.*)\.md$ ]]; then
-		# main.c first: the messages name it; then any other .c beside it.
-		echo "stage${BASH_REMATCH[1]}-${BASH_REMATCH[2]}/main.c"
-		ls "stage${BASH_REMATCH[1]}-${BASH_REMATCH[2]}"/*.c | grep -v '/main\.c$' || true
+		# main.c first, as the messages name it; then any other .c beside it.
+		local dir=stage${BASH_REMATCH[1]}-${BASH_REMATCH[2]} c
+		echo "$dir/main.c"
+		for c in "$dir"/*.c; do
+			[[ $c == "$dir/main.c" ]] || echo "$c"
+		done
 	else
 		for n in "${STAGES[@]}"; do
 			[[ -f $n/main.c ]] && ls "$n"/*.c

@@ -2,7 +2,8 @@
 # doctor.sh - can this machine run every stage?
 #
 # One line per check: "ok", "warn" (works, but read this) or "FAIL" (a stage
-# cannot run), each problem with a fix and the stages it affects.  The last
+# cannot run), each problem with a fix and the stages it affects.  It also
+# checks for the tools that build, test and lint the stages (warn only).  The last
 # line names the stages that can run.  Exit status: 0 if every stage that has
 # been written can run here, 1 if one cannot.
 #
@@ -15,8 +16,8 @@
 # Usage: scripts/doctor.sh     (make doctor)
 set -u
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ALL="1 2 3 4 5"
 
 # blocked[N] holds why stage N cannot run; empty means it can.
@@ -71,8 +72,6 @@ fail() {
 		blocked[n]+="${blocked[n]:+; }${2%%:*}"
 	done
 }
-
-have() { command -v "$1" >/dev/null 2>&1; }
 
 # The file system type under a path, by name (ext4, not stat's ext2/ext3).
 fstype() {
@@ -324,12 +323,11 @@ check_swap_note() {
 }
 
 check_cgroups() {
-	local root_t unified_t ctl missing=() avail noswap
-	root_t=$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)
-	unified_t=$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)
+	local mode ctl missing=() avail noswap
+	mode=$(cgroup_mode)
 	noswap=$(check_swap_note)
-	case $root_t in
-	cgroup2fs)
+	case $mode in
+	v2)
 		avail=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
 		for ctl in pids memory cpu; do
 			[[ " $avail " == *" $ctl "* ]] || missing+=("$ctl")
@@ -363,9 +361,7 @@ check_cgroups() {
 		fi
 		done_cgroup /sys/fs/cgroup
 		;;
-	tmpfs)
-		local mode="v1 (legacy)"
-		[[ $unified_t == cgroup2fs ]] && mode="hybrid"
+	v1 | hybrid)
 		for ctl in pids memory cpu; do
 			check_v1_controller "$ctl" || missing+=("$ctl")
 		done
@@ -397,7 +393,7 @@ check_cgroups() {
 		fi
 		;;
 	*)
-		fail 5 "cgroup mode: nothing cgroup-like at /sys/fs/cgroup (${root_t:-missing})" \
+		fail 5 "cgroup mode: nothing cgroup-like at /sys/fs/cgroup ($(stat -f -c %T /sys/fs/cgroup 2>/dev/null || echo missing))" \
 			"mount -t cgroup2 none /sys/fs/cgroup"
 		;;
 	esac
@@ -434,6 +430,28 @@ check_lsm() {
 		warn "$ALL" "seccomp: this shell runs under a seccomp filter: clone or mount may be blocked" \
 			"run on the host or with --security-opt seccomp=unconfined"
 	fi
+}
+
+# ---- the tools that build, test and lint ----
+
+# "command Debian-package what-for", one a line.
+TOOLS='gcc gcc build the stages (make)
+make make build the stages (make)
+bats bats run the suites (make test)
+shellcheck shellcheck lint the shell files (make lint)
+clang-format clang-format lint the C files (make lint)
+sudo sudo run the docs and exercises as written (sudo make ...)'
+
+check_tools() {
+	local tool pkg why found=()
+	while read -r tool pkg why; do
+		if have "$tool"; then
+			found+=("$tool")
+		else
+			warn "" "tools: no $tool, needed to $why" "apt-get install $pkg"
+		fi
+	done <<<"$TOOLS"
+	((${#found[@]} == 0)) || ok "tools: ${found[*]}"
 }
 
 # ---- the stages themselves ----
@@ -481,6 +499,7 @@ check_overlay
 check_cgroups
 check_lsm
 check_image
+check_tools
 check_stages
 
 runnable=() broken=() unwritten=()

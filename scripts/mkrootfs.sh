@@ -1,13 +1,13 @@
-#!/bin/bash
-#
+#!/usr/bin/env bash
 # mkrootfs.sh - build the default container image from the host's own programs.
 #
 # Usage: scripts/mkrootfs.sh [OPTIONS] DEST [EXTRA_PROG...]
 #
 #   DEST           the image directory to create or replace (e.g. rootfs)
-#   EXTRA_PROG...  files copied into DEST/usr/local/bin (the static test
-#                  programs of tests/progs/bin); dynamic ones get their
-#                  libraries too
+#   EXTRA_PROG...  files copied into DEST/usr/local/bin; dynamic ones get
+#                  their libraries too.  Default: the static test programs
+#                  of tests/progs/bin that are built, so that an image made
+#                  with only --add still has them.
 #
 #   --add PROG       also copy the host program PROG (a name looked up in
 #                    /usr/sbin, /usr/bin, /sbin, /bin, or an absolute path)
@@ -37,6 +37,7 @@
 #
 # Examples:
 #   scripts/mkrootfs.sh rootfs tests/progs/bin/*
+#   scripts/mkrootfs.sh --add vim rootfs       (make rootfs ADD=vim)
 #   scripts/mkrootfs.sh --add bats --add-tree /usr/lib/bats-core \
 #           --add-tree /usr/libexec/bats-core build/initramfs
 #
@@ -47,7 +48,8 @@ set -euo pipefail
 export LC_ALL=C
 umask 022
 
-PROG_NAME=mkrootfs
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # The marker that says a directory is an image this script made, and so may
 # be replaced.
 IMAGE_ID=containers-from-scratch
@@ -97,13 +99,13 @@ declare -A realdir=() # cache of realpath for directories
 files=()              # host paths to copy, with canonical directories
 elves=()              # ELF programs whose libraries ldd should list
 
-usage()
-{
+usage() {
 	cat <<EOF
 Usage: scripts/mkrootfs.sh [OPTIONS] DEST [EXTRA_PROG...]
 
 Build a minimal container image in DEST from the host's own programs and
-their shared libraries, offline.  EXTRA_PROG files go to DEST/usr/local/bin.
+their shared libraries, offline.  EXTRA_PROG files go to DEST/usr/local/bin
+(default: the built test programs of tests/progs/bin).
 
 Options:
   --add PROG      also copy host program PROG (name or absolute path) and its
@@ -119,23 +121,15 @@ See: chroot(8), ld.so(8), ldd(1)
 EOF
 }
 
-die()
-{
-	echo "$PROG_NAME: $*" >&2
-	exit 1
-}
-
-note()
-{
+note() {
 	if ((verbose)); then
-		echo "$PROG_NAME: $*" >&2
+		echo "$PROG: $*" >&2
 	fi
 }
 
 # Remove the half-built image (or the replaced old one) on any exit.
 # --one-file-system: never follow a mount that someone made inside it.
-cleanup()
-{
+cleanup() {
 	if [[ -n $work && -d $work ]]; then
 		rm -rf --one-file-system -- "$work"
 	fi
@@ -144,9 +138,8 @@ cleanup()
 	fi
 }
 
-parse_args()
-{
-	local positional=()
+parse_args() {
+	local positional=() prog
 
 	while (($#)); do
 		case $1 in
@@ -191,11 +184,17 @@ parse_args()
 	dest=$(realpath -m -- "${positional[0]}")
 	[[ $dest != / ]] || die "refusing to replace /"
 	extras=("${positional[@]:1}")
+	if ((${#extras[@]} == 0)); then
+		for prog in "$repo"/tests/progs/bin/*; do
+			if [[ -f $prog ]]; then
+				extras+=("$prog")
+			fi
+		done
+	fi
 }
 
 # The directory that $1 really is, with every symlink resolved.
-canonical_dir()
-{
+canonical_dir() {
 	local dir=$1
 
 	if [[ -z ${realdir[$dir]+set} ]]; then
@@ -208,8 +207,7 @@ canonical_dir()
 # directory is resolved (the image has the same top-level symlinks); if the
 # file itself is a symlink, the link is kept and its target queued too, so
 # that sh -> dash and libfoo.so.1 -> libfoo.so.1.2.3 work as on the host.
-queue_path()
-{
+queue_path() {
 	local path=$1 dir base target
 
 	[[ -e $path ]] || die "$path: no such file"
@@ -229,8 +227,7 @@ queue_path()
 }
 
 # Is $1 an ELF file?  Read the 4-byte magic without starting a process.
-is_elf()
-{
+is_elf() {
 	local magic=""
 
 	IFS= read -r -n 4 magic <"$1" || true
@@ -238,8 +235,7 @@ is_elf()
 }
 
 # Find program $1 on the host: a path as given, or a name in SEARCH_DIRS.
-find_prog()
-{
+find_prog() {
 	local name=$1 dir
 
 	if [[ $name == */* ]]; then
@@ -259,8 +255,7 @@ find_prog()
 # Note that the program file $1 is in the image: a dynamic ELF file needs
 # its libraries, and a script needs its interpreter ("#!/usr/bin/env bash"
 # needs env and bash).
-need_runtime()
-{
+need_runtime() {
 	local file line interp arg
 
 	file=$(realpath -e -- "$1")
@@ -283,15 +278,13 @@ need_runtime()
 }
 
 # Copy host program $1 (a path) at its own path, with what it needs to run.
-add_program()
-{
+add_program() {
 	note "program $1"
 	queue_path "$1"
 	need_runtime "$1"
 }
 
-queue_programs()
-{
+queue_programs() {
 	local name
 
 	for name in "${REQUIRED_PROGS[@]}"; do
@@ -314,8 +307,7 @@ queue_programs()
 
 # Ask the dynamic loader which libraries the programs need (one ldd run for
 # all of them) and queue each, with the loader itself.
-queue_libraries()
-{
+queue_libraries() {
 	local line file="" first rest lib
 
 	((${#elves[@]})) || return 0
@@ -346,8 +338,7 @@ queue_libraries()
 	done < <(ldd "${elves[@]}" 2>&1 || true)
 }
 
-queue_support_files()
-{
+queue_support_files() {
 	local term dir
 
 	for term in "${TERMINALS[@]}"; do
@@ -364,8 +355,7 @@ queue_support_files()
 }
 
 # The skeleton: merged-/usr symlinks like the host's, and the mount points.
-make_skeleton()
-{
+make_skeleton() {
 	local link target dir
 
 	for link in "${TOP_LINKS[@]}"; do
@@ -384,8 +374,7 @@ make_skeleton()
 	chmod 0700 "$work/root"
 }
 
-copy_files()
-{
+copy_files() {
 	local tree extra
 
 	# --parents recreates each host path under the image; the
@@ -410,8 +399,7 @@ copy_files()
 
 # Extra programs are copied by name into /usr/local/bin, so their libraries
 # are found before the copy (a static one needs none).
-queue_extra_runtime()
-{
+queue_extra_runtime() {
 	local extra
 
 	for extra in "${extras[@]}"; do
@@ -420,8 +408,7 @@ queue_extra_runtime()
 	done
 }
 
-write_etc()
-{
+write_etc() {
 	local etc=$work/etc host_os=unknown
 
 	if [[ -r /etc/os-release ]]; then
@@ -483,8 +470,7 @@ EOF
 
 # Refuse to replace a directory that is not ours, or that has something
 # mounted inside it (a volume's contents would be deleted with it).
-check_dest()
-{
+check_dest() {
 	local abs mountpoint _
 
 	if [[ -e $dest && ! -d $dest ]]; then
@@ -506,8 +492,7 @@ check_dest()
 }
 
 # Rename the finished image into place: DEST never holds a half-built image.
-swap_in()
-{
+swap_in() {
 	local parent name
 
 	parent=$(dirname -- "$dest")
@@ -533,18 +518,17 @@ write_ld_cache() {
 		done
 		echo 'include /etc/ld.so.conf.d/*.conf' >"$work/etc/ld.so.conf"
 	fi
-	if command -v ldconfig >/dev/null; then
+	if have ldconfig; then
 		ldconfig -r "$work" || die "ldconfig -r $work failed"
 	fi
 }
 
-main()
-{
+main() {
 	local parent name start=$SECONDS
 
 	parse_args "$@"
 	check_dest
-	command -v ldd >/dev/null || die "ldd not found (Debian package libc-bin)"
+	have ldd || die "ldd not found (Debian package libc-bin)"
 
 	queue_programs
 	queue_extra_runtime

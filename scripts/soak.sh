@@ -9,7 +9,9 @@
 # scenario compares the host's mounts, /tmp, cgroups, hostname and processes
 # before and after, so a green soak means the host was left as found.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$repo"
 
 export RELIABILITY_RUNS=${SOAK_RUNS:-1000}
 export RELIABILITY_PARALLEL=${SOAK_PARALLEL:-32}

@@ -9,21 +9,20 @@
 # Usage:
 #   scripts/stage-diff.sh                 every step: 1->2, 2->3, ... (make diff)
 #   scripts/stage-diff.sh STAGE           the step into STAGE from the one before
+#                                         (make diff STAGE=N)
 #   scripts/stage-diff.sh FROM TO         any two stages
 #
+# At a terminal the diff goes through $PAGER (default: less -FRX, if
+# installed); into a pipe or a file, as it is.
 # A stage is named by its directory (stage3-mount) or its number (3).  The
 # file headers carry no timestamps (--label), so the output depends only on
 # the two files.  Exit status: 0 when the diff was printed (even if the files
 # differ), 2 on a bad argument or a missing stage.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
-
-die() {
-	echo "stage-diff: $*" >&2
-	exit 2
-}
+DIE_STATUS=2
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
@@ -54,28 +53,39 @@ one_diff() {
 	((rc <= 1)) || die "diff failed on $from/main.c and $to/main.c"
 }
 
-case $# in
-0)
-	# Every step between neighbouring stages that both exist.
-	for ((i = 1; i < ${#STAGES[@]}; i++)); do
-		if [[ -f $repo/${STAGES[i - 1]}/main.c && -f $repo/${STAGES[i]}/main.c ]]; then
-			one_diff $((i - 1)) "$i"
-		fi
-	done
-	;;
-1)
-	if [[ $1 == -h || $1 == --help ]]; then
-		usage
-		exit 0
-	fi
-	to=$(stage_index "$1")
-	((to > 0)) || die "${STAGES[0]} is the first stage: there is no step into it"
-	one_diff $((to - 1)) "$to"
-	;;
-2)
-	one_diff "$(stage_index "$1")" "$(stage_index "$2")"
-	;;
-*)
-	die "too many arguments; try --help"
-	;;
-esac
+# The diff or diffs the arguments ask for.
+diffs() {
+	local i to
+	case $# in
+	0)
+		# Every step between neighbouring stages that both exist.
+		for ((i = 1; i < ${#STAGES[@]}; i++)); do
+			if [[ -f $repo/${STAGES[i - 1]}/main.c && -f $repo/${STAGES[i]}/main.c ]]; then
+				one_diff $((i - 1)) "$i"
+			fi
+		done
+		;;
+	1)
+		to=$(stage_index "$1")
+		((to > 0)) || die "${STAGES[0]} is the first stage: there is no step into it"
+		one_diff $((to - 1)) "$to"
+		;;
+	2)
+		one_diff "$(stage_index "$1")" "$(stage_index "$2")"
+		;;
+	*)
+		die "too many arguments; try --help"
+		;;
+	esac
+}
+
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+	usage
+	exit 0
+fi
+if [[ -t 1 ]] && { [[ -n ${PAGER:-} ]] || have less; }; then
+	# shellcheck disable=SC2086 # PAGER may hold options
+	diffs "$@" | ${PAGER:-less -FRX}
+else
+	diffs "$@"
+fi

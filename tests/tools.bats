@@ -66,3 +66,73 @@ load helpers
 	expect_status 0
 	expect_eq "$(find "$dest" -type f -o -type l)" "" "files left after uninstall"
 }
+
+@test "tools: the Makefile, scripts/lib.sh and the suites list the same stages" {
+	local in_make in_lib
+	in_make=$(sed -n 's/^STAGES *:= *//p' "$REPO/Makefile")
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	in_lib=$(bash -c 'source "$1/scripts/lib.sh" && echo "${STAGES[*]}"' bash "$REPO")
+	expect_eq "$in_lib" "$in_make" "STAGES in scripts/lib.sh and in the Makefile"
+	expect_eq "${STAGE_DIRS[*]}" "$in_make" "STAGE_DIRS in tests/helpers.bash and STAGES in the Makefile"
+}
+
+@test "tools: make STATIC=1 BUILD=DIR builds under DIR, with the image, and leaves the normal build alone" {
+	local dir=$BATS_TEST_TMPDIR/build before
+	before=$(stat -c %Y "$REPO/stage4-rootfs/container")
+	run make -C "$REPO" -s STATIC=1 BUILD="$dir" "$dir/stage4-rootfs/container" "$dir/rootfs"
+	log_run "make STATIC=1 BUILD=$dir"
+	expect_status 0
+	run --separate-stderr "$dir/stage4-rootfs/container" run hostname
+	log_run "$dir/stage4-rootfs/container run hostname"
+	expect_status 0
+	expect_eq "$output" container "the stage built under BUILD, on the default image"
+	expect_eq "$(stat -c %Y "$REPO/stage4-rootfs/container")" "$before" "the normal stage 4's mtime"
+}
+
+@test "tools: mkrootfs.sh --add (make rootfs ADD=...) adds a host program and keeps the test programs" {
+	local image=$BATS_TEST_TMPDIR/image prog
+	run --separate-stderr "$REPO/scripts/mkrootfs.sh" --add getconf "$image"
+	log_run "scripts/mkrootfs.sh --add getconf $image"
+	expect_status 0
+	[[ -x $image/usr/bin/getconf ]] || fail "getconf is not in the image"
+	for prog in "$REPO"/tests/progs/bin/*; do
+		[[ -x $image/usr/local/bin/${prog##*/} ]] || fail "${prog##*/} was dropped from /usr/local/bin"
+	done
+	run make -C "$REPO" -s -n rootfs ADD="getconf env"
+	log_run "make -n rootfs ADD=\"getconf env\""
+	expect_match "$output" "mkrootfs.sh --add getconf --add env rootfs .*tests/progs/bin/forkcount" "make rootfs ADD=..."
+}
+
+@test "tools: make help lists every target of the Makefile's .PHONY" {
+	local target phony
+	phony=$(sed -n '/^\.PHONY:/,/[^\\]$/{s/^\.PHONY://;s/\\$//;p}' "$REPO/Makefile")
+	[[ -n $phony ]] || fail "no .PHONY line in the Makefile"
+	run make -C "$REPO" -s --no-print-directory help
+	log_run "make help"
+	expect_status 0
+	for target in $phony; do
+		grep -q "^make $target " <<<"$output" || fail "make help does not list $target"
+	done
+}
+
+@test "tools: make diff STAGE=N shows only the step into stage N" {
+	run make -C "$REPO" -s --no-print-directory diff STAGE=3
+	log_run "make diff STAGE=3"
+	expect_status 0
+	expect_match "$output" "^--- stage2-pid/main.c" "the diff's first header"
+	expect_no_match "$output" "stage4-rootfs" "another step"
+}
+
+@test "tools: make doctor names a missing build or test tool, with the fix" {
+	local bin=$BATS_TEST_TMPDIR/bin prog
+	mkdir "$bin"
+	# Every program of /usr/bin but shellcheck and bats.
+	for prog in /usr/bin/*; do
+		[[ ${prog##*/} == shellcheck || ${prog##*/} == bats ]] || ln -s "$prog" "$bin/"
+	done
+	run --separate-stderr env PATH="$bin:/usr/sbin" "$REPO/scripts/doctor.sh"
+	log_run "PATH=(no shellcheck, no bats) scripts/doctor.sh"
+	expect_status 0
+	expect_match "$output" "warn +tools: no shellcheck.* fix: apt-get install shellcheck" "doctor, shellcheck"
+	expect_match "$output" "warn +tools: no bats.* fix: apt-get install bats" "doctor, bats"
+}
