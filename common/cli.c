@@ -110,8 +110,7 @@ static void check_name(const char *s)
 	for (size_t i = 1; ok && i < len; i++)
 		ok = isalnum((unsigned char)s[i]) || strchr("_.-", s[i]);
 	if (!ok)
-		diex("invalid --name '%.80s': use 1 to %d of [a-zA-Z0-9_.-], "
-		     "starting with a letter or digit",
+		diex("invalid --name '%.80s': use 1 to %d of [a-zA-Z0-9_.-], starting with a letter or digit",
 		     s, NAME_MAX_LEN);
 }
 
@@ -167,22 +166,19 @@ static void add_volume(struct options *opts, const char *spec)
 	host = copy;
 	ctr = strchr(copy, ':');
 	if (ctr == NULL)
-		diex("invalid --volume '%.200s': expected "
-		     "HOST_DIR:CONTAINER_DIR[:ro]",
+		diex("invalid --volume '%.200s': expected HOST_DIR:CONTAINER_DIR[:ro]",
 		     spec);
 	*ctr++ = '\0';
 	mode = strchr(ctr, ':');
 	if (mode)
 		*mode++ = '\0';
 	if (host[0] == '\0' || ctr[0] == '\0')
-		diex("invalid --volume '%.200s': expected "
-		     "HOST_DIR:CONTAINER_DIR[:ro]",
+		diex("invalid --volume '%.200s': expected HOST_DIR:CONTAINER_DIR[:ro]",
 		     spec);
 	if (mode && strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0)
 		diex("invalid --volume '%.200s': mode must be ro or rw", spec);
 	if (bad_container_path(ctr))
-		diex("invalid --volume '%.200s': the container path must be "
-		     "absolute, not / and without '.' or '..'",
+		diex("invalid --volume '%.200s': the container path must be absolute, not / and without '.' or '..'",
 		     spec);
 	v = &opts->volumes[opts->nvolumes++];
 	v->host = existing_dir("--volume host directory", host);
@@ -262,8 +258,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 	/* "--hostname --verbose" would otherwise name the host "--verbose". */
 	if (val && val[0] == '-' && opt != OPT_PIDS_LIMIT &&
 	    opt != OPT_MEMORY && opt != OPT_CPUS)
-		diex("option --%s needs a value, but got '%.80s', which looks "
-		     "like an option",
+		diex("option --%s needs a value, but got '%.80s', which looks like an option",
 		     name, val);
 
 	switch (opt) {
@@ -283,9 +278,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 		/* Stage 4 covers the image's path with a scratch tmpfs, and a
 		 * mount on top of "/" is not seen through "/". */
 		if (strcmp(opts->rootfs, "/") == 0)
-			diex("invalid --rootfs '%.80s': the host's own / "
-			     "cannot "
-			     "be the image; build one with 'make rootfs'",
+			diex("invalid --rootfs '%.80s': the host's own / cannot be the image; build one with 'make rootfs'",
 			     val);
 		break;
 	case OPT_VOLUME:
@@ -297,21 +290,18 @@ static void set_option(struct options *opts, int opt, const char *val)
 		break;
 	case OPT_PIDS_LIMIT:
 		if (parse_long(val, 1, PIDS_LIMIT_MAX, &opts->pids_limit) == -1)
-			diex("invalid --pids-limit '%.80s': must be a whole "
-			     "number from 1 to %ld",
+			diex("invalid --pids-limit '%.80s': must be a whole number from 1 to %ld",
 			     val, PIDS_LIMIT_MAX);
 		break;
 	case OPT_MEMORY:
 		if (parse_size(val, &opts->memory) == -1 ||
 		    opts->memory < MEMORY_MIN)
-			diex("invalid --memory '%.80s': must be a size such as "
-			     "500M (suffix b, k, m or g), at least 6M",
+			diex("invalid --memory '%.80s': must be a size such as 500M (suffix b, k, m or g), at least 6M",
 			     val);
 		break;
 	case OPT_CPUS:
 		if (parse_cpus(val, CPU_PERIOD_US, &opts->cpu_quota_us) == -1)
-			diex("invalid --cpus '%.80s': must be a number of CPUs "
-			     "from 0.01 to 1024, such as 2 or 0.5",
+			diex("invalid --cpus '%.80s': must be a number of CPUs from 0.01 to 1024, such as 2 or 0.5",
 			     val);
 		break;
 	case OPT_NAME:
@@ -370,8 +360,7 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 			usage_error("option '%.80s' needs a value",
 				    argv[optind - 1]);
 		if (introduced_in(opt) > stage)
-			diex("option --%s is introduced in stage %d (%s); this "
-			     "is stage %d (%s)",
+			diex("option --%s is introduced in stage %d (%s); this is stage %d (%s)",
 			     option_name(opt), introduced_in(opt),
 			     stage_dirs[introduced_in(opt)], stage,
 			     stage_dirs[stage]);
@@ -388,8 +377,7 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct stat st;
 
 		if (stat(image, &st) == -1 || !S_ISDIR(st.st_mode))
-			diex("the default image %s is missing: build it with "
-			     "'make rootfs', or give --rootfs DIR",
+			diex("the default image %s is missing: build it with 'make rootfs', or give --rootfs DIR",
 			     image);
 		opts->rootfs = existing_dir("--rootfs", image);
 	}

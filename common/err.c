@@ -90,6 +90,5 @@ void trace(const char *fmt, ...)
 void require_root(void)
 {
 	if (geteuid() != 0)
-		diex("must be run as root: creating namespaces needs "
-		     "CAP_SYS_ADMIN (try: sudo)");
+		diex("must be run as root: creating namespaces needs CAP_SYS_ADMIN (try: sudo)");
 }

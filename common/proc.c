@@ -115,8 +115,7 @@ int supervise(pid_t child)
 		if (sig == SIGCHLD)
 			continue;
 		if ((sig == SIGINT || sig == SIGTERM) && ++stops >= 2) {
-			trace("second SIG%s: killing the container with "
-			      "SIGKILL",
+			trace("second SIG%s: killing the container with SIGKILL",
 			      sigabbrev_np(sig));
 			sig = SIGKILL;
 		} else {

@@ -224,9 +224,9 @@ static void mount_root(struct child_args *args)
 	if (mkdir("root", 0755) == -1)
 		die("mkdir the mount point in the scratch tmpfs");
 	if (mount("overlay", "root", "overlay", 0, data) == -1)
-		die_hint("overlayfs needs a kernel with overlay, and an upper "
-			 "layer on a filesystem such as ext4, xfs or tmpfs",
-			 "mount overlay with image %s", opts->rootfs);
+		die_hint(
+			"overlayfs needs a kernel with overlay, and an upper layer on a filesystem such as ext4, xfs or tmpfs",
+			"mount overlay with image %s", opts->rootfs);
 	if (chdir("root") == -1)
 		die("chdir into the overlay");
 	trace("mount overlay: image %s read-only below, writes above",
@@ -357,8 +357,7 @@ static void mount_dev(void)
 	if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 		  "newinstance,ptmxmode=0666,mode=0620") == -1)
 		die("mount devpts on /dev/pts");
-	trace("mount a minimal /dev: null zero full random urandom tty, "
-	      "and devpts");
+	trace("mount a minimal /dev: null zero full random urandom tty, and devpts");
 }
 
 /*
@@ -372,9 +371,9 @@ static void mount_dev(void)
 static void enter_new_root(void)
 {
 	if (syscall(SYS_pivot_root, ".", ".") == -1)
-		die_hint("the new root must be a mount point whose parent is "
-			 "not shared",
-			 "pivot_root");
+		die_hint(
+			"the new root must be a mount point whose parent is not shared",
+			"pivot_root");
 	if (umount2(".", MNT_DETACH) == -1)
 		die("detach the old root");
 	if (chdir("/") == -1)
@@ -564,8 +563,7 @@ static void find_controllers(const struct options *opts)
 	} else if (root == TMPFS_MAGIC) {
 		mode = "v1, a hierarchy for each controller";
 	} else {
-		diex("no cgroup filesystem at %s: mount one with 'mount -t "
-		     "cgroup2 none %s'",
+		diex("no cgroup filesystem at %s: mount one with 'mount -t cgroup2 none %s'",
 		     CGROUP_ROOT, CGROUP_ROOT);
 	}
 	trace("cgroup mode: %s", mode);
@@ -582,18 +580,13 @@ static void find_controllers(const struct options *opts)
 		else if (unified && has_word(offered, controllers[c]))
 			use_hierarchy(c, unified, 1);
 		else if (root == TMPFS_MAGIC)
-			diex("no %s controller: no v1 hierarchy at %s%s%s; "
-			     "mount one (mount -t cgroup -o %s cgroup %s), or "
-			     "boot a kernel that has it, without "
-			     "cgroup_disable=%s",
+			diex("no %s controller: no v1 hierarchy at %s%s%s; mount one (mount -t cgroup -o %s cgroup %s), or boot a kernel that has it, without cgroup_disable=%s",
 			     controllers[c], path,
 			     unified ? " and none in the cgroup2 at " : "",
 			     unified ? unified : "", controllers[c], path,
 			     controllers[c]);
 		else
-			diex("no %s controller: %s/cgroup.controllers lacks "
-			     "it; boot a kernel that has it, without "
-			     "cgroup_disable=%s",
+			diex("no %s controller: %s/cgroup.controllers lacks it; boot a kernel that has it, without cgroup_disable=%s",
 			     controllers[c], unified, controllers[c]);
 	}
 }
@@ -691,8 +684,7 @@ static void remove_stale_cgroups(void)
 				warnx("rmdir stale cgroup %s: %s", dir,
 				      strerror(errno));
 			else
-				trace("removed stale cgroup %s: its owner is "
-				      "gone",
+				trace("removed stale cgroup %s: its owner is gone",
 				      dir);
 		}
 		closedir(d);
@@ -703,12 +695,9 @@ static void remove_stale_cgroups(void)
 static const char *cgroup_hint(int err)
 {
 	if (err == EROFS)
-		return "the cgroup filesystem is mounted read-only, as inside "
-		       "most containers: run on the host, or remount it "
-		       "read-write";
+		return "the cgroup filesystem is mounted read-only, as inside most containers: run on the host, or remount it read-write";
 	if (err == EBUSY)
-		return "cgroup v2 lets no cgroup but the root both hold "
-		       "processes and pass controllers on";
+		return "cgroup v2 lets no cgroup but the root both hold processes and pass controllers on";
 	return NULL;
 }
 
@@ -781,15 +770,15 @@ static void write_limits(const struct options *opts)
 		snprintf(path, sizeof(path), "%s/%s", h->dir, file);
 		if (write_file(path, "%s", value) == -1) {
 			if (errno == ENOENT && limits[i].optional) {
-				trace("no %s: this kernel does not account "
-				      "for swap",
+				trace("no %s: this kernel does not account for swap",
 				      file);
 				continue;
 			}
-			die_hint(errno == ENOENT ? "the kernel was built "
-						   "without this feature"
-						 : NULL,
-				 "write %s to %s", value, path);
+			die_hint(
+				errno == ENOENT
+					? "the kernel was built without this feature"
+					: NULL,
+				"write %s to %s", value, path);
 		}
 		trace("write %s to %s", value, path);
 	}
@@ -820,8 +809,7 @@ static void create_cgroup(const struct options *opts)
 		if (h->v2)
 			enable_controllers(h->root);
 		if (mkdir(parent, 0755) == 0)
-			trace("created cgroup %s, the parent of every "
-			      "container's cgroup",
+			trace("created cgroup %s, the parent of every container's cgroup",
 			      parent);
 		else if (errno != EEXIST)
 			die_hint(cgroup_hint(errno), "mkdir %s", parent);
@@ -830,8 +818,7 @@ static void create_cgroup(const struct options *opts)
 		if (mkdir(h->dir, 0755) == -1) {
 			/* Stale ones are gone: one that exists is in use. */
 			if (errno == EEXIST)
-				diex("the name '%s' is in use by a running "
-				     "container, whose cgroup is %s",
+				diex("the name '%s' is in use by a running container, whose cgroup is %s",
 				     cg.name, h->dir);
 			die_hint(cgroup_hint(errno), "mkdir %s", h->dir);
 		}
@@ -962,8 +949,7 @@ static void report_oom(long long kills, int wstatus, long long limit)
 	if (exit_status(wstatus) == 128 + SIGKILL)
 		warnx("killed: out of memory (limit %s)", size);
 	else
-		warnx("out of memory (limit %s): %lld process%s killed in the "
-		      "container",
+		warnx("out of memory (limit %s): %lld process%s killed in the container",
 		      size, kills, kills == 1 ? "" : "es");
 }
 
@@ -973,8 +959,7 @@ static pid_t start_container(struct child_args *args)
 
 	if (pipe2(args->sync_fd, O_CLOEXEC) == -1)
 		die("pipe2");
-	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, "
-	      "PID and mount namespaces");
+	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, PID and mount namespaces");
 	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
 		    args);
 	if (pid == -1)
@@ -983,8 +968,7 @@ static pid_t start_container(struct child_args *args)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
 	else
-		trace("running [%s] as PID %d on the host, PID 1 in the "
-		      "container",
+		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
 	/* Our read end stays open until the go-ahead is written: a child
@@ -1000,8 +984,7 @@ static pid_t start_container(struct child_args *args)
 static void usage(void)
 {
 	printf("NAME\n"
-	       "    stage5-cgroups/container - run a command in a root "
-	       "filesystem of its own,\n"
+	       "    stage5-cgroups/container - run a command in a root filesystem of its own,\n"
 	       "    with limits on processes, memory and CPU\n"
 	       "\n"
 	       "SYNOPSIS\n"
@@ -1009,93 +992,61 @@ static void usage(void)
 	       "    container --help | --version\n"
 	       "\n"
 	       "DESCRIPTION\n"
-	       "    Stage 5 of containers from scratch. Runs COMMAND in new "
-	       "UTS, PID\n"
-	       "    and mount namespaces, with an image as its root "
-	       "filesystem. The\n"
-	       "    image is the read-only lower layer of an overlay: writes "
-	       "go to an\n"
-	       "    upper layer, and the image is never modified. The "
-	       "container gets\n"
-	       "    a fresh /proc, a minimal /dev and a writable /tmp. It runs "
-	       "in a\n"
-	       "    control group of its own, which caps its processes, memory "
-	       "and\n"
+	       "    Stage 5 of containers from scratch. Runs COMMAND in new UTS, PID\n"
+	       "    and mount namespaces, with an image as its root filesystem. The\n"
+	       "    image is the read-only lower layer of an overlay: writes go to an\n"
+	       "    upper layer, and the image is never modified. The container gets\n"
+	       "    a fresh /proc, a minimal /dev and a writable /tmp. It runs in a\n"
+	       "    control group of its own, which caps its processes, memory and\n"
 	       "    CPU time. Must be run as root.\n"
 	       "\n"
 	       "OPTIONS\n"
-	       "    --hostname NAME  the container's hostname, 1 to 64 "
-	       "characters\n"
+	       "    --hostname NAME  the container's hostname, 1 to 64 characters\n"
 	       "                     (default: %s)\n"
-	       "    --init           run a minimal init as PID 1; it runs "
-	       "COMMAND as\n"
-	       "                     PID 2, forwards signals and reaps "
-	       "zombies\n"
+	       "    --init           run a minimal init as PID 1; it runs COMMAND as\n"
+	       "                     PID 2, forwards signals and reaps zombies\n"
 	       "    --rootfs DIR     the image (default: %s)\n"
-	       "    --layer DIR      keep the writable layer in DIR: the "
-	       "changes in\n"
-	       "                     DIR/upper, overlayfs's scratch in "
-	       "DIR/work; reuse\n"
-	       "                     it on the next run. Default: a 1 GiB "
-	       "tmpfs,\n"
+	       "    --layer DIR      keep the writable layer in DIR: the changes in\n"
+	       "                     DIR/upper, overlayfs's scratch in DIR/work; reuse\n"
+	       "                     it on the next run. Default: a 1 GiB tmpfs,\n"
 	       "                     discarded at exit\n"
 	       "    --volume HOST_DIR:CONTAINER_DIR[:ro]\n"
-	       "                     bind-mount a host directory into the "
-	       "container,\n"
-	       "                     read-only with :ro (repeatable, up to "
-	       "%d)\n"
-	       "    --pids-limit N   at most N processes and threads at once "
-	       "(default:\n"
+	       "                     bind-mount a host directory into the container,\n"
+	       "                     read-only with :ro (repeatable, up to %d)\n"
+	       "    --pids-limit N   at most N processes and threads at once (default:\n"
 	       "                     20); one more fork fails with EAGAIN\n"
-	       "    --memory SIZE    at most SIZE of memory, and no swap "
-	       "beyond "
-	       "it\n"
-	       "                     (default: 500M); suffix k, m or g: powers "
-	       "of 1024.\n"
-	       "                     Over it, the kernel's OOM killer kills a "
-	       "process\n"
-	       "    --cpus X         at most X CPUs' worth of time, such as 2 "
-	       "or 0.5\n"
+	       "    --memory SIZE    at most SIZE of memory, and no swap beyond it\n"
+	       "                     (default: 500M); suffix k, m or g: powers of 1024.\n"
+	       "                     Over it, the kernel's OOM killer kills a process\n"
+	       "    --cpus X         at most X CPUs' worth of time, such as 2 or 0.5\n"
 	       "                     (default: 2)\n"
-	       "    --name NAME      the container's name, and its cgroup's "
-	       "(default:\n"
-	       "                     ctr-PID, PID being the tool's); one "
-	       "running\n"
+	       "    --name NAME      the container's name, and its cgroup's (default:\n"
+	       "                     ctr-PID, PID being the tool's); one running\n"
 	       "                     container per name\n"
-	       "    -v, --verbose    trace each isolation step on stderr, and "
-	       "the path of\n"
+	       "    -v, --verbose    trace each isolation step on stderr, and the path of\n"
 	       "                     each cgroup made\n"
 	       "    -h, --help       print this help and exit\n"
 	       "    --version        print the version and exit\n"
 	       "\n"
 	       "SIGNALS\n"
-	       "    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are "
-	       "forwarded.\n"
-	       "    PID 1 ignores a signal it has no handler for, so a second "
-	       "SIGINT or\n"
+	       "    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded.\n"
+	       "    PID 1 ignores a signal it has no handler for, so a second SIGINT or\n"
 	       "    SIGTERM kills the container with SIGKILL.\n"
 	       "\n"
 	       "CGROUPS\n"
-	       "    The container's cgroup is /sys/fs/cgroup/container/NAME on "
-	       "cgroup v2,\n"
-	       "    or /sys/fs/cgroup/CONTROLLER/container/NAME for each of "
-	       "pids, memory\n"
-	       "    and cpu on v1. It is removed when the container ends. A "
-	       "tool killed\n"
+	       "    The container's cgroup is /sys/fs/cgroup/container/NAME on cgroup v2,\n"
+	       "    or /sys/fs/cgroup/CONTROLLER/container/NAME for each of pids, memory\n"
+	       "    and cpu on v1. It is removed when the container ends. A tool killed\n"
 	       "    with SIGKILL cannot remove it: the next run does.\n"
 	       "\n"
 	       "EXIT STATUS\n"
-	       "    The command's own status; 128+N if it was killed by "
-	       "signal N, so\n"
-	       "    137 when the memory limit killed it (the tool then says "
-	       "so);\n"
-	       "    125 if the tool failed; 126 if the command cannot be "
-	       "executed;\n"
+	       "    The command's own status; 128+N if it was killed by signal N, so\n"
+	       "    137 when the memory limit killed it (the tool then says so);\n"
+	       "    125 if the tool failed; 126 if the command cannot be executed;\n"
 	       "    127 if it was not found in the image.\n"
 	       "\n"
 	       "SEE ALSO\n"
-	       "    cgroups(7), pivot_root(2), mount(2), mount_namespaces(7), "
-	       "mknod(2),\n"
+	       "    cgroups(7), pivot_root(2), mount(2), mount_namespaces(7), mknod(2),\n"
 	       "    overlayfs\n",
 	       DEFAULT_HOSTNAME, default_rootfs(), MAX_VOLUMES);
 }
