@@ -88,6 +88,9 @@ struct options {
  */
 void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct options *opts);
+/* The OPTIONS, SIGNALS, CGROUPS and EXIT STATUS sections of --help for the
+ * given stage, from the table in cli.c; a stage's usage() prints the rest. */
+void print_options(int stage);
 
 /* The image stage 4 uses without --rootfs: rootfs/ beside the stage dirs. */
 const char *default_rootfs(void);

@@ -479,38 +479,11 @@ static void usage(void)
 	       "    image is the read-only lower layer of an overlay: writes go to an\n"
 	       "    upper layer, and the image is never modified. The container gets\n"
 	       "    a fresh /proc, a minimal /dev and a writable /tmp. Must be run as\n"
-	       "    root.\n"
-	       "\n"
-	       "OPTIONS\n"
-	       "    --hostname NAME  the container's hostname, 1 to 64 characters\n"
-	       "                     (default: %s)\n"
-	       "    --init           run a minimal init as PID 1; it runs COMMAND as\n"
-	       "                     PID 2, forwards signals and reaps zombies\n"
-	       "    --rootfs DIR     the image (default: %s)\n"
-	       "    --layer DIR      keep the writable layer in DIR: the changes in\n"
-	       "                     DIR/upper, overlayfs's scratch in DIR/work; reuse\n"
-	       "                     it on the next run. Default: a 1 GiB tmpfs,\n"
-	       "                     discarded at exit\n"
-	       "    --volume HOST_DIR:CONTAINER_DIR[:ro]\n"
-	       "                     bind-mount a host directory into the container,\n"
-	       "                     read-only with :ro (repeatable, up to %d)\n"
-	       "    -v, --verbose    trace each isolation step on stderr\n"
-	       "    -h, --help       print this help and exit\n"
-	       "    --version        print the version and exit\n"
-	       "\n"
-	       "SIGNALS\n"
-	       "    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded.\n"
-	       "    PID 1 ignores a signal it has no handler for, so a second SIGINT or\n"
-	       "    SIGTERM kills the container with SIGKILL.\n"
-	       "\n"
-	       "EXIT STATUS\n"
-	       "    The command's own status; 128+N if it was killed by signal N;\n"
-	       "    125 if the tool failed; 126 if the command cannot be executed;\n"
-	       "    127 if it was not found in the image.\n"
-	       "\n"
+	       "    root.\n");
+	print_options(STAGE);
+	printf("\n"
 	       "SEE ALSO\n"
-	       "    pivot_root(2), mount(2), mount_namespaces(7), mknod(2), overlayfs\n",
-	       DEFAULT_HOSTNAME, default_rootfs(), MAX_VOLUMES);
+	       "    pivot_root(2), mount(2), mount_namespaces(7), mknod(2), overlayfs\n");
 }
 
 int main(int argc, char **argv)
