@@ -469,7 +469,7 @@ static noreturn void run_init(struct child_args *args)
  */
 static void join_cgroup(void)
 {
-	char path[PATH_MAX + 32];
+	char path[PATH_BUF];
 
 	for (int i = 0; i < cg.nh; i++) {
 		snprintf(path, sizeof(path), "%s/%s", cg.h[i].dir,
@@ -629,7 +629,7 @@ static void unlock_cgroups(void)
 
 static int has_processes(const char *dir)
 {
-	char path[PATH_MAX + 32], pid[16];
+	char path[PATH_BUF], pid[16];
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
 	return read_file(path, pid, sizeof(pid)) == 0 && pid[0] != '\0';
@@ -663,7 +663,7 @@ static int in_use(const char *name)
  * empty: the next run removes it. */
 static void remove_stale_cgroups(void)
 {
-	char parent[PATH_MAX], dir[PATH_MAX + 256];
+	char parent[PATH_MAX], dir[PATH_BUF];
 	struct dirent *e;
 	DIR *d;
 
@@ -681,8 +681,8 @@ static void remove_stale_cgroups(void)
 				continue;
 			snprintf(dir, sizeof(dir), "%s/%s", parent, e->d_name);
 			if (rmdir(dir) == -1)
-				warnx("rmdir stale cgroup %s: %s", dir,
-				      strerror(errno));
+				warn_msg("rmdir stale cgroup %s: %s", dir,
+					 strerror(errno));
 			else
 				trace("removed stale cgroup %s: its owner is gone",
 				      dir);
@@ -738,7 +738,7 @@ static void enable_controllers(const char *dir)
 static void write_limits(const struct options *opts)
 {
 	char pids[24], mem[24], quota[24], period[24], cpu_max[48];
-	char path[PATH_MAX + 64];
+	char path[PATH_BUF];
 	const struct {
 		int controller;
 		const char *v1_file, *v1_value;
@@ -837,13 +837,13 @@ static void create_cgroup(const struct options *opts)
 static long long oom_kills(void)
 {
 	const struct hierarchy *h = &cg.h[cg.of[MEMORY]];
-	char path[PATH_MAX + 32];
+	char path[PATH_BUF];
 	long long n;
 
 	snprintf(path, sizeof(path), "%s/%s", h->dir,
 		 h->v2 ? "memory.events" : "memory.oom_control");
 	if (read_key(path, "oom_kill", &n) == -1) {
-		warnx("read oom_kill from %s: %s", path, strerror(errno));
+		warn_msg("read oom_kill from %s: %s", path, strerror(errno));
 		return 0;
 	}
 	return n;
@@ -858,7 +858,7 @@ static long long oom_kills(void)
  */
 static void kill_all(const struct hierarchy *h)
 {
-	char path[PATH_MAX + 32];
+	char path[PATH_BUF];
 	FILE *f;
 	int pid;
 
@@ -871,7 +871,7 @@ static void kill_all(const struct hierarchy *h)
 		return;
 	while (fscanf(f, "%d", &pid) == 1)
 		if (kill(pid, SIGKILL) == -1 && errno != ESRCH)
-			warnx("kill %d: %s", pid, strerror(errno));
+			warn_msg("kill %d: %s", pid, strerror(errno));
 	fclose(f);
 }
 
@@ -885,7 +885,7 @@ static void remove_dir(const struct hierarchy *h)
 		if (rmdir(h->dir) == 0 || errno == ENOENT)
 			break;
 		if (errno != EBUSY || try == REMOVE_TRIES) {
-			warnx("rmdir %s: %s", h->dir, strerror(errno));
+			warn_msg("rmdir %s: %s", h->dir, strerror(errno));
 			return;
 		}
 		nanosleep(&tick, NULL);
@@ -912,7 +912,7 @@ static void remove_cgroup(void)
 	if (cg.owner_fd != -1)
 		close(cg.owner_fd);
 	if (lock_cgroups() == -1) {
-		warnx("flock %s: %s", CGROUP_ROOT, strerror(errno));
+		warn_msg("flock %s: %s", CGROUP_ROOT, strerror(errno));
 		return;
 	}
 	for (int i = cg.nh - 1; i >= 0; i--) {
@@ -924,7 +924,7 @@ static void remove_cgroup(void)
 			trace("removed %s: no container is left", parent);
 		else if (errno != EBUSY && errno != ENOTEMPTY &&
 			 errno != ENOENT)
-			warnx("rmdir %s: %s", parent, strerror(errno));
+			warn_msg("rmdir %s: %s", parent, strerror(errno));
 	}
 	unlock_cgroups();
 }
@@ -947,10 +947,11 @@ static void report_oom(long long kills, int wstatus, long long limit)
 		return;
 	format_size(limit, size, sizeof(size));
 	if (exit_status(wstatus) == 128 + SIGKILL)
-		warnx("killed: out of memory (limit %s)", size);
+		warn_msg("killed: out of memory (limit %s)", size);
 	else
-		warnx("out of memory (limit %s): %lld process%s killed in the container",
-		      size, kills, kills == 1 ? "" : "es");
+		warn_msg(
+			"out of memory (limit %s): %lld process%s killed in the container",
+			size, kills, kills == 1 ? "" : "es");
 }
 
 static pid_t start_container(struct child_args *args)
