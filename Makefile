@@ -62,6 +62,7 @@ check: lint docs-check test
 lint:
 	shellcheck -x $(SHELL_FILES)
 	clang-format --dry-run --Werror $(C_FILES)
+	scripts/check-copies.sh
 
 format:
 	clang-format -i $(C_FILES)
@@ -114,7 +115,7 @@ help:
 	@echo "make            build every stage and the default rootfs"
 	@echo "make test       run the bats suites in a sandbox (root)"
 	@echo "make check      lint, docs-check and test"
-	@echo "make lint       shellcheck and clang-format"
+	@echo "make lint       shellcheck, clang-format and the copy check"
 	@echo "make diff       show the step from each stage to the next"
 	@echo "make compare    run one probe in every stage, print a table"
 	@echo "make doctor     check that this machine can run every stage"
