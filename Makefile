@@ -89,6 +89,7 @@ check: lint docs-check test ## lint, docs-check and test
 lint: ## shellcheck and clang-format
 	shellcheck -x $(SHELL_FILES)
 	clang-format --dry-run --Werror $(C_FILES)
+	scripts/check-copies.sh
 
 format: ## clang-format the C files in place
 	clang-format -i $(C_FILES)

@@ -29,6 +29,10 @@
 #define NAME_MAX_LEN	 64
 #define HOSTNAME_MAX_LEN 64 /* HOST_NAME_MAX on Linux */
 
+#define DEFAULT_PIDS_LIMIT 20
+#define DEFAULT_MEMORY	   (500LL << 20)
+#define DEFAULT_CPUS	   2
+
 enum {
 	OPT_HOSTNAME = 256,
 	OPT_INIT,
@@ -42,20 +46,135 @@ enum {
 	OPT_VERSION,
 };
 
-static const struct option long_options[] = {
-	{"hostname", required_argument, NULL, OPT_HOSTNAME},
-	{"verbose", no_argument, NULL, 'v'},
-	{"init", no_argument, NULL, OPT_INIT},
-	{"rootfs", required_argument, NULL, OPT_ROOTFS},
-	{"volume", required_argument, NULL, OPT_VOLUME},
-	{"layer", required_argument, NULL, OPT_LAYER},
-	{"pids-limit", required_argument, NULL, OPT_PIDS_LIMIT},
-	{"memory", required_argument, NULL, OPT_MEMORY},
-	{"cpus", required_argument, NULL, OPT_CPUS},
-	{"name", required_argument, NULL, OPT_NAME},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
+/*
+ * Every option, described once: getopt's table, the "introduced in stage N"
+ * check and the OPTIONS section of --help all come from here.  A help text
+ * is one source line per output line; "%s" in it stands for the option's
+ * default (see option_default()).
+ */
+struct option_doc {
+	const char *name;
+	int val;	  /* what getopt_long returns for it */
+	const char *arg;  /* the value's name in --help; NULL: no value */
+	int stage;	  /* the stage that introduces it */
+	const char *help; /* '\n' between lines */
+	int more_stage;	  /* from this stage on, the help goes on with... */
+	const char *more; /* ...these lines */
+};
+
+static const struct option_doc option_docs[] = {
+	{.name = "hostname",
+	 .val = OPT_HOSTNAME,
+	 .arg = "NAME",
+	 .stage = 1,
+	 .help = "the container's hostname, 1 to 64 characters\n"
+		 "(default: %s)"},
+	{.name = "init",
+	 .val = OPT_INIT,
+	 .stage = 2,
+	 .help = "run a minimal init as PID 1; it runs COMMAND as\n"
+		 "PID 2, forwards signals and reaps zombies"},
+	{.name = "rootfs",
+	 .val = OPT_ROOTFS,
+	 .arg = "DIR",
+	 .stage = 4,
+	 .help = "the image (default: %s)"},
+	{.name = "layer",
+	 .val = OPT_LAYER,
+	 .arg = "DIR",
+	 .stage = 4,
+	 .help = "keep the writable layer in DIR: the changes in\n"
+		 "DIR/upper, overlayfs's scratch in DIR/work; reuse\n"
+		 "it on the next run. Default: a 1 GiB tmpfs,\n"
+		 "discarded at exit"},
+	{.name = "volume",
+	 .val = OPT_VOLUME,
+	 .arg = "HOST_DIR:CONTAINER_DIR[:ro]",
+	 .stage = 4,
+	 .help = "bind-mount a host directory into the container,\n"
+		 "read-only with :ro (repeatable, up to %s)"},
+	{.name = "pids-limit",
+	 .val = OPT_PIDS_LIMIT,
+	 .arg = "N",
+	 .stage = 5,
+	 .help = "at most N processes and threads at once (default:\n"
+		 "%s); one more fork fails with EAGAIN"},
+	{.name = "memory",
+	 .val = OPT_MEMORY,
+	 .arg = "SIZE",
+	 .stage = 5,
+	 .help = "at most SIZE of memory, and no swap beyond it\n"
+		 "(default: %s); suffix k, m or g: powers of 1024.\n"
+		 "Over it, the kernel's OOM killer kills a process"},
+	{.name = "cpus",
+	 .val = OPT_CPUS,
+	 .arg = "X",
+	 .stage = 5,
+	 .help = "at most X CPUs' worth of time, such as 2 or 0.5\n"
+		 "(default: %s)"},
+	{.name = "name",
+	 .val = OPT_NAME,
+	 .arg = "NAME",
+	 .stage = 5,
+	 .help = "the container's name, and its cgroup's (default:\n"
+		 "ctr-PID, PID being the tool's); one running\n"
+		 "container per name"},
+	{.name = "verbose",
+	 .val = 'v',
+	 .stage = 1,
+	 .help = "trace each isolation step on stderr",
+	 .more_stage = 5,
+	 .more = "and the path of each cgroup made"},
+	{.name = "help",
+	 .val = 'h',
+	 .stage = 1,
+	 .help = "print this help and exit"},
+	{.name = "version",
+	 .val = OPT_VERSION,
+	 .stage = 1,
+	 .help = "print the version and exit"},
+};
+
+#define NOPTIONS (sizeof(option_docs) / sizeof(option_docs[0]))
+
+/*
+ * The sections of --help after OPTIONS, one output line per entry, each
+ * printed in the stages from..to.
+ */
+static const struct help_line {
+	const char *section;
+	int from, to;
+	const char *text;
+} help_lines[] = {
+	{"SIGNALS", 2, 5,
+	 "Signals sent to the tool (kill PID) are forwarded to the container:"},
+	{"SIGNALS", 2, 5,
+	 "SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2. PID 1 ignores"},
+	{"SIGNALS", 2, 5,
+	 "a signal it has no handler for, so a second SIGINT or SIGTERM sent to"},
+	{"SIGNALS", 2, 5,
+	 "the tool kills the container with SIGKILL. Ctrl-C in a terminal goes"},
+	{"SIGNALS", 2, 5,
+	 "to the container, which has the terminal's foreground, not to the"},
+	{"SIGNALS", 2, 5,
+	 "tool; a PID 1 without a SIGINT handler ignores it (use --init)."},
+	{"CGROUPS", 5, 5,
+	 "The container's cgroup is /sys/fs/cgroup/container/NAME on cgroup v2,"},
+	{"CGROUPS", 5, 5,
+	 "or /sys/fs/cgroup/CONTROLLER/container/NAME for each of pids, memory"},
+	{"CGROUPS", 5, 5,
+	 "and cpu on v1. It is removed when the container ends. A tool killed"},
+	{"CGROUPS", 5, 5, "with SIGKILL cannot remove it: the next run does."},
+	{"EXIT STATUS", 1, 4,
+	 "The command's own status; 128+N if it was killed by signal N;"},
+	{"EXIT STATUS", 5, 5,
+	 "The command's own status; 128+N if it was killed by signal N, so"},
+	{"EXIT STATUS", 5, 5,
+	 "137 when the memory limit killed it (the tool then says so);"},
+	{"EXIT STATUS", 1, 5,
+	 "125 if the tool failed; 126 if the command cannot be executed;"},
+	{"EXIT STATUS", 1, 3, "127 if it was not found."},
+	{"EXIT STATUS", 4, 5, "127 if it was not found in the image."},
 };
 
 static const char *const stage_dirs[] = {
@@ -63,32 +182,99 @@ static const char *const stage_dirs[] = {
 	"stage3-mount", "stage4-rootfs", "stage5-cgroups",
 };
 
-/* The stage that introduces an option. */
-static int introduced_in(int opt)
+static const struct option_doc *find_option(int val)
 {
-	switch (opt) {
-	case OPT_INIT:
-		return 2;
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (option_docs[i].val == val)
+			return &option_docs[i];
+	diex("no option %d in the table", val); /* a bug in this file */
+}
+
+/* The value an option has when it is not given, as --help shows it. */
+static const char *option_default(int val)
+{
+	static char buf[32];
+
+	switch (val) {
+	case OPT_HOSTNAME:
+		return DEFAULT_HOSTNAME;
 	case OPT_ROOTFS:
+		return default_rootfs();
 	case OPT_VOLUME:
-	case OPT_LAYER:
-		return 4;
+		snprintf(buf, sizeof(buf), "%d", MAX_VOLUMES);
+		return buf;
 	case OPT_PIDS_LIMIT:
+		snprintf(buf, sizeof(buf), "%d", DEFAULT_PIDS_LIMIT);
+		return buf;
 	case OPT_MEMORY:
+		return format_size(DEFAULT_MEMORY, buf, sizeof(buf));
 	case OPT_CPUS:
-	case OPT_NAME:
-		return 5;
-	default:
-		return 1;
+		snprintf(buf, sizeof(buf), "%d", DEFAULT_CPUS);
+		return buf;
+	}
+	return "";
+}
+
+/* Print help text line by line, each indented by indent, "%s" replaced. */
+static void print_help_text(const char *text, const char *dflt, int indent,
+			    int first_indent)
+{
+	while (*text) {
+		size_t len = strcspn(text, "\n");
+		const char *mark = strstr(text, "%s");
+
+		printf("%*s", first_indent, "");
+		if (mark && mark < text + len)
+			printf("%.*s%s%.*s\n", (int)(mark - text), text, dflt,
+			       (int)(text + len - mark - 2), mark + 2);
+		else
+			printf("%.*s\n", (int)len, text);
+		text += len + (text[len] == '\n');
+		first_indent = indent;
 	}
 }
 
-static const char *option_name(int opt)
+void print_options(int stage)
 {
-	for (const struct option *o = long_options; o->name; o++)
-		if (o->val == opt)
-			return o->name;
-	return "?";
+	const char *section = "OPTIONS";
+
+	printf("\nOPTIONS\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_doc *o = &option_docs[i];
+		char head[64];
+		int len, pad;
+
+		if (o->stage > stage)
+			continue;
+		len = 0;
+		if (o->val < OPT_HOSTNAME) /* a short option too: -v, -h */
+			len = snprintf(head, sizeof(head), "-%c, ", o->val);
+		snprintf(head + len, sizeof(head) - len, "--%s%s%s", o->name,
+			 o->arg ? " " : "", o->arg ? o->arg : "");
+		printf("    %s", head);
+		/* Help starts in column 21; a longer head gets a line of
+		 * its own. */
+		pad = 17 - (int)strlen(head);
+		if (pad < 1) {
+			printf("\n");
+			pad = 21;
+		}
+		print_help_text(o->help, option_default(o->val), 21, pad);
+		if (o->more && stage >= o->more_stage)
+			print_help_text(o->more, "", 21, 21);
+	}
+	for (size_t i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]);
+	     i++) {
+		const struct help_line *l = &help_lines[i];
+
+		if (stage < l->from || stage > l->to)
+			continue;
+		if (strcmp(section, l->section) != 0) {
+			section = l->section;
+			printf("\n%s\n", section);
+		}
+		printf("    %s\n", l->text);
+	}
 }
 
 /* RFC 1123: letters, digits, '-' and '.'; sethostname(2) itself would take
@@ -207,22 +393,19 @@ static void add_volume(struct options *opts, const char *spec)
 	host = copy;
 	ctr = strchr(copy, ':');
 	if (ctr == NULL)
-		diex("invalid --volume '%.200s': expected "
-		     "HOST_DIR:CONTAINER_DIR[:ro]",
+		diex("invalid --volume '%.200s': expected HOST_DIR:CONTAINER_DIR[:ro]",
 		     spec);
 	*ctr++ = '\0';
 	mode = strchr(ctr, ':');
 	if (mode)
 		*mode++ = '\0';
 	if (host[0] == '\0' || ctr[0] == '\0')
-		diex("invalid --volume '%.200s': expected "
-		     "HOST_DIR:CONTAINER_DIR[:ro]",
+		diex("invalid --volume '%.200s': expected HOST_DIR:CONTAINER_DIR[:ro]",
 		     spec);
 	if (mode && strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0)
 		diex("invalid --volume '%.200s': mode must be ro or rw", spec);
 	if (bad_container_path(ctr))
-		diex("invalid --volume '%.200s': the container path must be "
-		     "absolute, not / and without '.' or '..'",
+		diex("invalid --volume '%.200s': the container path must be absolute, not / and without '.' or '..'",
 		     spec);
 	normalize_path(ctr);
 	if (path_is_under(ctr, "/proc") || path_is_under(ctr, "/dev"))
@@ -289,6 +472,59 @@ const char *default_rootfs(void)
 	return path;
 }
 
+/* How many one-letter insertions, deletions or changes turn a into b. */
+static size_t edit_distance(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b), row[NAME_MAX_LEN + 1];
+
+	if (blen > NAME_MAX_LEN)
+		return blen;
+	for (size_t j = 0; j <= blen; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= alen; i++) {
+		size_t diag = row[0], up;
+
+		row[0] = i;
+		for (size_t j = 1; j <= blen; j++) {
+			up = row[j];
+			row[j] = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < row[j])
+				row[j] = up + 1;
+			if (row[j - 1] + 1 < row[j])
+				row[j] = row[j - 1] + 1;
+			diag = up;
+		}
+	}
+	return row[blen];
+}
+
+/* The option a mistyped "--pids-limt" or "--mem=1G" was meant to be: one
+ * it is the start of, or else the nearest at most two edits away. */
+static const char *closest_option(const char *arg)
+{
+	const char *best = NULL;
+	size_t len, best_dist = 3;
+
+	if (strncmp(arg, "--", 2) != 0)
+		return NULL;
+	arg += 2;
+	len = strcspn(arg, "=");
+	if (len == 0)
+		return NULL;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const char *name = option_docs[i].name;
+		size_t dist = strncmp(name, arg, len) == 0
+				      ? 0
+				      : edit_distance(arg, len, name);
+
+		if (dist < best_dist) {
+			best = name;
+			best_dist = dist;
+		}
+	}
+	return best;
+}
+
 /* Misuse: one line, and a pointer to --help. */
 static noreturn void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
@@ -305,13 +541,12 @@ static void usage_error(const char *fmt, ...)
 
 static void set_option(struct options *opts, int opt, const char *val)
 {
-	const char *name = option_name(opt);
+	const char *name = find_option(opt)->name;
 
 	/* "--hostname --verbose" would otherwise name the host "--verbose". */
 	if (val && val[0] == '-' && opt != OPT_PIDS_LIMIT &&
 	    opt != OPT_MEMORY && opt != OPT_CPUS)
-		diex("option --%s needs a value, but got '%.80s', which looks "
-		     "like an option",
+		diex("option --%s needs a value, but got '%.80s', which looks like an option",
 		     name, val);
 
 	switch (opt) {
@@ -331,9 +566,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 		/* Stage 4 covers the image's path with a scratch tmpfs, and a
 		 * mount on top of "/" is not seen through "/". */
 		if (strcmp(opts->rootfs, "/") == 0)
-			diex("invalid --rootfs '%.80s': the host's own / "
-			     "cannot "
-			     "be the image; build one with 'make rootfs'",
+			diex("invalid --rootfs '%.80s': the host's own / cannot be the image; build one with 'make rootfs'",
 			     val);
 		break;
 	case OPT_VOLUME:
@@ -347,21 +580,18 @@ static void set_option(struct options *opts, int opt, const char *val)
 		break;
 	case OPT_PIDS_LIMIT:
 		if (parse_long(val, 1, PIDS_LIMIT_MAX, &opts->pids_limit) == -1)
-			diex("invalid --pids-limit '%.80s': must be a whole "
-			     "number from 1 to %ld",
+			diex("invalid --pids-limit '%.80s': must be a whole number from 1 to %ld",
 			     val, PIDS_LIMIT_MAX);
 		break;
 	case OPT_MEMORY:
 		if (parse_size(val, &opts->memory) == -1 ||
 		    opts->memory < MEMORY_MIN)
-			diex("invalid --memory '%.80s': must be a size such as "
-			     "500M (suffix b, k, m or g), at least 6M",
+			diex("invalid --memory '%.80s': must be a size such as 500M (suffix b, k, m or g), at least 6M",
 			     val);
 		break;
 	case OPT_CPUS:
 		if (parse_cpus(val, CPU_PERIOD_US, &opts->cpu_quota_us) == -1)
-			diex("invalid --cpus '%.80s': must be a number of CPUs "
-			     "from 0.01 to 1024, such as 2 or 0.5",
+			diex("invalid --cpus '%.80s': must be a number of CPUs from 0.01 to 1024, such as 2 or 0.5",
 			     val);
 		break;
 	case OPT_NAME:
@@ -374,14 +604,22 @@ static void set_option(struct options *opts, int opt, const char *val)
 void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct options *opts)
 {
+	static struct option long_options[NOPTIONS + 1];
+	const struct option_doc *o;
 	int opt;
+
+	for (size_t i = 0; i < NOPTIONS; i++)
+		long_options[i] = (struct option){
+			option_docs[i].name,
+			option_docs[i].arg ? required_argument : no_argument,
+			NULL, option_docs[i].val};
 
 	memset(opts, 0, sizeof(*opts));
 	opts->hostname = DEFAULT_HOSTNAME;
-	opts->pids_limit = 20;
-	opts->memory = 500LL << 20;
+	opts->pids_limit = DEFAULT_PIDS_LIMIT;
+	opts->memory = DEFAULT_MEMORY;
 	opts->cpu_period_us = CPU_PERIOD_US;
-	opts->cpu_quota_us = 2 * CPU_PERIOD_US;
+	opts->cpu_quota_us = DEFAULT_CPUS * CPU_PERIOD_US;
 
 	if (argc < 2)
 		usage_error("missing subcommand: expected 'run'");
@@ -414,16 +652,20 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 			       VERSION);
 			exit(0);
 		}
+		if (opt == '?' && closest_option(argv[optind - 1]))
+			usage_error(
+				"unknown option '%.80s' (did you mean --%s?)",
+				argv[optind - 1],
+				closest_option(argv[optind - 1]));
 		if (opt == '?')
 			usage_error("unknown option '%.80s'", argv[optind - 1]);
 		if (opt == ':')
 			usage_error("option '%.80s' needs a value",
 				    argv[optind - 1]);
-		if (introduced_in(opt) > stage)
-			diex("option --%s is introduced in stage %d (%s); this "
-			     "is stage %d (%s)",
-			     option_name(opt), introduced_in(opt),
-			     stage_dirs[introduced_in(opt)], stage,
+		o = find_option(opt);
+		if (o->stage > stage)
+			diex("option --%s is introduced in stage %d (%s); this is stage %d (%s)",
+			     o->name, o->stage, stage_dirs[o->stage], stage,
 			     stage_dirs[stage]);
 		set_option(opts, opt, optarg);
 	}
@@ -438,9 +680,14 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct stat st;
 
 		if (stat(image, &st) == -1 || !S_ISDIR(st.st_mode))
-			diex("the default image %s is missing: build it with "
-			     "'make rootfs', or give --rootfs DIR",
+			diex("the default image %s is missing: build it with 'make rootfs', or give --rootfs DIR",
 			     image);
 		opts->rootfs = existing_dir("--rootfs", image);
 	}
+}
+
+void require_root(void)
+{
+	if (geteuid() != 0)
+		diex("must be run as root: creating namespaces needs CAP_SYS_ADMIN (try: sudo)");
 }

@@ -25,7 +25,8 @@
 #define DEFAULT_HOSTNAME "container"
 #define STACK_SIZE	 (1024 * 1024)
 #define MAX_VOLUMES	 16
-/* A buffer for a path and a little more ("PATH/cgroup.procs"). */
+/* A buffer for a path built from a directory of up to PATH_MAX and a file
+ * name below it, such as <cgroup dir>/pids.max. */
 #define PATH_BUF (PATH_MAX + 256)
 
 /* ---- errors and tracing (err.c) ---- */
@@ -45,11 +46,9 @@ noreturn void die_hint(const char *hint, const char *fmt, ...)
  * process that registered it, never in its clone children. */
 void at_die(void (*cleanup)(void));
 /* Print "container: <what>" and carry on. */
-void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* With -v, print "<stage>: <what>" on stderr. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Exit 125 unless we run as root, saying why root is needed. */
-void require_root(void);
 
 /* ---- files (file.c) ---- */
 
@@ -107,6 +106,11 @@ struct options {
  */
 void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct options *opts);
+/* The OPTIONS, SIGNALS, CGROUPS and EXIT STATUS sections of --help for the
+ * given stage, from the table in cli.c; a stage's usage() prints the rest. */
+void print_options(int stage);
+/* Exit 125 unless we run as root, saying why root is needed. */
+void require_root(void);
 
 /* The image stage 4 uses without --rootfs: rootfs/ beside the stage dirs. */
 const char *default_rootfs(void);

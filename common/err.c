@@ -1,16 +1,18 @@
 /*
- * err.c - one-line error messages and the -v trace.
+ * err.c - one-line messages on stderr, and the -v trace.
  *
- * Every message is a single line, "container: <what failed>: <reason>", so
- * that it can be grepped, and the tool's failures all exit 125 (docker run's
- * convention) so that they cannot be mistaken for the command's own status.
+ * die(), die_hint() and diex() print "container: <what failed>[: <errno's
+ * reason>][ (hint: ...)]" and exit 125, docker run's status for a failure of
+ * the tool itself, so that it cannot be mistaken for the command's own
+ * status.  warn_msg() prints the same kind of line and carries on.  trace()
+ * prints "<stage>: <step>", only with -v.  Each is a single line, so that it
+ * can be grepped.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common.h"
 
@@ -115,7 +117,7 @@ void diex(const char *fmt, ...)
 	die_exit();
 }
 
-void warnx(const char *fmt, ...)
+void warn_msg(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -136,11 +138,4 @@ void trace(const char *fmt, ...)
 	va_end(ap);
 	escape_controls(raw, msg, sizeof(msg));
 	fprintf(stderr, "%s: %s\n", trace_prefix, msg);
-}
-
-void require_root(void)
-{
-	if (geteuid() != 0)
-		diex("must be run as root: creating namespaces needs "
-		     "CAP_SYS_ADMIN (try: sudo)");
 }

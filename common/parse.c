@@ -41,6 +41,10 @@ int parse_long(const char *s, long min, long max, long *out)
 /* "500M" -> 524288000: suffixes are powers of 1024, as in docker. */
 int parse_size(const char *s, long long *out)
 {
+	static const struct {
+		char suffix;
+		int shift;
+	} units[] = {{'b', 0}, {'k', 10}, {'m', 20}, {'g', 30}};
 	unsigned long long v, mult = 1;
 	char *end;
 
@@ -50,40 +54,19 @@ int parse_size(const char *s, long long *out)
 	}
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno == ERANGE) {
-		errno = ERANGE;
+	if (errno == ERANGE)
 		return -1;
-	}
-	switch (*end) {
-	case '\0':
-		break;
-	case 'b':
-	case 'B':
-		mult = 1;
-		end++;
-		break;
-	case 'k':
-	case 'K':
-		mult = 1ULL << 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		mult = 1ULL << 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		mult = 1ULL << 30;
-		end++;
-		break;
-	default:
-		errno = EINVAL;
-		return -1;
-	}
 	if (*end != '\0') {
-		errno = EINVAL;
-		return -1;
+		size_t i = 0;
+
+		while (i < sizeof(units) / sizeof(units[0]) &&
+		       units[i].suffix != tolower((unsigned char)*end))
+			i++;
+		if (i == sizeof(units) / sizeof(units[0]) || end[1] != '\0') {
+			errno = EINVAL;
+			return -1;
+		}
+		mult = 1ULL << units[i].shift;
 	}
 	if (v == 0 || v > (unsigned long long)LLONG_MAX / mult) {
 		errno = ERANGE;

@@ -104,7 +104,7 @@ static void take_back_terminal(void)
 {
 	if (terminal_owner != -1 &&
 	    tcsetpgrp(STDIN_FILENO, terminal_owner) == -1)
-		warnx("tcsetpgrp: %s", strerror(errno));
+		warn_msg("tcsetpgrp: %s", strerror(errno));
 	terminal_owner = -1;
 }
 
@@ -140,8 +140,7 @@ int supervise(pid_t child)
 		if (sig == SIGCHLD)
 			continue;
 		if ((sig == SIGINT || sig == SIGTERM) && ++stops >= 2) {
-			trace("second SIG%s: killing the container with "
-			      "SIGKILL",
+			trace("second SIG%s: killing the container with SIGKILL",
 			      sigabbrev_np(sig));
 			sig = SIGKILL;
 		} else {
@@ -180,9 +179,9 @@ void exec_command(char **argv)
 	/* Only reached if execvp failed: 127 when there is nothing to run,
 	 * 126 when it exists but cannot be run, as a shell would say. */
 	if (errno == ENOENT || errno == ENOTDIR) {
-		warnx("exec %s: %s", argv[0], strerror(errno));
+		warn_msg("exec %s: %s", argv[0], strerror(errno));
 		exit(EXIT_NOT_FOUND);
 	}
-	warnx("exec %s: %s", argv[0], strerror(errno));
+	warn_msg("exec %s: %s", argv[0], strerror(errno));
 	exit(EXIT_CANNOT_EXEC);
 }

@@ -15,6 +15,11 @@
 # tree, GNU time's %M, from wait4(2)'s ru_maxrss).  It never passes or fails
 # on the numbers.
 #
+# Table 3 times stage 5 with no other container running and with
+# BENCH_CROWD of them already running: a start must not cost more when
+# many run (each start once opened and locked every running container's
+# cgroup, to find stale ones).
+#
 # Table 2 times stage 4 on the default image and on a copy padded to about
 # 1 GB with a real (not sparse) file, beside the cost of `cp -a` of each
 # image, which a design that copies the image before each run pays.
@@ -40,6 +45,9 @@
 #   BENCH_IMAGE_RUNS=N   timed runs per row in table 2 (default 20)
 #   BENCH_IMAGE_MB=N     size of the large image (default 1024)
 #   BENCH_IMAGE=0        skip table 2
+#   BENCH_CROWD=N        containers already running in table 3 (default
+#                        200; 0 skips the table)
+#   BENCH_CROWD_RUNS=N   timed runs per row in table 3 (default 30)
 #   BENCH_STATIC=1       also build the stages with `make STATIC=1` into
 #                        build/static/ and time those too
 #   BENCH_HYPERFINE=1    use hyperfine for table 1 where installed
@@ -67,6 +75,8 @@ DO_STATIC=${BENCH_STATIC:-0}
 USE_HYPERFINE=${BENCH_HYPERFINE:-0}
 TMPBASE=${BENCH_TMPDIR:-/var/tmp}
 SETTLE_MS=${BENCH_SETTLE_MS:-100}
+CROWD=${BENCH_CROWD:-200}
+CROWD_RUNS=${BENCH_CROWD_RUNS:-30}
 MEM_RUNS=3
 TIMEOUT=60
 # runc's config.json: `runc spec`'s, with stage 5's limits and namespaces.
@@ -87,8 +97,11 @@ mounted=()
 runc_id=cfs-bench-$$
 runc_state=""
 
+crowd=() # the tools of table 3's running containers
+
 cleanup() {
 	local i
+	stop_crowd
 	if [[ -n $runc_state && -d $runc_state ]] && have runc; then
 		runc --root "$runc_state" delete --force "$runc_id" >/dev/null 2>&1
 	fi
@@ -117,6 +130,32 @@ overlay_of_image() {
 		-o "lowerdir=$IMAGE,upperdir=$dir/upper,workdir=$dir/work" \
 		"$dir/merged" || return 1
 	mounted+=("$dir/merged")
+}
+
+# start_crowd N: N stage 5 containers that sleep, each under --init so that
+# one SIGTERM ends it; returns when all N cgroups exist.
+start_crowd() {
+	local i tries=600
+	for ((i = 0; i < $1; i++)); do
+		"${BIN[s5]}" run --init --pids-limit 4 sleep 100000 >/dev/null 2>&1 &
+		crowd+=($!)
+	done
+	until (($(running_containers) >= $1)); do
+		((tries-- > 0)) || return 1
+		sleep 0.1
+	done
+}
+
+running_containers() {
+	find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/container/ctr-*' 2>/dev/null |
+		awk -F/ '{ print $NF }' | sort -u | wc -l
+}
+
+stop_crowd() {
+	((${#crowd[@]})) || return 0
+	kill -TERM "${crowd[@]}" 2>/dev/null
+	wait "${crowd[@]}" 2>/dev/null
+	crowd=()
 }
 
 # ---- the rows ----
@@ -148,6 +187,7 @@ set_cmd() {
 	u3) CMD=(unshare --uts --pid --mount --mount-proc --fork true) ;;
 	bwrap) CMD=(bwrap "${BWRAP_ARGS[@]}" true) ;;
 	runc) CMD=(runc --root "$runc_state" run --bundle "$scratch/runc" "$runc_id") ;;
+	crowd-0 | crowd-n) CMD=("${BIN[s5]}" run true) ;;
 	img-small) CMD=("${BIN[s4]}" run true) ;;
 	img-big) CMD=("${BIN[s4]}" run --rootfs "$big_image" true) ;;
 	cp-small) CMD=(cp -a "$IMAGE" "$scratch/copy") ;;
@@ -157,7 +197,7 @@ set_cmd() {
 
 # Rows whose tool moves a process into a cgroup.
 moves_cgroup() {
-	[[ $1 == s5 || $1 == s5static || $1 == runc ]]
+	[[ $1 == s5 || $1 == s5static || $1 == runc || $1 == crowd-* ]]
 }
 settle=$(awk -v ms="$SETTLE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
 
@@ -486,6 +526,51 @@ done
 [[ -n $bwrap_note && -z ${STATE[bwrap]} ]] && echo "  bubblewrap: $bwrap_note"
 [[ -z ${STATE[runc]} ]] && echo "  runc: config.json is ${RUNC_CONFIG#"$repo"/}: runc spec's, with stage 5's limits and namespaces, /proc and /dev only"
 
+# ---- tables 2 and 3: cells ----
+
+cell() {
+	local why
+	if [[ -z ${MEDIAN[$1]:-} ]]; then
+		why=${STATE[$1]:-no runs}
+		((${#why} > 36)) && why="${why:0:35}~"
+		echo "$why"
+		return
+	fi
+	echo "$(ms "${MEDIAN[$1]}") ($(ms "${P10[$1]}")-$(ms "${P90[$1]}"))"
+}
+growth() {
+	if [[ -n ${MEDIAN[$1]:-} && -n ${MEDIAN[$2]:-} ]]; then
+		awk -v a="${MEDIAN[$2]}" -v b="${MEDIAN[$1]}" 'BEGIN { printf "%.2fx", a / b }'
+	else
+		echo "-"
+	fi
+}
+
+# ---- table 3: start-up against the containers already running ----
+
+if ((CROWD > 0)); then
+	add_row crowd-0 "stage5, none running" "$(stage_state 5)"
+	add_row crowd-n "stage5, $CROWD running" "$(stage_state 5)"
+	check_rows crowd-0 crowd-n
+	# Half the quiet runs before the crowd and half after, so that a
+	# drift of the machine does not pass for the crowd's cost.
+	run_rounds $((CROWD_RUNS / 2)) 2 crowd-0
+	if [[ -z ${STATE[crowd-n]} ]]; then
+		start_crowd "$CROWD" || STATE[crowd-n]="the $CROWD containers did not all start"
+	fi
+	run_rounds "$CROWD_RUNS" 2 crowd-n
+	stop_crowd
+	run_rounds $((CROWD_RUNS - CROWD_RUNS / 2)) 0 crowd-0
+	summarize crowd-0 crowd-n
+	echo "Table 3: stage 5 start-up with other containers running ($CROWD_RUNS runs per row)"
+	echo
+	printf '%-28s %s\n' "containers already running" "stage5 run true: median ms (p10-p90)"
+	printf '%-28s %s\n' 0 "$(cell crowd-0)"
+	printf '%-28s %s\n' "$CROWD" "$(cell crowd-n)"
+	printf '%-28s %s\n' "$CROWD / 0" "$(growth crowd-0 crowd-n)"
+	echo
+fi
+
 # ---- table 2: start-up against image size ----
 
 if [[ $DO_IMAGE != 1 ]]; then
@@ -518,24 +603,6 @@ add_row cp-big "cp -a of ${big_mb} MB" ""
 check_rows img-small img-big cp-small cp-big
 run_rounds "$IMAGE_RUNS" 1 img-small img-big cp-small cp-big
 summarize img-small img-big cp-small cp-big
-
-cell() {
-	local why
-	if [[ -z ${MEDIAN[$1]:-} ]]; then
-		why=${STATE[$1]:-no runs}
-		((${#why} > 36)) && why="${why:0:35}~"
-		echo "$why"
-		return
-	fi
-	echo "$(ms "${MEDIAN[$1]}") ($(ms "${P10[$1]}")-$(ms "${P90[$1]}"))"
-}
-growth() {
-	if [[ -n ${MEDIAN[$1]:-} && -n ${MEDIAN[$2]:-} ]]; then
-		awk -v a="${MEDIAN[$2]}" -v b="${MEDIAN[$1]}" 'BEGIN { printf "%.2fx", a / b }'
-	else
-		echo "-"
-	fi
-}
 
 echo "Table 2: start-up against image size ($IMAGE_RUNS runs per row, interleaved;" \
 	"padding is a real file of zeros on $(findmnt -no FSTYPE -T "$scratch")," \

@@ -105,8 +105,7 @@ static pid_t start_container(struct child_args *args)
 		    args);
 	if (pid == -1)
 		die_hint("creating namespaces needs root", "clone");
-	trace("running [%s] as PID %d on the host; without a PID namespace "
-	      "it has the same PID in the container",
+	trace("running [%s] as PID %d on the host; without a PID namespace it has the same PID in the container",
 	      command_line(args->opts->command), pid);
 	give_terminal(pid);
 	let_child_go(args);
@@ -117,39 +116,20 @@ static pid_t start_container(struct child_args *args)
 static void usage(void)
 {
 	printf("NAME\n"
-	       "    stage1-uts/container - run a command with a hostname of "
-	       "its own\n"
+	       "    stage1-uts/container - run a command with a hostname of its own\n"
 	       "\n"
 	       "SYNOPSIS\n"
 	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
 	       "    container --help | --version\n"
 	       "\n"
 	       "DESCRIPTION\n"
-	       "    Stage 1 of containers from scratch. Runs COMMAND in a "
-	       "new UTS\n"
-	       "    namespace, so that it can change its hostname without "
-	       "changing\n"
-	       "    the host's. Must be run as root.\n"
-	       "\n"
-	       "OPTIONS\n"
-	       "    --hostname NAME  the container's hostname, 1 to 64 "
-	       "characters\n"
-	       "                     (default: %s)\n"
-	       "    -v, --verbose    trace each isolation step on stderr\n"
-	       "    -h, --help       print this help and exit\n"
-	       "    --version        print the version and exit\n"
-	       "\n"
-	       "EXIT STATUS\n"
-	       "    The command's own status; 128+N if it was killed by "
-	       "signal N;\n"
-	       "    125 if the tool failed; 126 if the command cannot be "
-	       "executed;\n"
-	       "    127 if it was not found.\n"
-	       "\n"
+	       "    Stage 1 of containers from scratch. Runs COMMAND in a new UTS\n"
+	       "    namespace, so that it can change its hostname without changing\n"
+	       "    the host's. Must be run as root.\n");
+	print_options(STAGE);
+	printf("\n"
 	       "SEE ALSO\n"
-	       "    clone(2), namespaces(7), uts_namespaces(7), "
-	       "sethostname(2)\n",
-	       DEFAULT_HOSTNAME);
+	       "    clone(2), namespaces(7), uts_namespaces(7), sethostname(2)\n");
 }
 
 int main(int argc, char **argv)

@@ -178,8 +178,7 @@ static pid_t start_container(struct child_args *args)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
-	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, "
-	      "PID and mount namespaces");
+	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, PID and mount namespaces");
 	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
 		    args);
 	if (pid == -1)
@@ -188,8 +187,7 @@ static pid_t start_container(struct child_args *args)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
 	else
-		trace("running [%s] as PID %d on the host, PID 1 in the "
-		      "container",
+		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
 	let_child_go(args);
@@ -200,54 +198,22 @@ static pid_t start_container(struct child_args *args)
 static void usage(void)
 {
 	printf("NAME\n"
-	       "    stage3-mount/container - run a command with its own "
-	       "mounts and /proc\n"
+	       "    stage3-mount/container - run a command with its own mounts and /proc\n"
 	       "\n"
 	       "SYNOPSIS\n"
 	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
 	       "    container --help | --version\n"
 	       "\n"
 	       "DESCRIPTION\n"
-	       "    Stage 3 of containers from scratch. Runs COMMAND in new "
-	       "UTS, PID\n"
-	       "    and mount namespaces: it has a hostname of its own, is PID "
-	       "1, and\n"
-	       "    sees a /proc of its own, so ps lists only the container's "
-	       "processes.\n"
-	       "    Mounts made inside never reach the host. The files are "
-	       "still the\n"
-	       "    host's. Must be run as root.\n"
-	       "\n"
-	       "OPTIONS\n"
-	       "    --hostname NAME  the container's hostname, 1 to 64 "
-	       "characters\n"
-	       "                     (default: %s)\n"
-	       "    --init           run a minimal init as PID 1; it runs "
-	       "COMMAND as\n"
-	       "                     PID 2, forwards signals and reaps "
-	       "zombies\n"
-	       "    -v, --verbose    trace each isolation step on stderr\n"
-	       "    -h, --help       print this help and exit\n"
-	       "    --version        print the version and exit\n"
-	       "\n"
-	       "SIGNALS\n"
-	       "    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are "
-	       "forwarded.\n"
-	       "    PID 1 ignores a signal it has no handler for, so a second "
-	       "SIGINT or\n"
-	       "    SIGTERM kills the container with SIGKILL.\n"
-	       "\n"
-	       "EXIT STATUS\n"
-	       "    The command's own status; 128+N if it was killed by "
-	       "signal N;\n"
-	       "    125 if the tool failed; 126 if the command cannot be "
-	       "executed;\n"
-	       "    127 if it was not found.\n"
-	       "\n"
+	       "    Stage 3 of containers from scratch. Runs COMMAND in new UTS, PID\n"
+	       "    and mount namespaces: it has a hostname of its own, is PID 1, and\n"
+	       "    sees a /proc of its own, so ps lists only the container's processes.\n"
+	       "    Mounts made inside never reach the host. The files are still the\n"
+	       "    host's. Must be run as root.\n");
+	print_options(STAGE);
+	printf("\n"
 	       "SEE ALSO\n"
-	       "    clone(2), mount_namespaces(7), mount(2), proc(5), "
-	       "pid_namespaces(7)\n",
-	       DEFAULT_HOSTNAME);
+	       "    clone(2), mount_namespaces(7), mount(2), proc(5), pid_namespaces(7)\n");
 }
 
 int main(int argc, char **argv)

@@ -178,9 +178,9 @@ static void mount_root(struct child_args *args)
 	if (mkdir("root", 0755) == -1)
 		die("mkdir the mount point in the scratch tmpfs");
 	if (mount("overlay", "root", "overlay", 0, data) == -1)
-		die_hint("overlayfs needs a kernel with overlay, and an upper "
-			 "layer on a filesystem such as ext4, xfs or tmpfs",
-			 "mount overlay with image %s", opts->rootfs);
+		die_hint(
+			"overlayfs needs a kernel with overlay, and an upper layer on a filesystem such as ext4, xfs or tmpfs",
+			"mount overlay with image %s", opts->rootfs);
 	if (chdir("root") == -1)
 		die("chdir into the overlay");
 	close(args->image_fd);
@@ -381,9 +381,9 @@ static void mount_dev(void)
 static void enter_new_root(void)
 {
 	if (syscall(SYS_pivot_root, ".", ".") == -1)
-		die_hint("the new root must be a mount point whose parent is "
-			 "not shared",
-			 "pivot_root");
+		die_hint(
+			"the new root must be a mount point whose parent is not shared",
+			"pivot_root");
 	if (umount2(".", MNT_DETACH) == -1)
 		die("detach the old root");
 	if (chdir("/") == -1)
@@ -600,8 +600,7 @@ static pid_t start_container(struct child_args *args)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
-	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, "
-	      "PID and mount namespaces");
+	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, PID and mount namespaces");
 	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
 		    args);
 	if (pid == -1)
@@ -610,8 +609,7 @@ static pid_t start_container(struct child_args *args)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
 	else
-		trace("running [%s] as PID %d on the host, PID 1 in the "
-		      "container",
+		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
 	let_child_go(args);
@@ -621,69 +619,23 @@ static pid_t start_container(struct child_args *args)
 static void usage(void)
 {
 	printf("NAME\n"
-	       "    stage4-rootfs/container - run a command in a root "
-	       "filesystem of its own\n"
+	       "    stage4-rootfs/container - run a command in a root filesystem of its own\n"
 	       "\n"
 	       "SYNOPSIS\n"
 	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
 	       "    container --help | --version\n"
 	       "\n"
 	       "DESCRIPTION\n"
-	       "    Stage 4 of containers from scratch. Runs COMMAND in new "
-	       "UTS, PID\n"
-	       "    and mount namespaces, with an image as its root "
-	       "filesystem. The\n"
-	       "    image is the read-only lower layer of an overlay: writes "
-	       "go to an\n"
-	       "    upper layer, and the image is never modified. The "
-	       "container gets\n"
-	       "    a fresh /proc, a minimal /dev and a writable /tmp. Must be "
-	       "run as\n"
-	       "    root.\n"
-	       "\n"
-	       "OPTIONS\n"
-	       "    --hostname NAME  the container's hostname, 1 to 64 "
-	       "characters\n"
-	       "                     (default: %s)\n"
-	       "    --init           run a minimal init as PID 1; it runs "
-	       "COMMAND as\n"
-	       "                     PID 2, forwards signals and reaps "
-	       "zombies\n"
-	       "    --rootfs DIR     the image (default: %s)\n"
-	       "    --layer DIR      keep the writable layer in DIR: the "
-	       "changes in\n"
-	       "                     DIR/upper, overlayfs's scratch in "
-	       "DIR/work; reuse\n"
-	       "                     it on the next run. Default: a 1 GiB "
-	       "tmpfs,\n"
-	       "                     discarded at exit\n"
-	       "    --volume HOST_DIR:CONTAINER_DIR[:ro]\n"
-	       "                     bind-mount a host directory into the "
-	       "container,\n"
-	       "                     read-only with :ro (repeatable, up to "
-	       "%d)\n"
-	       "    -v, --verbose    trace each isolation step on stderr\n"
-	       "    -h, --help       print this help and exit\n"
-	       "    --version        print the version and exit\n"
-	       "\n"
-	       "SIGNALS\n"
-	       "    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are "
-	       "forwarded.\n"
-	       "    PID 1 ignores a signal it has no handler for, so a second "
-	       "SIGINT or\n"
-	       "    SIGTERM kills the container with SIGKILL.\n"
-	       "\n"
-	       "EXIT STATUS\n"
-	       "    The command's own status; 128+N if it was killed by "
-	       "signal N;\n"
-	       "    125 if the tool failed; 126 if the command cannot be "
-	       "executed;\n"
-	       "    127 if it was not found in the image.\n"
-	       "\n"
+	       "    Stage 4 of containers from scratch. Runs COMMAND in new UTS, PID\n"
+	       "    and mount namespaces, with an image as its root filesystem. The\n"
+	       "    image is the read-only lower layer of an overlay: writes go to an\n"
+	       "    upper layer, and the image is never modified. The container gets\n"
+	       "    a fresh /proc, a minimal /dev and a writable /tmp. Must be run as\n"
+	       "    root.\n");
+	print_options(STAGE);
+	printf("\n"
 	       "SEE ALSO\n"
-	       "    pivot_root(2), mount(2), mount_namespaces(7), mknod(2), "
-	       "overlayfs\n",
-	       DEFAULT_HOSTNAME, default_rootfs(), MAX_VOLUMES);
+	       "    pivot_root(2), mount(2), mount_namespaces(7), mknod(2), overlayfs\n");
 }
 
 int main(int argc, char **argv)

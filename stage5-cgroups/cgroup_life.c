@@ -106,8 +106,7 @@ void find_controllers(struct cgroup *cg, const struct options *opts)
 	} else if (root == TMPFS_MAGIC) {
 		mode = "v1, a hierarchy for each controller";
 	} else {
-		diex("no cgroup filesystem at %s: mount one with 'mount -t "
-		     "cgroup2 none %s'",
+		diex("no cgroup filesystem at %s: mount one with 'mount -t cgroup2 none %s'",
 		     CGROUP_ROOT, CGROUP_ROOT);
 	}
 	trace("cgroup mode: %s", mode);
@@ -124,18 +123,13 @@ void find_controllers(struct cgroup *cg, const struct options *opts)
 		else if (unified && has_word(offered, controllers[c]))
 			use_hierarchy(cg, c, unified, 1);
 		else if (root == TMPFS_MAGIC)
-			diex("no %s controller: no v1 hierarchy at %s%s%s; "
-			     "mount one (mount -t cgroup -o %s cgroup %s), or "
-			     "boot a kernel that has it, without "
-			     "cgroup_disable=%s",
+			diex("no %s controller: no v1 hierarchy at %s%s%s; mount one (mount -t cgroup -o %s cgroup %s), or boot a kernel that has it, without cgroup_disable=%s",
 			     controllers[c], path,
 			     unified ? " and none in the cgroup2 at " : "",
 			     unified ? unified : "", controllers[c], path,
 			     controllers[c]);
 		else
-			diex("no %s controller: %s/cgroup.controllers lacks "
-			     "it; boot a kernel that has it, without "
-			     "cgroup_disable=%s",
+			diex("no %s controller: %s/cgroup.controllers lacks it; boot a kernel that has it, without cgroup_disable=%s",
 			     controllers[c], unified, controllers[c]);
 	}
 }
@@ -144,12 +138,9 @@ void find_controllers(struct cgroup *cg, const struct options *opts)
 const char *cgroup_hint(int err)
 {
 	if (err == EROFS)
-		return "the cgroup filesystem is mounted read-only, as inside "
-		       "most containers: run on the host, or remount it "
-		       "read-write";
+		return "the cgroup filesystem is mounted read-only, as inside most containers: run on the host, or remount it read-write";
 	if (err == EBUSY)
-		return "cgroup v2 lets no cgroup but the root both hold "
-		       "processes and pass controllers on";
+		return "cgroup v2 lets no cgroup but the root both hold processes and pass controllers on";
 	return NULL;
 }
 
@@ -191,7 +182,7 @@ static void kill_all(const char *dir, int v2)
 		return;
 	while (fscanf(f, "%d", &pid) == 1)
 		if (kill(pid, SIGKILL) == -1 && errno != ESRCH)
-			warnx("kill %d: %s", pid, strerror(errno));
+			warn_msg("kill %d: %s", pid, strerror(errno));
 	fclose(f);
 }
 
@@ -207,7 +198,7 @@ static void remove_dir(const char *dir, int v2)
 		if (errno == ENOENT)
 			return;
 		if (errno != EBUSY || try == REMOVE_TRIES) {
-			warnx("rmdir %s: %s", dir, strerror(errno));
+			warn_msg("rmdir %s: %s", dir, strerror(errno));
 			return;
 		}
 		kill_all(dir, v2);
@@ -349,7 +340,8 @@ void remove_cgroup(struct cgroup *cg)
 			      cg->h[i].parent);
 		else if (errno != EBUSY && errno != ENOTEMPTY &&
 			 errno != ENOENT)
-			warnx("rmdir %s: %s", cg->h[i].parent, strerror(errno));
+			warn_msg("rmdir %s: %s", cg->h[i].parent,
+				 strerror(errno));
 	}
 	unlock_cgroups();
 }
@@ -364,7 +356,7 @@ long long oom_kills(const struct cgroup *cg)
 	make_path(path, sizeof(path), "%s/%s", h->dir,
 		  h->v2 ? "memory.events" : "memory.oom_control");
 	if (read_key(path, "oom_kill", &n) == -1) {
-		warnx("read oom_kill from %s: %s", path, strerror(errno));
+		warn_msg("read oom_kill from %s: %s", path, strerror(errno));
 		return 0;
 	}
 	return n;
@@ -378,8 +370,9 @@ void report_oom(long long kills, int wstatus, long long limit)
 		return;
 	format_size(limit, size, sizeof(size));
 	if (exit_status(wstatus) == 128 + SIGKILL)
-		warnx("killed: out of memory (limit %s)", size);
+		warn_msg("killed: out of memory (limit %s)", size);
 	else
-		warnx("out of memory (limit %s): %lld process%s killed in the container",
-		      size, kills, kills == 1 ? "" : "es");
+		warn_msg(
+			"out of memory (limit %s): %lld process%s killed in the container",
+			size, kills, kills == 1 ? "" : "es");
 }

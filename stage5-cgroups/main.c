@@ -190,9 +190,9 @@ static void mount_root(struct child_args *args)
 	if (mkdir("root", 0755) == -1)
 		die("mkdir the mount point in the scratch tmpfs");
 	if (mount("overlay", "root", "overlay", 0, data) == -1)
-		die_hint("overlayfs needs a kernel with overlay, and an upper "
-			 "layer on a filesystem such as ext4, xfs or tmpfs",
-			 "mount overlay with image %s", opts->rootfs);
+		die_hint(
+			"overlayfs needs a kernel with overlay, and an upper layer on a filesystem such as ext4, xfs or tmpfs",
+			"mount overlay with image %s", opts->rootfs);
 	if (chdir("root") == -1)
 		die("chdir into the overlay");
 	close(args->image_fd);
@@ -393,9 +393,9 @@ static void mount_dev(void)
 static void enter_new_root(void)
 {
 	if (syscall(SYS_pivot_root, ".", ".") == -1)
-		die_hint("the new root must be a mount point whose parent is "
-			 "not shared",
-			 "pivot_root");
+		die_hint(
+			"the new root must be a mount point whose parent is not shared",
+			"pivot_root");
 	if (umount2(".", MNT_DETACH) == -1)
 		die("detach the old root");
 	if (chdir("/") == -1)
@@ -701,15 +701,15 @@ static void write_limits(const struct cgroup *cg, const struct options *opts)
 		make_path(path, sizeof(path), "%s/%s", h->dir, file);
 		if (write_file(path, "%s", value) == -1) {
 			if (errno == ENOENT && limits[i].optional) {
-				trace("no %s: this kernel does not account "
-				      "for swap",
+				trace("no %s: this kernel does not account for swap",
 				      file);
 				continue;
 			}
-			die_hint(errno == ENOENT ? "the kernel was built "
-						   "without this feature"
-						 : NULL,
-				 "write %s to %s", value, path);
+			die_hint(
+				errno == ENOENT
+					? "the kernel was built without this feature"
+					: NULL,
+				"write %s to %s", value, path);
 		}
 		trace("write %s to %s", value, path);
 	}
@@ -802,8 +802,7 @@ static pid_t start_container(struct child_args *args)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
-	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, "
-	      "PID and mount namespaces");
+	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, PID and mount namespaces");
 	pid = clone_into_cgroup(args);
 	if (pid == -1)
 		pid = clone(child, alloc_stack(STACK_SIZE),
@@ -814,8 +813,7 @@ static pid_t start_container(struct child_args *args)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
 	else
-		trace("running [%s] as PID %d on the host, PID 1 in the "
-		      "container",
+		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
 	let_child_go(args);
@@ -825,8 +823,7 @@ static pid_t start_container(struct child_args *args)
 static void usage(void)
 {
 	printf("NAME\n"
-	       "    stage5-cgroups/container - run a command in a root "
-	       "filesystem of its own,\n"
+	       "    stage5-cgroups/container - run a command in a root filesystem of its own,\n"
 	       "    with limits on processes, memory and CPU\n"
 	       "\n"
 	       "SYNOPSIS\n"
@@ -834,95 +831,18 @@ static void usage(void)
 	       "    container --help | --version\n"
 	       "\n"
 	       "DESCRIPTION\n"
-	       "    Stage 5 of containers from scratch. Runs COMMAND in new "
-	       "UTS, PID\n"
-	       "    and mount namespaces, with an image as its root "
-	       "filesystem. The\n"
-	       "    image is the read-only lower layer of an overlay: writes "
-	       "go to an\n"
-	       "    upper layer, and the image is never modified. The "
-	       "container gets\n"
-	       "    a fresh /proc, a minimal /dev and a writable /tmp. It runs "
-	       "in a\n"
-	       "    control group of its own, which caps its processes, memory "
-	       "and\n"
-	       "    CPU time. Must be run as root.\n"
-	       "\n"
-	       "OPTIONS\n"
-	       "    --hostname NAME  the container's hostname, 1 to 64 "
-	       "characters\n"
-	       "                     (default: %s)\n"
-	       "    --init           run a minimal init as PID 1; it runs "
-	       "COMMAND as\n"
-	       "                     PID 2, forwards signals and reaps "
-	       "zombies\n"
-	       "    --rootfs DIR     the image (default: %s)\n"
-	       "    --layer DIR      keep the writable layer in DIR: the "
-	       "changes in\n"
-	       "                     DIR/upper, overlayfs's scratch in "
-	       "DIR/work; reuse\n"
-	       "                     it on the next run. Default: a 1 GiB "
-	       "tmpfs,\n"
-	       "                     discarded at exit\n"
-	       "    --volume HOST_DIR:CONTAINER_DIR[:ro]\n"
-	       "                     bind-mount a host directory into the "
-	       "container,\n"
-	       "                     read-only with :ro (repeatable, up to "
-	       "%d)\n"
-	       "    --pids-limit N   at most N processes and threads at once "
-	       "(default:\n"
-	       "                     20); one more fork fails with EAGAIN\n"
-	       "    --memory SIZE    at most SIZE of memory, and no swap "
-	       "beyond "
-	       "it\n"
-	       "                     (default: 500M); suffix k, m or g: powers "
-	       "of 1024.\n"
-	       "                     Over it, the kernel's OOM killer kills a "
-	       "process\n"
-	       "    --cpus X         at most X CPUs' worth of time, such as 2 "
-	       "or 0.5\n"
-	       "                     (default: 2)\n"
-	       "    --name NAME      the container's name, and its cgroup's "
-	       "(default:\n"
-	       "                     ctr-PID, PID being the tool's); one "
-	       "running\n"
-	       "                     container per name\n"
-	       "    -v, --verbose    trace each isolation step on stderr, and "
-	       "the path of\n"
-	       "                     each cgroup made\n"
-	       "    -h, --help       print this help and exit\n"
-	       "    --version        print the version and exit\n"
-	       "\n"
-	       "SIGNALS\n"
-	       "    SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are "
-	       "forwarded.\n"
-	       "    PID 1 ignores a signal it has no handler for, so a second "
-	       "SIGINT or\n"
-	       "    SIGTERM kills the container with SIGKILL.\n"
-	       "\n"
-	       "CGROUPS\n"
-	       "    The container's cgroup is /sys/fs/cgroup/container/NAME on "
-	       "cgroup v2,\n"
-	       "    or /sys/fs/cgroup/CONTROLLER/container/NAME for each of "
-	       "pids, memory\n"
-	       "    and cpu on v1. It is removed when the container ends. A "
-	       "tool killed\n"
-	       "    with SIGKILL cannot remove it: the next run does.\n"
-	       "\n"
-	       "EXIT STATUS\n"
-	       "    The command's own status; 128+N if it was killed by "
-	       "signal N, so\n"
-	       "    137 when the memory limit killed it (the tool then says "
-	       "so);\n"
-	       "    125 if the tool failed; 126 if the command cannot be "
-	       "executed;\n"
-	       "    127 if it was not found in the image.\n"
-	       "\n"
+	       "    Stage 5 of containers from scratch. Runs COMMAND in new UTS, PID\n"
+	       "    and mount namespaces, with an image as its root filesystem. The\n"
+	       "    image is the read-only lower layer of an overlay: writes go to an\n"
+	       "    upper layer, and the image is never modified. The container gets\n"
+	       "    a fresh /proc, a minimal /dev and a writable /tmp. It runs in a\n"
+	       "    control group of its own, which caps its processes, memory and\n"
+	       "    CPU time. Must be run as root.\n");
+	print_options(STAGE);
+	printf("\n"
 	       "SEE ALSO\n"
-	       "    cgroups(7), pivot_root(2), mount(2), mount_namespaces(7), "
-	       "mknod(2),\n"
-	       "    overlayfs\n",
-	       DEFAULT_HOSTNAME, default_rootfs(), MAX_VOLUMES);
+	       "    cgroups(7), pivot_root(2), mount(2), mount_namespaces(7), mknod(2),\n"
+	       "    overlayfs\n");
 }
 
 int main(int argc, char **argv)

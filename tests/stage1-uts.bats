@@ -158,6 +158,22 @@ load helpers
 	done
 }
 
+@test "stage1: a mistyped long option exits 125 and suggests the option meant" {
+	local n
+	for n in $(stages_from 1); do
+		ctr "$n" --pids-limt 5 true
+		expect_status 125
+		expect_one_line_error
+		expect_eq "$stderr" "container: unknown option '--pids-limt' (did you mean --pids-limit?); try --help" "stage $n"
+		ctr "$n" --hostnme=box true
+		expect_status 125
+		expect_match "$stderr" "\(did you mean --hostname\?\)" "stage $n --hostnme=box"
+		ctr "$n" --xyzzy true
+		expect_status 125
+		expect_no_match "$stderr" "did you mean" "stage $n --xyzzy"
+	done
+}
+
 @test "stage1: options stop at COMMAND, so the command keeps its own" {
 	for n in $(stages_from 1); do
 		ctr "$n" echo --hostname x -v

@@ -215,6 +215,26 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	done
 }
 
+@test "stage5: on v2 the child starts inside its cgroup (clone3), and the fallback joins it first thing" {
+	# CONTAINER_FORCE_FALLBACK=clone3 plays a kernel before 5.7, or a
+	# seccomp filter that refuses clone3: the child must then join by
+	# itself, and the limits hold all the same.
+	local fallback
+	for n in $(stages_from 5); do
+		for fallback in "" clone3; do
+			CONTAINER_FORCE_FALLBACK=$fallback ctr "$n" -v --pids-limit 5 forkcount
+			expect_status 0
+			expect_eq "$output" 4 "stage $n ($fallback): forkcount under --pids-limit 5"
+			if cgroup_v2 && [[ -z $fallback ]]; then
+				expect_match "$stderr" "clone3 with CLONE_INTO_CGROUP: the child starts in " "stage $n: the trace"
+				expect_no_match "$stderr" "joined cgroup" "stage $n: no join after clone3"
+			else
+				expect_match "$stderr" "joined cgroup [^ ]*/container/ctr-[0-9]+ before running anything" "stage $n ($fallback): the trace"
+			fi
+		done
+	done
+}
+
 @test "stage5: forkcount as PID 1 under --pids-limit 20 makes exactly 19 children" {
 	for n in $(stages_from 5); do
 		ctr "$n" --pids-limit 20 forkcount

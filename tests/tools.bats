@@ -136,3 +136,32 @@ load helpers
 	expect_match "$output" "warn +tools: no shellcheck.* fix: apt-get install shellcheck" "doctor, shellcheck"
 	expect_match "$output" "warn +tools: no bats.* fix: apt-get install bats" "doctor, bats"
 }
+
+@test "tools: the copy check fails when one copy of a shared function is altered" {
+	local tree=$BATS_TEST_TMPDIR/tree n
+	mkdir -p "$tree/scripts"
+	cp "$REPO/scripts/copies-allowed.txt" "$tree/scripts/"
+	for n in $(stages_from 1); do
+		mkdir -p "$tree/$(stage_dir "$n")"
+		cp "$REPO/$(stage_dir "$n")/main.c" "$tree/$(stage_dir "$n")/"
+	done
+	run --separate-stderr "$REPO/scripts/check-copies.sh" "$tree"
+	log_run "scripts/check-copies.sh (a copy of the stages)"
+	expect_status 0
+
+	# One line of stage 3's set_hostname(), which every stage shares.
+	sed -i 's/trace("set hostname to /trace("now set hostname to /' "$tree/stage3-mount/main.c"
+	run --separate-stderr "$REPO/scripts/check-copies.sh" "$tree"
+	log_run "scripts/check-copies.sh (set_hostname altered in stage 3)"
+	expect_status 1
+	expect_match "$stderr" "set_hostname\(\) differs between stage2-pid and stage3-mount" "the altered copy"
+	expect_match "$stderr" "\+	trace\(\"now set hostname to " "the diff"
+
+	# A listed change that does not exist is an error too.
+	cp "$REPO/stage3-mount/main.c" "$tree/stage3-mount/"
+	echo "set_hostname stage2-pid no such change" >>"$tree/scripts/copies-allowed.txt"
+	run --separate-stderr "$REPO/scripts/check-copies.sh" "$tree"
+	log_run "scripts/check-copies.sh (a stale line in the list)"
+	expect_status 1
+	expect_match "$stderr" "lists 'set_hostname stage2-pid', but stage2-pid does not change set_hostname\(\)" "the stale line"
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# check-copies.sh - a function repeated in several stages stays the same.
+#
+# Each stage repeats the functions it shares with the stage before, so that
+# it reads on its own; a fix made in one copy must then reach every copy.
+# This compares each static function of stageN/main.c with its copy in the
+# nearest earlier stage that has one, and fails on any difference that the
+# reviewed list scripts/copies-allowed.txt does not name.  A line there,
+# "FUNCTION STAGE REASON", says that STAGE (its directory) changes FUNCTION
+# on purpose.  A listed change that no longer exists fails too, so that the
+# list stays short and true.
+#
+# A function is its leading comment block (a fix to the "why" must reach
+# every copy too), from "static ...NAME(" to the first line that is exactly
+# "}", as kernel style writes it.
+#
+# Usage:
+#   scripts/check-copies.sh [ROOT]   check ROOT/stage*/main.c (default: the
+#                                    checkout) against ROOT/scripts/copies-allowed.txt
+#
+# Exit status: 0 when every copy matches, 1 when one does not, 2 on misuse.
+set -euo pipefail
+
+root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+allowed=$root/scripts/copies-allowed.txt
+
+if (($# > 1)) || [[ ${1:-} == -* ]]; then
+	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+	exit 2
+fi
+[[ -f $allowed ]] || {
+	echo "check-copies: no $allowed" >&2
+	exit 2
+}
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# extract FILE OUTDIR: write each function of FILE to OUTDIR/NAME.
+extract() {
+	awk -v out="$2" '
+	function flush() { comment = "" }
+	/^\/\*/ && !infn {
+		comment = $0 "\n"
+		incomment = !/\*\//
+		next
+	}
+	incomment {
+		comment = comment $0 "\n"
+		if (/\*\//)
+			incomment = 0
+		next
+	}
+	!infn && /^static [^=;]*[A-Za-z0-9_]\(/ && !/;$/ {
+		name = $0
+		sub(/\(.*/, "", name)
+		sub(/.*[^A-Za-z0-9_]/, "", name)
+		text = comment $0 "\n"
+		infn = 1
+		flush()
+		next
+	}
+	infn {
+		text = text $0 "\n"
+		if ($0 == "}") {
+			printf "%s", text > (out "/" name)
+			close(out "/" name)
+			infn = 0
+		}
+		next
+	}
+	{ flush() }
+	' "$1"
+}
+
+stages=()
+for main in "$root"/stage[0-9]*/main.c; do
+	stage=$(basename "$(dirname "$main")")
+	stages+=("$stage")
+	mkdir -p "$scratch/$stage"
+	extract "$main" "$scratch/$stage"
+done
+
+is_allowed() {
+	awk -v f="$1" -v s="$2" '!/^#/ && $1 == f && $2 == s { found = 1 } END { exit !found }' "$allowed"
+}
+
+status=0
+declare -A changed=()
+for ((i = 1; i < ${#stages[@]}; i++)); do
+	stage=${stages[i]}
+	for copy in "$scratch/$stage"/*; do
+		[[ -e $copy ]] || continue
+		fn=$(basename "$copy")
+		# The nearest earlier stage with this function.
+		for ((j = i - 1; j >= 0; j--)); do
+			[[ -f $scratch/${stages[j]}/$fn ]] && break
+		done
+		((j >= 0)) || continue
+		cmp -s "$scratch/${stages[j]}/$fn" "$copy" && continue
+		changed[$fn $stage]=1
+		is_allowed "$fn" "$stage" && continue
+		echo "check-copies: $fn() differs between ${stages[j]} and $stage; make the copies identical, or list '$fn $stage REASON' in scripts/copies-allowed.txt:" >&2
+		diff -u --label "${stages[j]}" --label "$stage" "$scratch/${stages[j]}/$fn" "$copy" >&2 || true
+		status=1
+	done
+done
+
+while read -r fn stage _; do
+	[[ -z $fn || $fn == \#* ]] && continue
+	if [[ -z ${changed[$fn $stage]:-} ]]; then
+		echo "check-copies: scripts/copies-allowed.txt lists '$fn $stage', but $stage does not change $fn(); remove the line" >&2
+		status=1
+	fi
+done <"$allowed"
+
+exit "$status"
