@@ -3,6 +3,8 @@
 #   make              build every stage and the default root filesystem
 #   make test         run the bats suites (as root, in a sandbox)
 #   make check        lint, docs-check and test
+#   make exercise     write the course's skeletons into exercises/
+#   make grade STAGE=N score a student's stage with its tests
 #   make help         list every target
 
 STAGES   := stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups
@@ -36,7 +38,8 @@ C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/main.c) tests/progs/*
 SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats)
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
-	bench soak compare doctor docs-check docs-update test-vm
+	bench soak compare doctor docs-check docs-update test-vm \
+	exercise grade exercise-check
 
 all: $(BINS) rootfs
 
@@ -82,6 +85,21 @@ compare: all
 doctor:
 	scripts/doctor.sh
 
+# A course (docs/README.md, "Using the kit in a course"): the skeletons go
+# to exercises/, which is not tracked and which make clean never touches.
+exercise:
+	@scripts/exercise.sh write $(if $(filter 1,$(FORCE)),--force) $(STAGE)
+
+# The student's build keeps the project's warnings but not -Werror.
+grade: all
+	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
+		scripts/grade.sh $(if $(JUNIT),--junit $(JUNIT)) $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(SRC)
+
+# CI: every skeleton builds and fails, every reference scores full marks,
+# and every hole alone fails at least one test.
+exercise-check: all
+	scripts/exercise-check.sh
+
 docs-check: all
 	scripts/docs.sh check
 
@@ -123,5 +141,8 @@ help:
 	@echo "make test-vm    run the suite in a cgroup v2 VM under qemu"
 	@echo "make docs-check fail if the docs drifted from the code"
 	@echo "make docs-update regenerate diffs and captured output in docs/"
+	@echo "make exercise   write the course's skeletons to exercises/ (STAGE=N, FORCE=1)"
+	@echo "make grade STAGE=N  score exercises/stageN-*/main.c or SRC=file (JUNIT=file)"
+	@echo "make exercise-check check that every exercise is gradable (CI)"
 	@echo "make install    install under PREFIX (default /usr/local), honours DESTDIR"
 	@echo "make STATIC=1   link the stages statically"
