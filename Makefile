@@ -93,7 +93,8 @@ exercise:
 # The student's build keeps the project's warnings but not -Werror.
 grade: all
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
-		scripts/grade.sh $(if $(JUNIT),--junit $(JUNIT)) $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(SRC)
+		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") \
+		$(if $(FILTER),--filter "$(FILTER)") $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(SRC)
 
 # CI: every skeleton builds and fails, every reference scores full marks,
 # and every hole alone fails at least one test.
@@ -142,7 +143,7 @@ help:
 	@echo "make docs-check fail if the docs drifted from the code"
 	@echo "make docs-update regenerate diffs and captured output in docs/"
 	@echo "make exercise   write the course's skeletons to exercises/ (STAGE=N, FORCE=1)"
-	@echo "make grade STAGE=N  score exercises/stageN-*/main.c or SRC=file (JUNIT=file)"
+	@echo "make grade STAGE=N  score exercises/stageN-*/main.c or SRC=file (JUNIT=file, FILTER=regex)"
 	@echo "make exercise-check check that every exercise is gradable (CI)"
 	@echo "make install    install under PREFIX (default /usr/local), honours DESTDIR"
 	@echo "make STATIC=1   link the stages statically"

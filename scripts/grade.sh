@@ -9,7 +9,10 @@
 # sandbox as make check (tests/run).  A stage that is missing or does not
 # compile scores 0, and the compiler's messages are shown.
 #
-# Usage: scripts/grade.sh [--junit FILE] N [SRC]
+# Usage: scripts/grade.sh [--junit FILE] [--filter REGEX] N [SRC]
+# --filter runs only the tests whose names match REGEX (bats --filter).
+# --first-failure (for make exercise-check) runs the tests one at a time and
+# stops at the first that fails, which it names on its last line instead.
 # It ends with one line: "stage N: K/M tests passed".  Exit status: 0 for
 # full marks, 1 if a test failed, 2 if SRC is missing or does not compile.
 # Needs root, like the suites: run it on a disposable VM.
@@ -25,16 +28,31 @@ STUDENT_CFLAGS=${STUDENT_CFLAGS:--std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic
 CC=${CC:-cc}
 
 usage() {
-	echo "usage: $0 [--junit FILE] N [SRC]" >&2
+	echo "usage: $0 [--junit FILE] [--filter REGEX] [--first-failure] N [SRC]" >&2
 	exit 2
 }
 
 junit=
-if [[ ${1:-} == --junit ]]; then
-	[[ $# -ge 2 ]] || usage
-	junit=$2
-	shift 2
-fi
+filter=()
+first_failure=0
+while [[ ${1:-} == --* ]]; do
+	case $1 in
+	--junit | --filter)
+		[[ $# -ge 2 ]] || usage
+		if [[ $1 == --junit ]]; then
+			junit=$2
+		else
+			filter=(--filter "$2")
+		fi
+		shift 2
+		;;
+	--first-failure)
+		first_failure=1
+		shift
+		;;
+	*) usage ;;
+	esac
+done
 [[ $# -ge 1 && $# -le 2 ]] || usage
 n=$1
 if ! [[ $n =~ ^[1-9]$ ]] || ((n > ${#STAGES[@]})); then
@@ -63,7 +81,7 @@ mkdir "$work/$stage" "$work/report"
 ln -s "$REPO/rootfs" "$work/rootfs"
 bin=$work/$stage/container
 
-total=$(bats --count "$suite")
+total=$(bats --count "${filter[@]}" "$suite")
 
 xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
 
@@ -76,7 +94,7 @@ score_zero() {
 			echo '<?xml version="1.0" encoding="UTF-8"?>'
 			echo "<testsuites tests=\"$total\" failures=\"$total\" errors=\"0\" skipped=\"0\">"
 			echo "<testsuite name=\"$stage.bats\" tests=\"$total\" failures=\"$total\" errors=\"0\" skipped=\"0\">"
-			sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | xml_escape | while IFS= read -r name; do
+			sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "${filter[1]:-}" | xml_escape | while IFS= read -r name; do
 				echo "  <testcase classname=\"$stage.bats\" name=\"$name\">"
 				echo "    <failure type=\"failure\">$(xml_escape <<<"$why")"
 				xml_escape <<<"$details"
@@ -108,8 +126,30 @@ report=()
 # A private sandbox of its own, even when called from inside one (a test
 # of this script): tests/run mounts a fresh /tmp wherever it runs.
 log=$work/tap
+run_suite() {
+	env -u CFS_SANDBOX CFS_GRADE_STAGE="$n" CFS_GRADE_BIN="$bin" tests/run "$@"
+}
+if ((first_failure)); then
+	while IFS= read -r name; do
+		# The test's name as a regex that matches it alone.
+		# shellcheck disable=SC2001 # sed escapes every special character at once
+		regex=^$(sed 's/[]\\.()*+?{}|^$[]/\\&/g' <<<"$name")\$
+		run_suite --filter "$regex" "$suite" >"$log" 2>&1 || true
+		if ! grep -q '^\(not \)\?ok ' "$log"; then
+			cat "$log"
+			echo "grade: the test '$name' cannot be run alone" >&2
+			exit 2
+		fi
+		if grep -q '^not ok ' "$log"; then
+			cat "$log"
+			echo "stage $n: a test failed: $name"
+			exit 1
+		fi
+	done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite")
+	: >"$log"
+fi
 env -u CFS_SANDBOX CFS_GRADE_STAGE="$n" CFS_GRADE_BIN="$bin" \
-	tests/run "${report[@]}" "$suite" | tee "$log" || true
+	tests/run "${report[@]}" "${filter[@]}" "$suite" | tee "$log" || true
 
 passed=$(grep -c '^ok ' "$log") || true
 skipped=$(grep -c '^ok .* # skip' "$log") || true
