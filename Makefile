@@ -3,6 +3,8 @@
 #   make              build every stage and the default root filesystem
 #   make test         run the bats suites (as root, in a sandbox)
 #   make check        lint, docs-check and test
+#   make exercise     write the course's skeletons into exercises/
+#   make grade STAGE=N score a student's stage with its tests
 #   make help         list every target, from the "## " comments below
 
 STAGES   := stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups
@@ -44,7 +46,8 @@ C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*
 SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats)
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
-	bench soak compare doctor docs-check docs-update test-vm
+	bench soak compare doctor docs-check docs-update test-vm \
+	exercise grade exercise-check
 
 all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
@@ -110,6 +113,22 @@ compare: all ## run one probe in every stage, print a table
 
 doctor: ## check that this machine can run and build every stage
 	scripts/doctor.sh
+
+# A course (docs/README.md, "Using the kit in a course"): the skeletons go
+# to exercises/, which is not tracked and which make clean never touches.
+exercise: ## write the course's skeletons to exercises/ (STAGE=N, FORCE=1)
+	@scripts/exercise.sh write $(if $(filter 1,$(FORCE)),--force) $(STAGE)
+
+# The student's build keeps the project's warnings but not -Werror.
+grade: all ## score exercises/stageN-*/main.c or SRC=file (STAGE=N; JUNIT=, FILTER=)
+	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
+		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") \
+		$(if $(FILTER),--filter "$(FILTER)") $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(SRC)
+
+# CI: every skeleton builds and fails, every reference scores full marks,
+# and every hole alone fails at least one test.
+exercise-check: all ## check that every exercise is gradable (CI)
+	scripts/exercise-check.sh
 
 docs-check: all ## fail if the docs drifted from the code
 	scripts/docs.sh check

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# scripts/exercise-check.sh - prove every exercise can be graded (make
+# exercise-check, run by CI after make check).  For each stage:
+#   - the untouched skeleton builds and fails grading;
+#   - the reference, stageN-*/main.c, gets full marks;
+#   - each hole of scripts/exercise-holes.txt, blanked alone, fails at
+#     least one test: no hole is decoration.
+# Usage: scripts/exercise-check.sh [N...]   (default: every stage)
+# It ends with one line: "exercise-check: N checks, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+
+STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+mkdir -p build
+work=$(mktemp -d "$PWD/build/exercise-check.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+checks=0
+failed=0
+# expect WHAT WANT SRC N: grade SRC as stage N; WANT is "pass" or "fail"
+# (fail means a test failed, not that it did not compile).  To fail, one
+# failing test is enough: the tests run one at a time, up to the first.
+expect() {
+	local what=$1 want=$2 src=$3 n=$4 status=0 start=$SECONDS mode=()
+	[[ $want == pass ]] || mode=(--first-failure)
+	scripts/grade.sh "${mode[@]}" "$n" "$src" >"$work/out" 2>&1 || status=$?
+	checks=$((checks + 1))
+	local score
+	score=$(tail -n 1 "$work/out")
+	if { [[ $want == pass ]] && ((status == 0)); } ||
+		{ [[ $want == fail ]] && ((status == 1)); }; then
+		echo "ok   $what: $score ($((SECONDS - start))s)"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $what: expected to $want, got exit $status: $score"
+		sed 's/^/     /' "$work/out"
+	fi
+}
+
+if [[ $# -eq 0 ]]; then
+	set -- $(seq 1 ${#STAGES[@]})
+fi
+for n in "$@"; do
+	stage=${STAGES[n - 1]}
+	[[ -f $stage/main.c ]] || continue
+	mkdir -p "$work/$n"
+	if ! scripts/exercise.sh skeleton "$n" >"$work/$n/main.c"; then
+		failed=$((failed + 1))
+		echo "FAIL stage $n: no skeleton (see above)"
+		continue
+	fi
+	expect "stage $n: the skeleton builds and fails" fail "$work/$n/main.c" "$n"
+	expect "stage $n: the reference gets full marks" pass "$stage/main.c" "$n"
+	while read -r hole; do
+		scripts/exercise.sh skeleton "$n" "$hole" >"$work/$n/main.c" || {
+			failed=$((failed + 1))
+			continue
+		}
+		expect "stage $n: without ${hole%%=*}, a test fails" fail "$work/$n/main.c" "$n"
+	done < <(scripts/exercise.sh holes "$n")
+done
+echo "exercise-check: $checks checks, $failed failed, ${SECONDS}s"
+((failed == 0))

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# scripts/exercise.sh - the exercise workspace of a course (make exercise).
+#
+# A skeleton of stage N is the stage's own main.c with each hole listed in
+# scripts/exercise-holes.txt blanked: a function keeps its comment and its
+# signature, and its body becomes a TODO (what to write, what to use, where
+# the chapter explains it) and a stub that exits with "stage N: NAME() is
+# not written yet", so the skeleton builds and runs from the start.  A
+# NAME=VALUE hole gets VALUE, the previous stage's, under the same TODO.
+#
+# Usage:
+#   scripts/exercise.sh write [--force] [N...]   write exercises/stageN-*/main.c
+#                                                (default: every stage)
+#   scripts/exercise.sh skeleton N [HOLE]        print stage N's skeleton; with
+#                                                HOLE, blank only that one
+#   scripts/exercise.sh holes N                  list stage N's holes
+#
+# A student's work is never lost: write refuses to replace a skeleton that
+# exists, and --force (make exercise FORCE=1) keeps it as main.c.~TIME~ first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+HOLES=scripts/exercise-holes.txt
+STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+
+die() {
+	echo "exercise: $*" >&2
+	exit 1
+}
+
+stage_dir() {
+	if ! [[ $1 =~ ^[1-9]$ ]] || (($1 > ${#STAGES[@]})); then
+		die "no stage '$1': give STAGE=1 to ${#STAGES[@]}"
+	fi
+	echo "${STAGES[$1 - 1]}"
+}
+
+# The holes of stage N: "NAME<TAB>TASK<TAB>USE<TAB>READ", one a line.
+holes() {
+	awk -v n="$1" 'BEGIN { FS = " :: "; OFS = "\t" }
+		/^#/ || NF == 0 { next }
+		NF != 5 { printf "%s:%d: expected 5 fields separated by \" :: \"\n", FILENAME, FNR > "/dev/stderr"; bad = 1; next }
+		$1 == n { print $2, $3, $4, $5 }
+		END { exit bad }' "$HOLES"
+}
+
+# skeleton N [HOLE]: stage N's main.c with its holes (or only HOLE) blanked.
+# A function starts at a line "static ... NAME(" that is not a declaration
+# and its body ends at the first line that is exactly "}" (kernel style).
+skeleton() {
+	local n=$1 only=${2:-} dir list
+	dir=$(stage_dir "$n")
+	[[ -f $dir/main.c ]] || die "$dir/main.c does not exist"
+	list=$(holes "$n")
+	if [[ -n $only ]]; then
+		list=$(awk -F '\t' -v h="$only" '$1 == h || $1 ~ "^" h "=" ' <<<"$list")
+		[[ -n $list ]] || die "stage $n has no hole '$only' in $HOLES"
+	fi
+	[[ -n $list ]] || die "stage $n has no holes in $HOLES"
+	awk -v n="$n" -v src="$dir/main.c" -v list="$HOLES" -v holes="$list" '
+	# One paragraph of the TODO comment, wrapped to 80 columns.
+	function para(indent, text, width, nw, w, k, line) {
+		width = 80 - (indent == "" ? 0 : 8) - 3
+		nw = split(text, w, " ")
+		line = ""
+		for (k = 1; k <= nw; k++) {
+			if (line != "" && length(line) + 1 + length(w[k]) > width) {
+				print indent " * " line
+				line = "    " w[k]
+			} else
+				line = line == "" ? w[k] : line " " w[k]
+		}
+		print indent " * " line
+	}
+	function todo(i, indent) {
+		print indent "/*"
+		para(indent, "TODO: " task[i] ".")
+		para(indent, "Use: " use[i] ".")
+		para(indent, "Read: " read[i] ".")
+		print indent " */"
+	}
+	BEGIN {
+		nh = split(holes, lines, "\n")
+		for (i = 1; i <= nh; i++) {
+			split(lines[i], f, "\t")
+			name[i] = f[1]; task[i] = f[2]; use[i] = f[3]; read[i] = f[4]
+			value[i] = ""
+			if (name[i] ~ /=/) {
+				value[i] = substr(name[i], index(name[i], "=") + 1)
+				name[i] = substr(name[i], 1, index(name[i], "=") - 1)
+				isdef[i] = 1
+			}
+		}
+	}
+	# A #define hole: the TODO, then the previous stage value.
+	/^#define[ \t]/ {
+		for (i = 1; i <= nh; i++)
+			if (isdef[i] && $2 == name[i]) {
+				todo(i, "")
+				print "#define " name[i] " " value[i]
+				found[i]++
+				next
+			}
+	}
+	# A function hole: keep the signature, replace the body.
+	/^static .*\(/ && !/;[ \t]*$/ {
+		for (i = 1; i <= nh; i++)
+			if (!isdef[i] && match($0, "[^A-Za-z0-9_]" name[i] "\\(")) {
+				found[i]++
+				sig = $0
+				print
+				while (sig !~ /\)[ \t]*$/ && (getline line) > 0) {
+					print line
+					sig = sig " " line
+				}
+				if ((getline line) <= 0 || line != "{") {
+					printf "exercise: %s: %s() does not open its body with a line \"{\"\n", src, name[i] > "/dev/stderr"
+					bad = 1
+				}
+				print "{"
+				todo(i, "\t")
+				# (void) each parameter: the stub does not use them.
+				params = substr(sig, index(sig, name[i] "(") + length(name[i]) + 1)
+				sub(/\)[ \t]*$/, "", params)
+				np = split(params, p, ",")
+				for (j = 1; j <= np; j++) {
+					gsub(/\[[^]]*\]/, "", p[j])
+					if (p[j] ~ /^[ \t]*void[ \t]*$/ || !match(p[j], /[A-Za-z_][A-Za-z0-9_]*[ \t]*$/))
+						continue
+					pname = substr(p[j], RSTART, RLENGTH)
+					sub(/[ \t]+$/, "", pname)
+					print "\t(void)" pname ";"
+				}
+				printf "\tdiex(\"stage %d: %s() is not written yet\");\n", n, name[i]
+				closed = 0
+				while ((getline line) > 0)
+					if (line == "}") { closed = 1; break }
+				if (!closed) {
+					printf "exercise: %s: the body of %s() has no closing line \"}\"\n", src, name[i] > "/dev/stderr"
+					bad = 1
+				}
+				print "}"
+				next
+			}
+	}
+	{ print }
+	END {
+		for (i = 1; i <= nh; i++) {
+			what = isdef[i] ? "#define " name[i] : name[i] "()"
+			if (found[i] != 1) {
+				printf "exercise: %s lists %s for stage %d, but %s has %s: update the list\n", list, what, n, src, found[i] ? found[i] " of them" : "none", name[i] > "/dev/stderr"
+				bad = 1
+			}
+		}
+		exit bad
+	}' "$dir/main.c"
+}
+
+write() {
+	local force=0 n dir dest tmp backup
+	if [[ ${1:-} == --force ]]; then
+		force=1
+		shift
+	fi
+	if [[ $# -eq 0 ]]; then
+		set -- $(seq 1 ${#STAGES[@]})
+	fi
+	for n in "$@"; do
+		dir=$(stage_dir "$n")
+		[[ -f $dir/main.c ]] || continue
+		dest=exercises/$dir/main.c
+		if [[ -e $dest && $force -eq 0 ]]; then
+			echo "exercise: $dest exists, and may hold your work: kept (FORCE=1 replaces it, after a backup)" >&2
+			continue
+		fi
+		mkdir -p "exercises/$dir"
+		tmp=$(mktemp "exercises/$dir/.main.c.XXXXXX")
+		if ! skeleton "$n" >"$tmp"; then
+			rm -f "$tmp"
+			die "stage $n: no skeleton written"
+		fi
+		if [[ -e $dest ]]; then
+			backup=$dest.~$(date +%Y%m%d-%H%M%S)~
+			cp -p "$dest" "$backup"
+			echo "exercise: kept your $dest as $backup"
+		fi
+		mv "$tmp" "$dest"
+		echo "exercise: wrote $dest (grade it with: make grade STAGE=$n)"
+	done
+}
+
+case ${1:-} in
+write)
+	shift
+	write "$@"
+	;;
+skeleton)
+	[[ $# -ge 2 ]] || die "usage: $0 skeleton N [HOLE]"
+	skeleton "$2" "${3:-}"
+	;;
+holes)
+	[[ $# -eq 2 ]] || die "usage: $0 holes N"
+	stage_dir "$2" >/dev/null
+	holes "$2" | cut -f1
+	;;
+*)
+	die "usage: $0 write [--force] [N...] | skeleton N [HOLE] | holes N"
+	;;
+esac
