@@ -274,23 +274,22 @@ void prune_stale_cgroups(struct cgroup *cg)
 
 	/* Our own name first: a stale one of that name is in the way. */
 	prune_if_stale(cg, cg->name);
-	for (int i = 0; i < cg->nh; i++) {
-		d = opendir(cg->h[i].parent);
-		if (d == NULL && errno == ENOENT)
+	/* The first hierarchy is enough: a cgroup is made there first and
+	 * removed from there last, so no other holds one it lacks. */
+	d = opendir(cg->h[0].parent);
+	if (d == NULL && errno == ENOENT)
+		return;
+	if (d == NULL)
+		die("opendir %s", cg->h[0].parent);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.' ||
+		    owner_alive(e->d_name))
 			continue;
-		if (d == NULL)
-			die("opendir %s", cg->h[i].parent);
-		while ((e = readdir(d)) != NULL) {
-			if (e->d_type != DT_DIR || e->d_name[0] == '.' ||
-			    owner_alive(e->d_name))
-				continue;
-			names = realloc(names, (n + 1) * sizeof(*names));
-			if (names == NULL ||
-			    (names[n++] = strdup(e->d_name)) == NULL)
-				die("malloc");
-		}
-		closedir(d);
+		names = realloc(names, (n + 1) * sizeof(*names));
+		if (names == NULL || (names[n++] = strdup(e->d_name)) == NULL)
+			die("malloc");
 	}
+	closedir(d);
 	start = n ? (int)((size_t)getpid() % n) : 0;
 	for (size_t k = 0; k < n; k++) {
 		const char *name = names[(start + k) % n];

@@ -153,6 +153,19 @@ entries() { find "$1" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | paste -sd 
 
 no_leftover_pids() { [[ -z $(leftover_pids) ]]; }
 
+# expect_no_leftovers WHAT: every process this test started is gone, once
+# they had up to 3 s to finish exiting.
+expect_no_leftovers() {
+	wait_for 30 no_leftover_pids || fail "$1: left behind: $(leftover_pids)"
+}
+
+# kill_tool: SIGKILL the background tool itself, as `kill -9` does, and reap
+# it: it can clean nothing up.
+kill_tool() {
+	kill -KILL "$bg_pid"
+	wait "$bg_pid" 2>/dev/null || true
+}
+
 # Start the tool in the background, its output in $BATS_TEST_TMPDIR/bg.out;
 # sets $bg_pid to the tool's PID.
 ctr_bg() {

@@ -59,10 +59,8 @@ container_cgroups() {
 		for delay in 0 0.001 0.002 0.005 0.01 0.02 0.05 0.1 0.3; do
 			ctr_bg "$n" sleep 1000
 			sleep "$delay"
-			kill -KILL "$bg_pid"
-			wait "$bg_pid" 2>/dev/null || true
-			wait_for 30 no_leftover_pids ||
-				fail "stage $n, SIGKILL after ${delay}s: left $(leftover_pids)"
+			kill_tool
+			expect_no_leftovers "stage $n, SIGKILL after ${delay}s"
 		done
 		# A tool killed mid-run leaves an empty cgroup; the next run
 		# finds its owner gone and removes it.
@@ -80,10 +78,8 @@ container_cgroups() {
 				ms=$((RANDOM % 21))
 				ctr_bg "$n" $init sleep 1000
 				sleep "0.$(printf '%03d' "$ms")"
-				kill -KILL "$bg_pid"
-				wait "$bg_pid" 2>/dev/null || true
-				wait_for 30 no_leftover_pids ||
-					fail "stage $n $init, SIGKILL after ${ms} ms: left $(leftover_pids)"
+				kill_tool
+				expect_no_leftovers "stage $n $init, SIGKILL after ${ms} ms"
 			done
 			ctr "$n" true
 			expect_status 0
@@ -101,8 +97,7 @@ container_cgroups() {
 			stop_bg
 			[[ $status -eq 137 || $status -eq 143 ]] ||
 				fail "stage $n, SIGTERM after ${delay}s: status $status"
-			wait_for 30 no_leftover_pids ||
-				fail "stage $n: left $(leftover_pids)"
+			expect_no_leftovers "stage $n"
 		done
 		expect_eq "$(container_cgroups)" "" "stage $n: cgroups"
 	done
@@ -121,12 +116,10 @@ container_cgroups() {
 	for n in $(heavy_stages); do
 		ctr "$n" sh -c 'sleep 1000 & sleep 1000 & exit 0'
 		expect_status 0
-		wait_for 30 no_leftover_pids ||
-			fail "stage $n: left $(leftover_pids)"
+		expect_no_leftovers "stage $n"
 		ctr "$n" --init sh -c 'sleep 1000 & exit 4'
 		expect_status 4
-		wait_for 30 no_leftover_pids ||
-			fail "stage $n --init: left $(leftover_pids)"
+		expect_no_leftovers "stage $n --init"
 	done
 }
 
@@ -151,7 +144,7 @@ container_cgroups() {
 	ctr 5 --pids-limit 20 bash -c ':(){ :|:& };: ; sleep 3; exit 0'
 	expect_status 0
 	expect_match "$stderr" "Resource temporarily unavailable" "the bomb hit the limit"
-	wait_for 30 no_leftover_pids || fail "left $(leftover_pids)"
+	expect_no_leftovers "the bomb"
 	ctr 5 true
 	expect_status 0
 	expect_eq "$(container_cgroups)" "" "cgroups after the bomb"

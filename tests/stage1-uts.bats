@@ -233,10 +233,8 @@ load helpers
 	for n in $(stages_from 1); do
 		ctr_bg "$n" sleep 1000
 		wait_container
-		kill -KILL "$bg_pid"
-		wait "$bg_pid" || true
-		wait_for 30 no_leftover_pids ||
-			fail "stage $n: left behind: $(leftover_pids)"
+		kill_tool
+		expect_no_leftovers "stage $n"
 		next_run_cleans_up "$n"
 	done
 }
@@ -249,11 +247,9 @@ load helpers
 		LD_PRELOAD=$REPO/tests/shims/bin/slow_prctl.so CFS_PRCTL_DELAY_MS=300 \
 			ctr_bg "$n" sleep 1000
 		sleep 0.1
-		kill -KILL "$bg_pid"
-		wait "$bg_pid" || true
+		kill_tool
 		sleep 0.5 # the child wakes from its delay, finds the tool gone
-		wait_for 30 no_leftover_pids ||
-			fail "stage $n: left behind: $(leftover_pids)"
+		expect_no_leftovers "stage $n"
 		next_run_cleans_up "$n"
 	done
 }

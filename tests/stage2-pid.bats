@@ -103,10 +103,8 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 	for n in $(stages_from 2); do
 		ctr_bg "$n" sh -c 'sleep 1000 & sleep 1000 & echo ready; wait'
 		wait_for 50 bg_output_has ready
-		kill -KILL "$bg_pid"
-		wait "$bg_pid" || true
-		wait_for 30 no_leftover_pids ||
-			fail "stage $n: left behind: $(leftover_pids)"
+		kill_tool
+		expect_no_leftovers "stage $n"
 		next_run_cleans_up "$n"
 	done
 }
@@ -143,10 +141,8 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 	for n in $(stages_from 2); do
 		ctr_bg "$n" --init setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo ready; exec sleep 1000'
 		wait_for 50 bg_output_has ready || fail "stage $n: the command never started"
-		kill -KILL "$bg_pid"
-		wait "$bg_pid" || true
-		wait_for 30 no_leftover_pids ||
-			fail "stage $n: left behind: $(leftover_pids)"
+		kill_tool
+		expect_no_leftovers "stage $n"
 		next_run_cleans_up "$n"
 	done
 }

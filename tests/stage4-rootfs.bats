@@ -405,7 +405,7 @@ expect_nothing_created() {
 		wait_for 50 bg_output_has ready
 		kill -KILL "$bg_pid"
 		wait_bg
-		wait_for 30 no_leftover_pids || fail "stage $n: left behind: $(leftover_pids)"
+		expect_no_leftovers "stage $n"
 		expect_eq "$(cat /proc/self/mounts)" "$mounts" "stage $n: mounts after SIGKILL"
 		[[ -e $layer/upper/x && -e $src/y ]] || fail "stage $n: the writes before SIGKILL were lost"
 		next_run_cleans_up "$n"

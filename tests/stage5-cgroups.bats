@@ -270,7 +270,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 			fail "stage $n: the host cannot fork"
 		stop_bg
 		expect_status 137
-		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		expect_no_leftovers "stage $n"
 		expect_no_new_cgroups "$before" "stage $n after the bomb"
 	done
 }
@@ -283,7 +283,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 		expect_status 124
 		# bash says "fork: retry: Resource temporarily unavailable".
 		expect_match "$stderr" "fork: (retry: )?Resource temporarily unavailable" "stage $n: the bomb's stderr"
-		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		expect_no_leftovers "stage $n"
 		expect_no_new_cgroups "$before" "stage $n after the bomb"
 	done
 }
@@ -368,7 +368,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 		wait_bg
 		expect_status 143
 		expect_no_new_cgroups "$before" "stage $n after SIGTERM under --init"
-		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		expect_no_leftovers "stage $n"
 	done
 }
 
@@ -377,9 +377,8 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	before=$(cgroup_tree)
 	for n in $(stages_from 5); do
 		ctr_ready "$n" --name "$name"
-		kill -KILL "$bg_pid"
-		wait "$bg_pid" || true
-		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		kill_tool
+		expect_no_leftovers "stage $n"
 		# SIGKILL cannot be caught: the cgroup stays, and empties.
 		for d in $(cgroup_dirs "$name"); do
 			[[ -d $d ]] || fail "stage $n: expected the stale $d"
@@ -394,9 +393,8 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 
 		# And the name of a SIGKILLed tool's container can be used again.
 		ctr_ready "$n" --name "$name"
-		kill -KILL "$bg_pid"
-		wait "$bg_pid" || true
-		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		kill_tool
+		expect_no_leftovers "stage $n"
 		for d in $(cgroup_dirs "$name"); do
 			wait_for 30 cgroup_empty "$d" || fail "stage $n: $d never emptied"
 		done
@@ -417,8 +415,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	for n in $(stages_from 5); do
 		ctr_bg "$n" --name "$name" setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo ready; exec sleep 1000'
 		wait_for 50 bg_output_has ready || fail "stage $n: the command never started"
-		kill -KILL "$bg_pid"
-		wait "$bg_pid" || true
+		kill_tool
 		sleep 0.5
 		for d in $(cgroup_dirs "$name"); do
 			cgroup_empty "$d" && fail "stage $n: expected the survivor in $d"
@@ -426,7 +423,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 		ctr "$n" -v true
 		expect_status 0
 		expect_match "$stderr" "removed stale cgroup [^ ]*/container/$name" "stage $n trace"
-		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		expect_no_leftovers "stage $n"
 		expect_no_new_cgroups "$before" "stage $n after the next run"
 	done
 }
@@ -517,7 +514,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 			done
 			wait "$victim" || true
 		done
-		wait_for 30 no_leftover_pids || fail "stage $n: left $(leftover_pids)"
+		expect_no_leftovers "stage $n"
 		ctr "$n" true
 		expect_status 0
 		expect_no_new_cgroups "$before" "stage $n after the concurrent runs"
