@@ -128,6 +128,32 @@ wait_for() {
 	done
 }
 
+# ---- a terminal, as a person at a keyboard ----
+
+# screen_shows FILE REGEX N: the terminal's output so far, in FILE, has at
+# least N matches of REGEX (N prompts, say).
+screen_shows() {
+	local count
+	count=$(grep -oaE -- "$2" "$1" 2>/dev/null | wc -l)
+	((count >= $3))
+}
+
+# at_terminal FEEDER COMMAND: run COMMAND under a pseudo-terminal, script(1),
+# its keyboard being the function FEEDER, which types each line only once
+# the screen shows what a person would wait for (screen_shows on $screen).
+# Sets $status and $output, which is what the terminal showed.
+at_terminal() {
+	local feeder=$1
+	screen=$BATS_TEST_TMPDIR/screen
+	: >"$screen"
+	status=0
+	timeout 30 script -qfec "$2" /dev/null < <("$feeder") >"$screen" 2>&1 || status=$?
+	output=$(cat "$screen")
+	log "\$ script -qec '${2#"$REPO"/}'"
+	log "  status: $status"
+	log "  screen: $output"
+}
+
 # ---- the host's side ----
 
 # Every test's processes carry this in their environment, so teardown can

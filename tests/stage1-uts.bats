@@ -266,20 +266,19 @@ load helpers
 	done
 }
 
+# The keyboard of the interactive test: each line once the screen shows what
+# a person would wait for (the typed line is echoed too, hence the counts).
+type_into_bash() {
+	wait_for 100 screen_shows "$screen" '# ' 1 && echo 'hostname; sleep 30'
+	wait_for 100 screen_shows "$screen" 'container' 1 && printf '\003'
+	wait_for 100 screen_shows "$screen" '# ' 2 && echo 'echo still-alive; exit 3'
+}
+
 @test "stage1: an interactive shell works under a terminal, and Ctrl-C stops only the foreground command" {
 	local start
 	for n in $(stages_from 1); do
 		start=$SECONDS
-		run --separate-stderr script -qec "$(stage_bin "$n") run bash --norc -i" /dev/null \
-			< <(
-				sleep 0.5
-				echo 'hostname; sleep 30'
-				sleep 1
-				printf '\003'
-				sleep 0.5
-				echo 'echo still-alive; exit 3'
-			)
-		log_run "script -qec 'stage$n/container run bash -i'"
+		at_terminal type_into_bash "$(stage_bin "$n") run bash --norc -i"
 		expect_status 3
 		expect_match "$output" "container" "stage $n hostname"
 		((SECONDS - start < 20)) || fail "stage $n: Ctrl-C did not interrupt sleep 30"
