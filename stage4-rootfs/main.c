@@ -44,6 +44,9 @@
 #define DEFAULT_PATH                                                           \
 	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SCRATCH_OPTIONS "mode=0755,size=1g"
+/* The uid that a file of an unmapped owner shows in a user namespace
+ * (/proc/sys/kernel/overflowuid). */
+#define OVERFLOW_UID 65534
 
 /* What the child needs from the parent: clone(2) passes one pointer. */
 struct child_args {
@@ -442,7 +445,9 @@ static void mount_proc(void)
  * wrong mode is changed: on an overlay even a chmod that changes nothing
  * copies /tmp up, and the upper layer must hold only the container's own
  * changes.  It runs before the volumes, so a volume on /tmp keeps the
- * host directory's own mode. */
+ * host directory's own mode.  Without root, an image that belongs to the
+ * host's root belongs to no one in our user namespace, and overlayfs
+ * cannot copy such a directory up (EOVERFLOW): /tmp gets a tmpfs. */
 static void make_tmp(void)
 {
 	char path[32];
@@ -451,9 +456,15 @@ static void make_tmp(void)
 
 	if (fstat(dir, &st) == -1)
 		die("stat /tmp");
-	if ((st.st_mode & 07777) != 01777 &&
-	    chmod(fd_path(dir, path, sizeof(path)), 01777) == -1)
+	if (rootless() && st.st_uid == OVERFLOW_UID) {
+		if (mount("tmpfs", fd_path(dir, path, sizeof(path)), "tmpfs",
+			  MS_NOSUID | MS_NODEV, "mode=1777,size=64m") == -1)
+			die("mount tmpfs on /tmp");
+		trace("mount a tmpfs on /tmp: the image's belongs to no one here");
+	} else if ((st.st_mode & 07777) != 01777 &&
+		   chmod(fd_path(dir, path, sizeof(path)), 01777) == -1) {
 		die("chmod /tmp");
+	}
 	close(dir);
 }
 
