@@ -97,7 +97,7 @@ err=""
 check_root() {
 	local cap
 	if ((!is_root)); then
-		ok "root: running as $(id -un): the stages run rootless, in a user namespace (docs/06-rootless.md); see the rootless lines below"
+		ok "root: running as $(id -un): the stages run rootless, in a user namespace (docs/rootless.md); see the rootless lines below"
 		return
 	fi
 	# Root inside a container may still lack CAP_SYS_ADMIN (bit 21),
@@ -403,7 +403,7 @@ check_cgroups() {
 
 # ---- security modules ----
 
-# ---- rootless (docs/06-rootless.md) ----
+# ---- rootless (docs/rootless.md) ----
 
 # The user who would run the stages: ourselves, or nobody when we are root
 # (the sysctls below do not bind root).
