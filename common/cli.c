@@ -685,9 +685,3 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		opts->rootfs = existing_dir("--rootfs", image);
 	}
 }
-
-void require_root(void)
-{
-	if (geteuid() != 0)
-		diex("must be run as root: creating namespaces needs CAP_SYS_ADMIN (try: sudo)");
-}

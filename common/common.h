@@ -109,8 +109,6 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 /* The OPTIONS, SIGNALS, CGROUPS and EXIT STATUS sections of --help for the
  * given stage, from the table in cli.c; a stage's usage() prints the rest. */
 void print_options(int stage);
-/* Exit 125 unless we run as root, saying why root is needed. */
-void require_root(void);
 
 /* The image stage 4 uses without --rootfs: rootfs/ beside the stage dirs. */
 const char *default_rootfs(void);
@@ -149,5 +147,18 @@ const char *command_line(char **argv);
 int exit_status(int wstatus);
 /* execvp the command; on failure exit 127 (not found) or 126. */
 noreturn void exec_command(char **argv);
+
+/* ---- rootless mode (userns.c) ---- */
+
+/* Do we run without root, and so in a user namespace of our own? */
+int rootless(void);
+/* CLONE_NEWUSER without root, 0 as root: or'ed into every stage's clone. */
+int user_namespace_flag(void);
+/* The parent's side, after the clone and before the go-ahead: without
+ * root, map root in the child's user namespace to our own uid and gid. */
+void map_user_to_root(pid_t pid);
+/* The hint for a failed clone, from errno: the reasons a user namespace is
+ * refused to a user; NULL as root. */
+const char *clone_hint(void);
 
 #endif

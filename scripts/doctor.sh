@@ -97,7 +97,7 @@ err=""
 check_root() {
 	local cap
 	if ((!is_root)); then
-		fail "$ALL" "root: running as $(id -un), not root" "run with sudo (sudo make doctor)"
+		ok "root: running as $(id -un): the stages run rootless, in a user namespace (docs/rootless.md); see the rootless lines below"
 		return
 	fi
 	# Root inside a container may still lack CAP_SYS_ADMIN (bit 21),
@@ -149,10 +149,12 @@ check_kernel() {
 		fail "$ALL" "kernel: $release is older than 3.8" "upgrade the kernel"
 	elif ((major < 3 || (major == 3 && minor < 18))); then
 		fail "4 5" "kernel: $release has no overlayfs (3.18)" "upgrade the kernel"
-	elif ((major < 4 || (major == 4 && minor < 3))); then
-		fail "5" "kernel: $release has no pids controller (4.3)" "upgrade the kernel"
+	elif ((major < 5 || (major == 5 && minor < 6))); then
+		fail "4 5" "kernel: $release has no openat2 (5.6), which stage 4 opens every mount point with" "upgrade the kernel to 5.6 or later"
+	elif ((major == 5 && minor < 11)); then
+		warn "4 5" "kernel: $release: rootless, overlayfs needs 5.11 (as root, fine)" "upgrade the kernel, or run stages 4-5 as root"
 	else
-		ok "kernel: $release (namespaces need 3.8, overlayfs 3.18, the pids controller 4.3)"
+		ok "kernel: $release (openat2 needs 5.6, rootless overlayfs 5.11, clone3 into a cgroup 5.7)"
 	fi
 }
 
@@ -401,6 +403,77 @@ check_cgroups() {
 
 # ---- security modules ----
 
+# ---- rootless (docs/rootless.md) ----
+
+# The user who would run the stages: ourselves, or nobody when we are root
+# (the sysctls below do not bind root).
+as_user=()
+who=$(id -un)
+if ((is_root)); then
+	as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	who=nobody
+fi
+
+# Without root: may a user make a user namespace, mount an overlay in it,
+# and has it a cgroup v2 subtree of its own (stage 5)?  Warnings only: as
+# root every stage runs without them.
+check_rootless() {
+	local v dir uid stage5_verdict=warn
+	((is_root)) || stage5_verdict=fail
+	v=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null)
+	if [[ $v == 0 ]]; then
+		warn "" "rootless: user.max_user_namespaces is 0: no user may make a user namespace" 			"sudo sysctl -w user.max_user_namespaces=15000"
+	fi
+	v=$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null)
+	if [[ $v == 0 ]]; then
+		warn "" "rootless: kernel.unprivileged_userns_clone is 0 (Debian's switch)" 			"sudo sysctl -w kernel.unprivileged_userns_clone=1"
+	fi
+	v=$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null)
+	if [[ $v == 1 ]]; then
+		warn "" "rootless: kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): a user namespace gets no capabilities" 			"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with 'userns,' for the stages"
+	fi
+	if ! have unshare || { ((is_root)) && ! have setpriv; }; then
+		return
+	fi
+	if try "${as_user[@]}" unshare --user --map-root-user --uts --pid --fork --mount true; then
+		ok "rootless: an unprivileged user may make user, UTS, PID and mount namespaces"
+	else
+		warn "" "rootless: a user namespace is refused to $who: $err" \
+			"allow unprivileged user namespaces (the sysctls above), or run the stages as root"
+		return
+	fi
+	dir=$(mktemp -d /tmp/doctor-userns.XXXXXX) || return
+	chmod 755 "$dir"
+	((is_root)) && chown 65534:65534 "$dir"
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	if try "${as_user[@]}" unshare --user --map-root-user --mount sh -c \
+		'mkdir "$1/l" "$1/u" "$1/w" "$1/m" && mount -t overlay overlay -o "lowerdir=$1/l,upperdir=$1/u,workdir=$1/w,userxattr" "$1/m"' \
+		sh "$dir"; then
+		ok "rootless: overlayfs mounts in a user namespace (stages 4-5)"
+	else
+		warn "4 5" "rootless: overlayfs in a user namespace failed: $err" \
+			"Linux 5.11 or later, or run stages 4-5 as root"
+	fi
+	rm -rf "$dir"
+	if [[ $(stat -f -c %T /sys/fs/cgroup) != cgroup2fs ]]; then
+		"$stage5_verdict" 5 "rootless: cgroups here are v1 or hybrid; a user gets cgroups only on v2" \
+			"boot with systemd.unified_cgroup_hierarchy=1, or run stage 5 as root"
+		return
+	fi
+	uid=${SUDO_UID:-$(id -u)}
+	if ((!is_root)); then
+		dir=/sys/fs/cgroup$(awk -F: '$1 == 0 { print $3 }' /proc/self/cgroup)
+	else
+		dir=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service
+	fi
+	if [[ -d $dir && $(stat -c %u "$dir") == "$uid" ]]; then
+		ok "rootless: cgroup v2, with $dir delegated to uid $uid (stage 5: run it under systemd-run --user --scope -p Delegate=yes)"
+	else
+		"$stage5_verdict" 5 "rootless: no cgroup v2 subtree delegated to uid $uid ($dir)" \
+			"log in through systemd (user@.service delegates one), or run stage 5 as root"
+	fi
+}
+
 check_lsm() {
 	local found=0 label enforce
 	if [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]]; then
@@ -497,6 +570,7 @@ check_namespaces
 check_propagation
 check_overlay
 check_cgroups
+check_rootless
 check_lsm
 check_image
 check_tools

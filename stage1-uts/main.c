@@ -81,14 +81,18 @@ static int child(void *arg)
 
 /* The tool's half of die_with_parent(): wait until the child has armed its
  * death signal, then let it go on.  No word means the child died first;
- * supervise() then reports its status. */
-static void let_child_go(struct child_args *args)
+ * supervise() then reports its status.  Without root, the child is in a
+ * user namespace of its own, and is nobody there until the tool writes its
+ * uid and gid maps: that too must happen before the go-ahead. */
+static void let_child_go(struct child_args *args, pid_t pid)
 {
 	char armed;
 
 	close(args->sync_fd[1]);
-	if (recv(args->sync_fd[0], &armed, 1, 0) == 1 &&
-	    send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
+	if (recv(args->sync_fd[0], &armed, 1, 0) != 1)
+		return;
+	map_user_to_root(pid);
+	if (send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
 	    errno != EPIPE)
 		die("send the go-ahead to the child");
 }
@@ -101,14 +105,14 @@ static pid_t start_container(struct child_args *args)
 		       args->sync_fd) == -1)
 		die("socketpair");
 	trace("clone with CLONE_NEWUTS: a new UTS namespace");
-	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
-		    args);
+	pid = clone(child, alloc_stack(STACK_SIZE),
+		    CLONE_FLAGS | user_namespace_flag() | SIGCHLD, args);
 	if (pid == -1)
-		die_hint("creating namespaces needs root", "clone");
+		die_hint(clone_hint(), "clone");
 	trace("running [%s] as PID %d on the host; without a PID namespace it has the same PID in the container",
 	      command_line(args->opts->command), pid);
 	give_terminal(pid);
-	let_child_go(args);
+	let_child_go(args, pid);
 	close(args->sync_fd[0]);
 	return pid;
 }
@@ -125,7 +129,8 @@ static void usage(void)
 	       "DESCRIPTION\n"
 	       "    Stage 1 of containers from scratch. Runs COMMAND in a new UTS\n"
 	       "    namespace, so that it can change its hostname without changing\n"
-	       "    the host's. Must be run as root.\n");
+	       "    the host's. Without root, it runs in a user namespace of its own,\n"
+	       "    in which the caller is root.\n");
 	print_options(STAGE);
 	printf("\n"
 	       "SEE ALSO\n"
@@ -140,7 +145,6 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage1";
-	require_root();
 	block_signals(&args.sigmask);
 	pid = start_container(&args);
 	return exit_status(supervise(pid));

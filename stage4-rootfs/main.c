@@ -44,6 +44,9 @@
 #define DEFAULT_PATH                                                           \
 	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SCRATCH_OPTIONS "mode=0755,size=1g"
+/* The uid that a file of an unmapped owner shows in a user namespace
+ * (/proc/sys/kernel/overflowuid). */
+#define OVERFLOW_UID 65534
 
 /* What the child needs from the parent: clone(2) passes one pointer. */
 struct child_args {
@@ -172,14 +175,18 @@ static void mount_root(struct child_args *args)
 		snprintf(layer, sizeof(layer), "%s", "layer");
 		trace("writable layer on a tmpfs, discarded at exit");
 	}
+	/* In a user namespace overlayfs may not use its trusted.* xattrs,
+	 * only user.* ones: userxattr. */
 	snprintf(data, sizeof(data),
-		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, layer,
-		 layer);
+		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", lower,
+		 layer, layer, rootless() ? ",userxattr" : "");
 	if (mkdir("root", 0755) == -1)
 		die("mkdir the mount point in the scratch tmpfs");
 	if (mount("overlay", "root", "overlay", 0, data) == -1)
 		die_hint(
-			"overlayfs needs a kernel with overlay, and an upper layer on a filesystem such as ext4, xfs or tmpfs",
+			rootless()
+				? "without root, overlayfs needs Linux 5.11 or later, where a user namespace may mount it"
+				: "overlayfs needs a kernel with overlay, and an upper layer on a filesystem such as ext4, xfs or tmpfs",
 			"mount overlay with image %s", opts->rootfs);
 	if (chdir("root") == -1)
 		die("chdir into the overlay");
@@ -315,6 +322,29 @@ static void mount_volumes(struct child_args *args)
 }
 
 /*
+ * Without root, mknod(2) is refused, even to root of a user namespace: a
+ * device node made there could reach the host's hardware.  The host's own
+ * nodes are bound in instead, each onto an empty file in our tmpfs, so that
+ * /dev/null inside is the host's /dev/null, with the host's permissions.
+ * The source is the host's /dev: we have not pivoted yet.
+ */
+static void bind_host_device(int dev, const char *name)
+{
+	char host[32], path[32];
+	int fd;
+
+	fd = openat(dev, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd == -1)
+		die("create /dev/%s", name);
+	snprintf(host, sizeof(host), "/dev/%s", name);
+	if (mount(host, fd_path(fd, path, sizeof(path)), NULL, MS_BIND, NULL) ==
+	    -1)
+		die("bind-mount the host's %s on /dev/%s", host, name);
+	close(fd);
+}
+
+/*
  * A /dev with only what programs expect and nothing that reaches the host's
  * disks: a tmpfs with six harmless character devices, the usual links into
  * /proc/self/fd, and a devpts of our own so shells can open terminals.
@@ -345,6 +375,10 @@ static void mount_dev(void)
 	close(dev);
 	dev = open_in_root("/dev"); /* the new tmpfs, not the image's dir */
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+		if (rootless()) {
+			bind_host_device(dev, devices[i].name);
+			continue;
+		}
 		if (mknodat(dev, devices[i].name, S_IFCHR | 0666,
 			    makedev(devices[i].major, devices[i].minor)) == -1)
 			die("mknod /dev/%s", devices[i].name);
@@ -367,7 +401,8 @@ static void mount_dev(void)
 		die("mount devpts on /dev/pts");
 	close(pts);
 	close(dev);
-	trace("mount a minimal /dev: null zero full random urandom tty, and devpts");
+	trace("mount a minimal /dev: null zero full random urandom tty%s, and devpts",
+	      rootless() ? " (the host's, bound in)" : "");
 }
 
 /*
@@ -410,7 +445,9 @@ static void mount_proc(void)
  * wrong mode is changed: on an overlay even a chmod that changes nothing
  * copies /tmp up, and the upper layer must hold only the container's own
  * changes.  It runs before the volumes, so a volume on /tmp keeps the
- * host directory's own mode. */
+ * host directory's own mode.  Without root, an image that belongs to the
+ * host's root belongs to no one in our user namespace, and overlayfs
+ * cannot copy such a directory up (EOVERFLOW): /tmp gets a tmpfs. */
 static void make_tmp(void)
 {
 	char path[32];
@@ -419,9 +456,15 @@ static void make_tmp(void)
 
 	if (fstat(dir, &st) == -1)
 		die("stat /tmp");
-	if ((st.st_mode & 07777) != 01777 &&
-	    chmod(fd_path(dir, path, sizeof(path)), 01777) == -1)
+	if (rootless() && st.st_uid == OVERFLOW_UID) {
+		if (mount("tmpfs", fd_path(dir, path, sizeof(path)), "tmpfs",
+			  MS_NOSUID | MS_NODEV, "mode=1777,size=64m") == -1)
+			die("mount tmpfs on /tmp");
+		trace("mount a tmpfs on /tmp: the image's belongs to no one here");
+	} else if ((st.st_mode & 07777) != 01777 &&
+		   chmod(fd_path(dir, path, sizeof(path)), 01777) == -1) {
 		die("chmod /tmp");
+	}
 	close(dir);
 }
 
@@ -581,14 +624,18 @@ static void remove_new_layer(struct child_args *args)
 
 /* The tool's half of die_with_parent(): wait until the child has armed its
  * death signal, then let it go on.  No word means the child died first;
- * supervise() then reports its status. */
-static void let_child_go(struct child_args *args)
+ * supervise() then reports its status.  Without root, the child is in a
+ * user namespace of its own, and is nobody there until the tool writes its
+ * uid and gid maps: that too must happen before the go-ahead. */
+static void let_child_go(struct child_args *args, pid_t pid)
 {
 	char armed;
 
 	close(args->sync_fd[1]);
-	if (recv(args->sync_fd[0], &armed, 1, 0) == 1 &&
-	    send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
+	if (recv(args->sync_fd[0], &armed, 1, 0) != 1)
+		return;
+	map_user_to_root(pid);
+	if (send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
 	    errno != EPIPE)
 		die("send the go-ahead to the child");
 }
@@ -601,10 +648,10 @@ static pid_t start_container(struct child_args *args)
 		       args->sync_fd) == -1)
 		die("socketpair");
 	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, PID and mount namespaces");
-	pid = clone(child, alloc_stack(STACK_SIZE), CLONE_FLAGS | SIGCHLD,
-		    args);
+	pid = clone(child, alloc_stack(STACK_SIZE),
+		    CLONE_FLAGS | user_namespace_flag() | SIGCHLD, args);
 	if (pid == -1)
-		die_hint("creating namespaces needs root", "clone");
+		die_hint(clone_hint(), "clone");
 	if (args->opts->init)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
@@ -612,7 +659,7 @@ static pid_t start_container(struct child_args *args)
 		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
 	give_terminal(pid);
-	let_child_go(args);
+	let_child_go(args, pid);
 	return pid;
 }
 
@@ -630,8 +677,9 @@ static void usage(void)
 	       "    and mount namespaces, with an image as its root filesystem. The\n"
 	       "    image is the read-only lower layer of an overlay: writes go to an\n"
 	       "    upper layer, and the image is never modified. The container gets\n"
-	       "    a fresh /proc, a minimal /dev and a writable /tmp. Must be run as\n"
-	       "    root.\n");
+	       "    a fresh /proc, a minimal /dev and a writable /tmp. Without root, it\n"
+	       "    runs in a user namespace of its own, in which the caller is root,\n"
+	       "    and /dev holds bind mounts of the host's devices.\n");
 	print_options(STAGE);
 	printf("\n"
 	       "SEE ALSO\n"
@@ -647,7 +695,6 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage4";
-	require_root();
 	make_layer(&args);
 	block_signals(&args.sigmask);
 	pid = start_container(&args);

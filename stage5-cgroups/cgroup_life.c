@@ -32,6 +32,7 @@
 #include <string.h>
 #include <linux/magic.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,7 +46,9 @@
 const char *const controllers[NCONTROLLERS] = {"pids", "memory", "cpu"};
 
 static int global_lock = -1;
-static struct cgroup *owned; /* what die() removes */
+static struct cgroup *owned;   /* what die() removes */
+static struct cgroup *in_leaf; /* rootless: whose leaf holds the tool */
+static void remove_owned(void);
 
 /* The filesystem type at path, as statfs(2) reports it; 0 if none. */
 static long fs_type(const char *path)
@@ -77,6 +80,92 @@ static void use_hierarchy(struct cgroup *cg, int controller, const char *root,
 	      controllers[controller], v2 ? "unified (v2)" : "v1", root);
 }
 /*
+ * Rootless: a user may make cgroups only in a subtree that root delegated to
+ * it, by giving it the directory and its cgroup.procs, cgroup.threads and
+ * cgroup.subtree_control; systemd does so for user@.service and for
+ * `systemd-run --user -p Delegate=yes`.  Only v2 can delegate safely, so v1
+ * and hybrid refuse.  Our own cgroup, from /proc/self/cgroup ("0::/path"),
+ * must be such a subtree.  It then takes the place of the root: the
+ * container's cgroup is <ours>/container/NAME.  v2 lets a cgroup either hold
+ * processes or pass controllers on, and ours holds the tool: so the tool
+ * moves first into a leaf of its own, <ours>/tool-PID, as crun does.
+ */
+static void find_delegated(struct cgroup *cg, long root, const char *mode,
+			   char *dir, size_t size)
+{
+	char line[PATH_BUF], path[PATH_BUF], leaf[PATH_BUF];
+	const char *files[] = {"", "/cgroup.procs", "/cgroup.subtree_control"};
+	FILE *f;
+
+	if (root != CGROUP2_SUPER_MAGIC)
+		diex("without root, stage 5 needs cgroup v2, where a cgroup can be delegated to a user, and this machine's cgroups are %s: boot with systemd.unified_cgroup_hierarchy=1, or run as root",
+		     mode);
+	f = fopen("/proc/self/cgroup", "re");
+	if (f == NULL)
+		die("open /proc/self/cgroup");
+	line[0] = '\0';
+	while (fgets(line, sizeof(line), f) && strncmp(line, "0::", 3) != 0)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	if (strncmp(line, "0::/", 4) != 0)
+		diex("no cgroup v2 line in /proc/self/cgroup");
+	make_path(dir, size, "%s%s", CGROUP_ROOT,
+		  strcmp(line + 3, "/") ? line + 3 : "");
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		make_path(path, sizeof(path), "%s%s", dir, files[i]);
+		if (access(path, W_OK) == -1)
+			diex("without root, stage 5 needs a cgroup delegated to uid %u, and %s is not (%s): run it under 'systemd-run --user --scope -p Delegate=yes', or as root",
+			     (unsigned)geteuid(), path, strerror(errno));
+	}
+	make_path(leaf, sizeof(leaf), "%s/tool-%d", dir, getpid());
+	if (mkdir(leaf, 0755) == -1)
+		die("mkdir %s", leaf);
+	make_path(path, sizeof(path), "%s/cgroup.procs", leaf);
+	if (write_file(path, "0") == -1)
+		die("move the tool into its leaf: write 0 to %s", path);
+	make_path(cg->tool_leaf, sizeof(cg->tool_leaf), "%s", leaf);
+	in_leaf = cg;
+	at_die(remove_owned);
+	trace("delegated cgroup %s: the tool moved into %s", dir, leaf);
+}
+
+/*
+ * Rootless, at the end: the tool goes back to the delegated cgroup and
+ * removes its leaf, once no container is left there.  That needs the
+ * controllers turned off first (no process may join a cgroup that passes
+ * controllers on); while another run's container uses them, the leaf
+ * stays, empty, and a later run removes it.
+ */
+static void leave_delegated(struct cgroup *cg)
+{
+	char dir[PATH_BUF], path[PATH_BUF];
+	struct dirent *e;
+	DIR *d;
+
+	if (cg->tool_leaf[0] == '\0')
+		return;
+	make_path(dir, sizeof(dir), "%s", cg->tool_leaf);
+	*strrchr(dir, '/') = '\0';
+	make_path(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+	for (int c = 0; c < NCONTROLLERS; c++)
+		write_file(path, "-%s", controllers[c]);
+	make_path(path, sizeof(path), "%s/cgroup.procs", dir);
+	if (write_file(path, "0") == -1)
+		return; /* another container runs: the leaf waits */
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, "tool-", 5) == 0) {
+			make_path(path, sizeof(path), "%s/%s", dir, e->d_name);
+			rmdir(path); /* EBUSY: another tool is in it */
+		}
+	closedir(d);
+	cg->tool_leaf[0] = '\0';
+}
+
+/*
  * Where each controller lives.  Not guessed from paths: statfs(2) on
  * /sys/fs/cgroup says cgroup2 on a pure v2 system, and a tmpfs holding the
  * v1 hierarchies otherwise, each one a cgroup filesystem at
@@ -86,7 +175,7 @@ static void use_hierarchy(struct cgroup *cg, int controller, const char *root,
  */
 void find_controllers(struct cgroup *cg, const struct options *opts)
 {
-	static char unique[32];
+	static char unique[32], delegated[PATH_BUF];
 	char path[PATH_BUF], offered[256] = "";
 	const char *unified = NULL, *mode;
 	long root = fs_type(CGROUP_ROOT);
@@ -110,6 +199,10 @@ void find_controllers(struct cgroup *cg, const struct options *opts)
 		     CGROUP_ROOT, CGROUP_ROOT);
 	}
 	trace("cgroup mode: %s", mode);
+	if (rootless()) {
+		find_delegated(cg, root, mode, delegated, sizeof(delegated));
+		unified = delegated;
+	}
 	if (unified) {
 		make_path(path, sizeof(path), "%s/cgroup.controllers", unified);
 		if (read_file(path, offered, sizeof(offered)) == -1)
@@ -308,6 +401,8 @@ static void remove_owned(void)
 {
 	if (owned != NULL)
 		remove_cgroup(owned);
+	else if (in_leaf != NULL)
+		leave_delegated(in_leaf);
 }
 
 void own_cgroup(struct cgroup *cg)
@@ -342,6 +437,7 @@ void remove_cgroup(struct cgroup *cg)
 			warn_msg("rmdir %s: %s", cg->h[i].parent,
 				 strerror(errno));
 	}
+	leave_delegated(cg);
 	unlock_cgroups();
 }
 
