@@ -18,6 +18,8 @@
 static const int forwarded[] = {SIGINT,	 SIGTERM, SIGHUP,
 				SIGQUIT, SIGUSR1, SIGUSR2};
 
+/* mmap returns whole pages, so the top is aligned for every port's stack
+ * pointer (arm64 faults on one that is not a multiple of 16). */
 void *alloc_stack(size_t size)
 {
 	void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
