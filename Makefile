@@ -111,8 +111,10 @@ docs-check: all
 docs-update: all
 	scripts/docs.sh update
 
-test-vm: all
-	scripts/test-vm.sh
+# ARCH=arm64 boots Debian's arm64 kernel with the make cross build, and runs
+# the tests tagged smoke; FULL=1 runs them all.
+test-vm: $(if $(filter arm64,$(ARCH)),cross,all)
+	TEST_VM_ARCH=$(or $(ARCH),amd64) scripts/test-vm.sh
 
 install: all
 	install -d $(DESTDIR)$(LIBEXEC) $(DESTDIR)$(PREFIX)/bin
@@ -144,6 +146,7 @@ help:
 	@echo "make bench      start-up cost per stage against unshare(1)"
 	@echo "make soak       long reliability run (SOAK_RUNS, SOAK_PARALLEL)"
 	@echo "make test-vm    run the suite in a cgroup v2 VM under qemu"
+	@echo "make test-vm ARCH=arm64 [FULL=1]  the same on arm64, emulated (smoke tests unless FULL=1)"
 	@echo "make docs-check fail if the docs drifted from the code"
 	@echo "make docs-update regenerate diffs and captured output in docs/"
 	@echo "make install    install under PREFIX (default /usr/local), honours DESTDIR"

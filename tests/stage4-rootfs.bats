@@ -111,6 +111,7 @@ expect_nothing_created() {
 	done
 }
 
+# bats test_tags=smoke
 @test "stage4: ls /, ps, hostname and touch /hello behave as in docker run --rm" {
 	for n in $(stages_from 4); do
 		ctr "$n" --rootfs "$IMG" ls /
@@ -204,6 +205,7 @@ expect_nothing_created() {
 	expect_eq "$output" "escaped: $marker is reachable" "chroot"
 }
 
+# bats test_tags=smoke
 @test "stage4: pivot_root detaches the old root: no escape reaches a host file" {
 	local marker=$BATS_TEST_TMPDIR/host-only-file
 	touch "$marker"
@@ -287,6 +289,7 @@ expect_nothing_created() {
 	done
 }
 
+# bats test_tags=smoke
 @test "stage4: the host reaches the container's root through /proc/PID/root" {
 	for n in $(stages_from 4); do
 		ctr_bg "$n" --rootfs "$IMG" sh -c 'touch /hello && echo ready && exec sleep 1000'
@@ -390,6 +393,7 @@ expect_nothing_created() {
 
 # ---- the host's side ----
 
+# bats test_tags=smoke
 @test "stage4: nothing is left on the host after SIGKILL, a double SIGTERM, a killed command or a failed run" {
 	local src=$BATS_TEST_TMPDIR/src layer mounts tmp
 	mkdir "$src"

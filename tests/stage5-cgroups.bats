@@ -128,6 +128,7 @@ expect_no_cgroups() {
 
 # ---- limits ----
 
+# bats test_tags=smoke
 @test "stage5: the limit files, read from the host while it runs, match the flags" {
 	local actual
 	for n in $(stages_from 5); do
@@ -225,6 +226,7 @@ expect_no_cgroups() {
 	done
 }
 
+# bats test_tags=smoke
 @test "stage5: forkcount as PID 1 under --pids-limit 20 makes exactly 19 children" {
 	for n in $(stages_from 5); do
 		ctr "$n" --pids-limit 20 forkcount
@@ -310,6 +312,7 @@ expect_no_cgroups() {
 
 # ---- cleanup ----
 
+# bats test_tags=smoke
 @test "stage5: the cgroup is removed after a normal exit, a failing or missing command, and a failed setup" {
 	local before src=$BATS_TEST_TMPDIR/src
 	mkdir "$src"
