@@ -4,7 +4,7 @@
 # hierarchy, so that the v2 code paths run in a test even on a cgroup v1 or
 # hybrid machine.
 #
-# Usage: scripts/test-vm.sh [BATS_ARG...]      (make test-vm)
+# Usage: scripts/test-vm.sh [BATS_ARG...]      (make test-vm [ARCH=arm64])
 #
 # The pieces, all from Debian packages:
 #   kernel      Debian's linux-image-*-amd64 (the one linux-image-amd64
@@ -16,6 +16,13 @@
 #               /init and a copy of the work tree at /repo, packed as a cpio
 #               "newc" archive by busybox cpio.
 #   qemu        qemu-system-x86_64: KVM when it works, else TCG emulation.
+#
+# TEST_VM_ARCH=arm64 (make test-vm ARCH=arm64) boots linux-image-arm64's
+# kernel under qemu-system-aarch64 -M virt instead.  Its initramfs is not
+# this machine's programs but Debian's arm64 packages, fetched through a
+# private apt configuration in .cache/test-vm/arm64/apt (the host's apt and
+# dpkg stay as they are) and unpacked, with the stages and test programs
+# of make cross ARCH=arm64.  It runs the tests tagged smoke unless FULL=1.
 #
 # Inside, /init mounts cgroup2 alone at /sys/fs/cgroup, loads overlay.ko
 # and loop.ko, and runs tests/run; see scripts/vm-init.sh.  The serial console is shown here
@@ -36,8 +43,12 @@
 #   TEST_VM_MEMORY=2G      guest memory
 #   TEST_VM_CPUS=2         guest CPUs
 #   TEST_VM_APPEND=        extra kernel command line
+#   TEST_VM_ARCH=amd64     amd64 or arm64
+#   FULL=0                 1: arm64 runs every test, not only the smoke ones
+#   TEST_VM_WAIT_SCALE=1   stretch the suite's waits (6 for arm64)
 #
-# See: qemu-system-x86_64(1), apt-get(8), dpkg-deb(1), busybox(1),
+# See: qemu-system-x86_64(1), qemu-system-aarch64(1), apt-get(8),
+# apt.conf(5), dpkg-deb(1), busybox(1),
 # docs/test-vm.md
 
 set -euo pipefail
@@ -127,6 +138,7 @@ usage() {
 	cat <<EOF
 Usage: scripts/test-vm.sh [BATS_ARG...]
        make test-vm [KERNEL=vmlinuz [KERNEL_MODULES=dir]] [TEST_VM_ACCEL=tcg]
+       make test-vm ARCH=arm64 [FULL=1]
 
 Boot Debian's kernel under qemu with a pure cgroup v2 hierarchy and run the
 bats suite inside it: tests/run BATS_ARG... (.bats files and bats options
@@ -144,9 +156,13 @@ Settings (environment or make variables):
   TEST_VM_MEMORY=SIZE  guest memory (default 2G)
   TEST_VM_CPUS=N       guest CPUs (default 2)
   TEST_VM_APPEND=ARGS  extra kernel command line
+  TEST_VM_ARCH=ARCH    amd64 (default) or arm64, emulated; make's ARCH=
+  FULL=1               arm64: every test, not only those tagged smoke
+  TEST_VM_WAIT_SCALE=N stretch the suite's waits N times (arm64: 6)
 
 Files: .cache/test-vm/ holds the kernel cache, the initramfs and
-serial.log, the VM's console output of the last run.
+serial.log, the VM's console output of the last run; arm64's are in
+.cache/test-vm/arm64/, with its packages and private apt state.
 
 See: docs/test-vm.md, qemu-system-x86_64(1)
 EOF
