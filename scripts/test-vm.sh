@@ -562,6 +562,9 @@ arm64_unpack() {
 	for link in bin sbin lib; do
 		ln -s "usr/$link" "$ROOT/$link"
 	done
+	# What debootstrap and base-files' scripts make; a stage 3 test
+	# mounts on /mnt, which the container shares with the VM.
+	mkdir -p -- "$ROOT/mnt" "$ROOT/root" "$ROOT/var/tmp"
 	for pattern in "${ARM64_SKIP[@]}"; do
 		skip+=(--exclude="$pattern")
 	done
@@ -581,7 +584,6 @@ arm64_unpack() {
 	printf '%s\n' 'root:x:0:0:root:/root:/bin/bash' \
 		'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' >"$ROOT/etc/passwd"
 	printf '%s\n' 'root:x:0:' 'tty:x:5:' 'nogroup:x:65534:' >"$ROOT/etc/group"
-	mkdir -p -- "$ROOT/root"
 }
 
 # The arm64 guest: Debian's arm64 programs, and the work tree with the
