@@ -215,7 +215,9 @@ load helpers
 			< <(
 				sleep 0.5
 				echo 'hostname; sleep 30'
-				sleep 1
+				# Ctrl-C must come after hostname has run: later
+				# on a slow (emulated) machine.
+				sleep "$WAIT_SCALE"
 				printf '\003'
 				sleep 0.5
 				echo 'echo still-alive; exit 3'
