@@ -43,6 +43,8 @@ int fallback_forced(const char *feature)
 	return list != NULL && has_word(list, feature);
 }
 
+/* mmap returns whole pages, so the top is aligned for every port's stack
+ * pointer (arm64 faults on one that is not a multiple of 16). */
 void *alloc_stack(size_t size)
 {
 	void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,

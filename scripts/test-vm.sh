@@ -4,7 +4,7 @@
 # hierarchy, so that the v2 code paths run in a test even on a cgroup v1 or
 # hybrid machine.
 #
-# Usage: scripts/test-vm.sh [BATS_ARG...]      (make test-vm)
+# Usage: scripts/test-vm.sh [BATS_ARG...]      (make test-vm [ARCH=arm64])
 #
 # The pieces, all from Debian packages:
 #   kernel      Debian's linux-image-*-amd64 (the one linux-image-amd64
@@ -16,6 +16,13 @@
 #               /init and a copy of the work tree at /repo, packed as a cpio
 #               "newc" archive by busybox cpio.
 #   qemu        qemu-system-x86_64: KVM when it works, else TCG emulation.
+#
+# TEST_VM_ARCH=arm64 (make test-vm ARCH=arm64) boots linux-image-arm64's
+# kernel under qemu-system-aarch64 -M virt instead.  Its initramfs is not
+# this machine's programs but Debian's arm64 packages, fetched through a
+# private apt configuration in .cache/test-vm/arm64/apt (the host's apt and
+# dpkg stay as they are) and unpacked, with the stages and test programs
+# of make cross ARCH=arm64.  It runs the tests tagged smoke unless FULL=1.
 #
 # Inside, /init mounts cgroup2 alone at /sys/fs/cgroup, loads overlay.ko
 # and loop.ko, and runs tests/run; see scripts/vm-init.sh.  The serial console is shown here
@@ -36,8 +43,12 @@
 #   TEST_VM_MEMORY=2G      guest memory
 #   TEST_VM_CPUS=2         guest CPUs
 #   TEST_VM_APPEND=        extra kernel command line
+#   TEST_VM_ARCH=amd64     amd64 or arm64
+#   FULL=0                 1: arm64 runs every test, not only the smoke ones
+#   TEST_VM_WAIT_SCALE=1   stretch the suite's waits (6 for arm64)
 #
-# See: qemu-system-x86_64(1), apt-get(8), dpkg-deb(1), busybox(1),
+# See: qemu-system-x86_64(1), qemu-system-aarch64(1), apt-get(8),
+# apt.conf(5), dpkg-deb(1), busybox(1),
 # docs/test-vm.md
 
 set -euo pipefail
@@ -56,8 +67,15 @@ KERNEL_META=linux-image-amd64
 # every real host has (a test checks that none of them leaks into /dev).
 MODULES=(fs/overlayfs/overlay drivers/block/loop)
 
+# amd64 or arm64: the guest's architecture (make test-vm ARCH=arm64).
+VM_ARCH=${TEST_VM_ARCH:-amd64}
+# arm64 runs only the tests tagged "smoke" unless FULL=1 (see choose_arch).
+FULL=${FULL:-0}
 ACCEL=${TEST_VM_ACCEL:-auto}
 TIMEOUT=${TEST_VM_TIMEOUT:-2700}
+# The suite's waits for a container to start are stretched this many times
+# (CFS_TEST_WAIT_SCALE in tests/helpers.bash); 6 for emulated arm64.
+WAIT_SCALE=${TEST_VM_WAIT_SCALE:-1}
 MEMORY=${TEST_VM_MEMORY:-2G}
 CPUS=${TEST_VM_CPUS:-2}
 # A kernel that has not run /init by then is not going to: under KVM that
@@ -69,7 +87,12 @@ BOOT_TIMEOUT=${TEST_VM_BOOT_TIMEOUT:-120}
 # panic=-1: a panic reboots, which -no-reboot turns into qemu exiting.
 # mitigations=off: no page-table switch on every system call, which TCG
 # emulates slowly; the suite runs about a quarter faster without it.
-CMDLINE="console=ttyS0 panic=-1 quiet loglevel=3 cgroup_no_v1=all mitigations=off rdinit=/init"
+CMDLINE="panic=-1 quiet loglevel=3 cgroup_no_v1=all mitigations=off rdinit=/init"
+# Per architecture (choose_arch): the emulator, its machine, the console.
+QEMU=qemu-system-x86_64
+QEMU_MACHINE=()
+QEMU_TCG_CPU=max
+CONSOLE=ttyS0
 
 # The VM is the host the suite runs on, so it gets every program of these
 # Debian packages (those installed here), not only the container image's
@@ -82,12 +105,28 @@ VM_TREES=(/usr/lib/bats-core /usr/libexec/bats-core)
 
 # command -> Debian package, for what this script itself needs.
 declare -A HOST_NEEDS=(
-	[qemu-system-x86_64]=qemu-system-x86
 	[busybox]=busybox-static
 	[bats]=bats
 	[apt-get]=apt
 	[dpkg-deb]=dpkg
 )
+
+# arm64: the guest's programs are Debian's arm64 packages, with their
+# dependencies, unpacked into the initramfs (no maintainer script runs).
+# The same tools as the amd64 VM gets, plus what scripts/mkrootfs.sh needs
+# to build the container image inside the guest: ldd and ldconfig
+# (libc-bin), and usr-is-merged, which stands in for usrmerge and its perl.
+ARM64_PACKAGES=("${VM_PACKAGES[@]}" busybox-static mawk make bash dash
+	libc-bin debianutils base-files ncurses-base usr-is-merged)
+# What the guest's root does not need from those packages.
+ARM64_SKIP=(./usr/share/doc ./usr/share/man ./usr/share/info
+	./usr/share/locale ./usr/share/lintian ./usr/share/perl5)
+# Links that update-alternatives would make: NAME=TARGET in /usr/bin.
+ARM64_ALTERNATIVES=(awk=mawk which=which.debianutils)
+# The arm64 package lists and .debs come through a private apt
+# configuration whose state lives here: the host's apt is never changed.
+ARM64_DIR=$CACHE/arm64
+APT_CONF=""
 
 kernel_image=""
 modules_dir=""
@@ -99,6 +138,7 @@ usage() {
 	cat <<EOF
 Usage: scripts/test-vm.sh [BATS_ARG...]
        make test-vm [KERNEL=vmlinuz [KERNEL_MODULES=dir]] [TEST_VM_ACCEL=tcg]
+       make test-vm ARCH=arm64 [FULL=1]
 
 Boot Debian's kernel under qemu with a pure cgroup v2 hierarchy and run the
 bats suite inside it: tests/run BATS_ARG... (.bats files and bats options
@@ -116,9 +156,13 @@ Settings (environment or make variables):
   TEST_VM_MEMORY=SIZE  guest memory (default 2G)
   TEST_VM_CPUS=N       guest CPUs (default 2)
   TEST_VM_APPEND=ARGS  extra kernel command line
+  TEST_VM_ARCH=ARCH    amd64 (default) or arm64, emulated; make's ARCH=
+  FULL=1               arm64: every test, not only those tagged smoke
+  TEST_VM_WAIT_SCALE=N stretch the suite's waits N times (arm64: 6)
 
 Files: .cache/test-vm/ holds the kernel cache, the initramfs and
-serial.log, the VM's console output of the last run.
+serial.log, the VM's console output of the last run; arm64's are in
+.cache/test-vm/arm64/, with its packages and private apt state.
 
 See: docs/test-vm.md, qemu-system-x86_64(1)
 EOF
@@ -158,6 +202,85 @@ parse_args() {
 		die "TEST_VM_ACCEL=$ACCEL: expected auto, kvm or tcg"
 	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] ||
 		die "TEST_VM_TIMEOUT=$TIMEOUT: expected a number of seconds"
+	[[ $WAIT_SCALE =~ ^[1-9][0-9]*$ ]] ||
+		die "TEST_VM_WAIT_SCALE=$WAIT_SCALE: expected a whole number"
+}
+
+# The settings of the guest architecture VM_ARCH.
+choose_arch() {
+	case $VM_ARCH in
+	amd64 | x86_64)
+		VM_ARCH=amd64
+		HOST_NEEDS[qemu-system-x86_64]=qemu-system-x86
+		;;
+	arm64 | aarch64)
+		VM_ARCH=arm64
+		QEMU=qemu-system-aarch64
+		HOST_NEEDS[qemu-system-aarch64]=qemu-system-arm
+		# -M virt: the board made for VMs; a kernel given with
+		# -kernel needs no firmware.  pauth-impdef: pointer
+		# authentication with QEMU's own cheap hash instead of the
+		# architected QARMA5, which TCG emulates very slowly.
+		QEMU_MACHINE=(-M virt)
+		QEMU_TCG_CPU=max,pauth-impdef=on
+		CONSOLE=ttyAMA0
+		KERNEL_META=linux-image-arm64
+		LOG=$ARM64_DIR/serial.log
+		ROOT=$ARM64_DIR/root
+		INITRAMFS=$ARM64_DIR/initramfs.cpio
+		APT_CONF=$ARM64_DIR/apt/apt.conf
+		# Under TCG the whole suite takes too long for every CI run:
+		# by default only the tests tagged smoke.
+		if ((!${#suite_args[@]})) && [[ $FULL != 1 ]]; then
+			suite_args=(--filter-tags smoke tests)
+		fi
+		[[ -n ${TEST_VM_TIMEOUT:-} ]] || TIMEOUT=5400
+		[[ -n ${TEST_VM_WAIT_SCALE:-} ]] || WAIT_SCALE=6
+		;;
+	*) die "TEST_VM_ARCH=$VM_ARCH: expected amd64 or arm64" ;;
+	esac
+	CMDLINE="console=$CONSOLE $CMDLINE"
+}
+
+# apt-get or apt-cache ($1) for the guest's architecture: the host's own
+# configuration for amd64, the private one (arm64_apt_config) for arm64.
+vm_apt() {
+	local cmd=$1
+	shift
+	if [[ -n $APT_CONF ]]; then
+		APT_CONFIG=$APT_CONF "$cmd" "$@"
+	else
+		"$cmd" "$@"
+	fi
+}
+
+# A private apt configuration for arm64 packages: the host's sources, but
+# its own architecture, package lists, cache and an empty dpkg status, so
+# that neither dpkg --add-architecture nor any file under /etc/apt or
+# /var/lib is touched.  Its first use runs apt-get update (10 MB).
+arm64_apt_config() {
+	local dir=$ARM64_DIR/apt
+
+	mkdir -p -- "$dir/lists/partial" "$dir/archives/partial" "$dir/dpkg"
+	[[ -f $dir/dpkg/status ]] || : >"$dir/dpkg/status"
+	cat >"$APT_CONF.new" <<EOF
+APT::Architecture "arm64";
+APT::Architectures { "arm64"; };
+Dir::State::Lists "$dir/lists";
+Dir::State::status "$dir/dpkg/status";
+Dir::Cache "$dir";
+Dir::Cache::archives "$dir/archives";
+Acquire::Languages "none";
+EOF
+	# As root, apt drops to the _apt user, who cannot write here.
+	if [[ $(id -u) -eq 0 ]]; then
+		echo 'APT::Sandbox::User "root";' >>"$APT_CONF.new"
+	fi
+	mv -- "$APT_CONF.new" "$APT_CONF"
+	if ! compgen -G "$dir/lists/*_Packages*" >/dev/null; then
+		say "apt-get update for arm64 (private lists in ${dir#"$REPO"/})"
+		vm_apt apt-get update -qq || die "apt-get update for arm64 failed"
+	fi
 }
 
 # Install what is missing when we can (root with apt), else say what to do.
@@ -246,7 +369,7 @@ use_kernel_dir() {
 
 # The package linux-image-amd64 depends on, e.g. linux-image-6.1.0-57-amd64.
 current_kernel_package() {
-	apt-cache depends "$KERNEL_META" 2>/dev/null |
+	vm_apt apt-cache depends "$KERNEL_META" 2>/dev/null |
 		awk '$1 ~ /Depends:$/ && $2 ~ /^linux-image-/ { print $2; exit }'
 }
 
@@ -260,7 +383,7 @@ cached_kernel_package() {
 		tmp=$(mktemp -d -- "$CACHE/download.XXXXXX")
 		# As root, apt drops to the _apt user, who cannot write here.
 		[[ $(id -u) -ne 0 ]] || sandbox=(-o APT::Sandbox::User=root)
-		(cd "$tmp" && apt-get download -q "${sandbox[@]}" "$pkg") ||
+		(cd "$tmp" && vm_apt apt-get download -q "${sandbox[@]}" "$pkg") ||
 			{
 				rm -rf -- "$tmp"
 				die "apt-get download $pkg failed (try: apt-get update)"
@@ -318,7 +441,7 @@ find_kernel() {
 		pkg=$(current_kernel_package)
 		if [[ -z $pkg && $(id -u) -eq 0 ]]; then
 			# A fresh machine may have no package lists yet.
-			apt-get update -qq || true
+			vm_apt apt-get update -qq || true
 			pkg=$(current_kernel_package)
 		fi
 		if [[ -z $pkg ]]; then
@@ -361,14 +484,119 @@ build_root() {
 	done
 	"$REPO/scripts/mkrootfs.sh" "${adds[@]}" "$ROOT" ||
 		die "scripts/mkrootfs.sh failed"
+	add_vm_files
+}
+
+# What every guest gets: /init, the modules, the suite's arguments, and the
+# work tree at /repo, minus .git, the cache and the patterns $@.
+add_vm_files() {
+	local pattern excludes=(--exclude=./.git --exclude=./.cache)
+
+	for pattern in "$@"; do
+		excludes+=(--exclude="$pattern")
+	done
 	install -m 0755 -- "$REPO/scripts/vm-init.sh" "$ROOT/init"
 	mkdir -p -- "$ROOT/test-vm/modules" "$ROOT/repo"
 	find "$modules_dir" -maxdepth 1 -name "*.ko" -exec cp -t "$ROOT/test-vm/modules" -- {} +
 	if ((${#suite_args[@]})); then
 		printf '%s\n' "${suite_args[@]}" >"$ROOT/test-vm/args"
 	fi
-	tar -C "$REPO" --exclude=./.git --exclude=./.cache -cf - . |
+	if ((WAIT_SCALE > 1)); then
+		echo "$WAIT_SCALE" >"$ROOT/test-vm/wait-scale"
+	fi
+	tar -C "$REPO" "${excludes[@]}" -cf - . |
 		tar -C "$ROOT/repo" -xf -
+}
+
+# ---- the arm64 guest's root, from Debian's arm64 packages ----
+
+# ARM64_PACKAGES and every package they depend on, as NAME=VERSION: apt
+# resolves them against the private, empty dpkg status.
+arm64_package_closure() {
+	vm_apt apt-get -s -q install --no-install-recommends "${ARM64_PACKAGES[@]}" 2>/dev/null |
+		awk '$1 == "Inst" { v = $3; sub(/^\(/, "", v); print $2 "=" v }'
+}
+
+# The cached .deb of NAME=VERSION $1, if there is one, in REPLY.
+cached_deb() {
+	local name=${1%%=*} version=${1#*=} arch
+
+	for arch in arm64 all; do
+		REPLY=$ARM64_DIR/debs/${name}_${version//:/%3a}_$arch.deb
+		[[ ! -f $REPLY ]] || return 0
+	done
+	return 1
+}
+
+# apt-get download what the closure lists and the cache lacks; sets debs.
+arm64_fetch_packages() {
+	local want=() fetch=() spec
+
+	mkdir -p -- "$ARM64_DIR/debs"
+	mapfile -t want < <(arm64_package_closure)
+	((${#want[@]})) ||
+		die "apt-get cannot resolve the arm64 packages ${ARM64_PACKAGES[*]}"
+	for spec in "${want[@]}"; do
+		cached_deb "$spec" || fetch+=("$spec")
+	done
+	if ((${#fetch[@]})); then
+		say "downloading ${#fetch[@]} arm64 packages (once; cached in ${ARM64_DIR#"$REPO"/}/debs)"
+		(cd "$ARM64_DIR/debs" && vm_apt apt-get download -qq "${fetch[@]}") ||
+			die "apt-get download of the arm64 packages failed (try: rm -rf ${ARM64_DIR#"$REPO"/}/apt/lists)"
+	fi
+	debs=()
+	for spec in "${want[@]}"; do
+		cached_deb "$spec" || die "$spec: downloaded, but no .deb for it"
+		debs+=("$REPLY")
+	done
+}
+
+# Unpack the debs into ROOT as dpkg would before any maintainer script
+# runs, onto the merged-/usr links of a Debian 12 system; then the few
+# things the scripts would have made.
+arm64_unpack() {
+	local deb link pattern alt skip=()
+
+	rm -rf --one-file-system -- "$ROOT"
+	mkdir -p -- "$ROOT/usr/bin" "$ROOT/usr/sbin" "$ROOT/usr/lib"
+	for link in bin sbin lib; do
+		ln -s "usr/$link" "$ROOT/$link"
+	done
+	# What debootstrap and base-files' scripts make; a stage 3 test
+	# mounts on /mnt, which the container shares with the VM.
+	mkdir -p -- "$ROOT/mnt" "$ROOT/root" "$ROOT/var/tmp"
+	for pattern in "${ARM64_SKIP[@]}"; do
+		skip+=(--exclude="$pattern")
+	done
+	for deb in "${debs[@]}"; do
+		dpkg-deb --fsys-tarfile "$deb" |
+			tar -x -C "$ROOT" --keep-directory-symlink "${skip[@]}" ||
+			die "unpacking ${deb##*/} failed"
+	done
+	for alt in "${ARM64_ALTERNATIVES[@]}"; do
+		if [[ ! -e $ROOT/usr/bin/${alt%%=*} && -e $ROOT/usr/bin/${alt#*=} ]]; then
+			ln -s "${alt#*=}" "$ROOT/usr/bin/${alt%%=*}"
+		fi
+	done
+	[[ -e $ROOT/usr/bin/sh ]] || ln -s dash "$ROOT/usr/bin/sh"
+	# base-passwd's script would write these; the suite needs root and
+	# nobody (setpriv --reuid=65534).
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/bash' \
+		'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' >"$ROOT/etc/passwd"
+	printf '%s\n' 'root:x:0:' 'tty:x:5:' 'nogroup:x:65534:' >"$ROOT/etc/group"
+}
+
+# The arm64 guest: Debian's arm64 programs, and the work tree with the
+# stages and test programs of make cross ARCH=arm64 instead of the host's.
+# It has no container image: the guest builds its own with mkrootfs.sh
+# (see scripts/vm-init.sh), from its own arm64 programs.
+build_root_arm64() {
+	local debs=()
+
+	arm64_fetch_packages
+	arm64_unpack
+	add_vm_files ./build ./rootfs
+	tar -C "$REPO/build/arm64" -cf - . | tar -C "$ROOT/repo" -xf -
 }
 
 # Pack the tree as the kernel wants it: cpio "newc", every file root's.
@@ -381,16 +609,23 @@ pack_initramfs() {
 }
 
 build_initramfs() {
-	local start=$SECONDS main
+	local start=$SECONDS main bin make_arch=""
 
+	[[ $VM_ARCH == amd64 ]] || make_arch=" ARCH=$VM_ARCH"
 	[[ -d $REPO/tests ]] || die "no tests/ in $REPO"
 	# The VM runs what is built here: a missing or stale binary would
 	# fail every test, or test old code, in a run that takes minutes.
 	for main in "$REPO"/stage*/main.c; do
-		[[ ${main%/main.c}/container -nt $main ]] ||
-			die "${main#"$REPO"/}: its container is missing or older; run make test-vm (it runs make all)"
+		bin=${main%/main.c}/container
+		[[ $VM_ARCH == amd64 ]] || bin=$REPO/build/$VM_ARCH/${bin#"$REPO"/}
+		[[ $bin -nt $main ]] ||
+			die "${bin#"$REPO"/}: missing or older than ${main#"$REPO"/}; run make test-vm$make_arch (it builds first)"
 	done
-	build_root
+	if [[ $VM_ARCH == arm64 ]]; then
+		build_root_arm64
+	else
+		build_root
+	fi
 	pack_initramfs
 	say "initramfs: ${INITRAMFS#"$REPO"/} ($(du -m -- "$INITRAMFS" | cut -f1) MiB, built in $((SECONDS - start))s)"
 }
@@ -401,7 +636,12 @@ build_initramfs() {
 # without VMX/SVM passed through): then qemu spins without output.  The CPU
 # flag is the cheap check; the boot timeout in run_vm is the sure one.
 kvm_usable() {
-	[[ -r /dev/kvm && -w /dev/kvm ]] && grep -qwE 'vmx|svm' /proc/cpuinfo
+	case $VM_ARCH/$(uname -m) in
+	amd64/x86_64) grep -qwE 'vmx|svm' /proc/cpuinfo || return 1 ;;
+	arm64/aarch64) ;;
+	*) return 1 ;; # another architecture: emulated, always
+	esac
+	[[ -r /dev/kvm && -w /dev/kvm ]]
 }
 
 # Boot once with accelerator $1; sets vm_outcome to pass, fail, error,
@@ -409,18 +649,18 @@ kvm_usable() {
 run_vm() {
 	local accel=$1 start=$SECONDS booted=0 elapsed
 	local args=(-name cfs-test-vm -nodefaults -no-user-config -display none
-		-monitor none -serial stdio -no-reboot -m "$MEMORY" -smp "$CPUS"
+		"${QEMU_MACHINE[@]}" -monitor none -serial stdio -no-reboot -m "$MEMORY" -smp "$CPUS"
 		-kernel "$kernel_image" -initrd "$INITRAMFS"
 		-append "$CMDLINE${TEST_VM_APPEND:+ $TEST_VM_APPEND}")
 
 	if [[ $accel == kvm ]]; then
 		args+=(-accel kvm -cpu host)
 	else
-		args+=(-accel "tcg,thread=multi" -cpu max)
+		args+=(-accel "tcg,thread=multi" -cpu "$QEMU_TCG_CPU")
 	fi
-	say "booting: qemu-system-x86_64 ${args[*]}"
+	say "booting: $QEMU ${args[*]}"
 	: >"$LOG"
-	qemu-system-x86_64 "${args[@]}" </dev/null >"$LOG" 2>&1 &
+	"$QEMU" "${args[@]}" </dev/null >"$LOG" 2>&1 &
 	qemu_pid=$!
 	# Show the console as it comes, without the serial line's \r.
 	tail -n +1 -f --pid="$qemu_pid" -- "$LOG" | sed -u 's/\r$//' &
@@ -504,10 +744,12 @@ main() {
 	local start=$SECONDS
 
 	parse_args "$@"
+	choose_arch
 	ensure_host_tools
 	mkdir -p -- "$CACHE"
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
+	[[ $VM_ARCH != arm64 ]] || arm64_apt_config
 	find_kernel
 	build_initramfs
 	boot

@@ -116,11 +116,17 @@ expect_one_line_error() {
 	expect_match "$stderr" '^container: ' "stderr"
 }
 
-# Retry a check for up to $1 tenths of a second.  The check is a command,
-# run again on every try: pass a function such as no_leftover_pids, never
-# `test -z "$(...)"`, whose argument the shell expands only once.
+# On a machine N times slower than usual (an emulated VM: make test-vm
+# ARCH=arm64), CFS_TEST_WAIT_SCALE=N stretches every wait by N.  A wait
+# ends as soon as its check passes, so a longer one only delays a failure.
+WAIT_SCALE=${CFS_TEST_WAIT_SCALE:-1}
+
+# Retry a check for up to $1 tenths of a second (times WAIT_SCALE).  The
+# check is a command, run again on every try: pass a function such as
+# no_leftover_pids, never `test -z "$(...)"`, whose argument the shell
+# expands only once.
 wait_for() {
-	local tries=$1
+	local tries=$(($1 * WAIT_SCALE))
 	shift
 	while ! "$@"; do
 		((tries-- > 0)) || return 1
@@ -211,7 +217,7 @@ ctr_bg() {
 
 # Wait until the background tool has started its container; sets $ctr_pid.
 wait_container() {
-	local tries=50
+	local tries=$((50 * WAIT_SCALE))
 	ctr_pid=$(container_pid "$bg_pid")
 	while [[ -z $ctr_pid ]]; do
 		((tries-- > 0)) || fail "the container of tool $bg_pid never started"

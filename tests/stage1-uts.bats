@@ -6,6 +6,7 @@
 
 load helpers
 
+# bats test_tags=smoke
 @test "stage1: the default hostname is 'container'" {
 	for n in $(stages_from 1); do
 		ctr "$n" hostname
@@ -22,6 +23,7 @@ load helpers
 	done
 }
 
+# bats test_tags=smoke
 @test "stage1: the host's hostname never changes, even when the container renames itself" {
 	local before
 	before=$(hostname)
@@ -235,6 +237,7 @@ load helpers
 	done
 }
 
+# bats test_tags=smoke
 @test "stage1: SIGKILL to the tool leaves no process behind" {
 	for n in $(stages_from 1); do
 		ctr_bg "$n" sleep 1000

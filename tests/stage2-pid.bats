@@ -9,6 +9,7 @@ load helpers
 # The state letters of the processes whose parent is $1, as the host sees them.
 child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 
+# bats test_tags=smoke
 @test "stage2: the command is PID 1" {
 	for n in $(stages_from 2); do
 		ctr "$n" sh -c 'echo $$'
@@ -99,6 +100,7 @@ child_states() { ps -o stat= --ppid "$1" 2>/dev/null | tr -d ' \n' || true; }
 	done
 }
 
+# bats test_tags=smoke
 @test "stage2: SIGKILL to the tool kills every process in the container" {
 	for n in $(stages_from 2); do
 		ctr_bg "$n" sh -c 'sleep 1000 & sleep 1000 & echo ready; wait'

@@ -12,6 +12,7 @@ load helpers
 	expect_eq "$(findmnt -no PROPAGATION /)" shared "propagation of /"
 }
 
+# bats test_tags=smoke
 @test "stage3: /proc shows only the container's processes" {
 	for n in $(stages_from 3); do
 		ctr "$n" sh -c "test -d /proc/$$ && echo host-visible; ls /proc | grep -c '^[0-9]'"
@@ -42,6 +43,7 @@ load helpers
 	done
 }
 
+# bats test_tags=smoke
 @test "stage3: mounts made inside never appear on the shared host" {
 	local before
 	before=$(cat /proc/self/mounts)

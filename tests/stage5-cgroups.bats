@@ -118,6 +118,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 
 # ---- limits ----
 
+# bats test_tags=smoke
 @test "stage5: the limit files, read from the host while it runs, match the flags" {
 	local actual
 	for n in $(stages_from 5); do
@@ -235,6 +236,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	done
 }
 
+# bats test_tags=smoke
 @test "stage5: forkcount as PID 1 under --pids-limit 20 makes exactly 19 children" {
 	for n in $(stages_from 5); do
 		ctr "$n" --pids-limit 20 forkcount
@@ -320,6 +322,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 
 # ---- cleanup ----
 
+# bats test_tags=smoke
 @test "stage5: the cgroup is removed after a normal exit, a failing or missing command, and a failed setup" {
 	local before src=$BATS_TEST_TMPDIR/src
 	mkdir "$src"
