@@ -74,7 +74,8 @@ const { default: mermaid } = await import("mermaid");
 mermaid.initialize({ startOnLoad: false });
 let n = 0, bad = 0;
 for (const file of process.argv.slice(1)) {
-	const lines = readFileSync(process.env.REPO + "/" + file, "utf8").split("\n");
+	const path = file.startsWith("/") ? file : process.env.REPO + "/" + file;
+	const lines = readFileSync(path, "utf8").split("\n");
 	let fence = 0, body = null, start = 0;
 	for (let i = 0; i < lines.length; i++) {
 		const m = /^ {0,3}(`{3,})(.*)$/.exec(lines[i]);
