@@ -158,8 +158,9 @@ grade: all ## score exercises/stageN-*/main.c or SRC=file (STAGE=N; JUNIT=, FILT
 exercise-check: all ## check that every exercise is gradable (CI)
 	scripts/exercise-check.sh
 
-docs-check: all ## fail if the docs drifted from the code
+docs-check: all ## fail if the docs drifted from the code, or a diagram does not parse
 	scripts/docs.sh check
+	scripts/mermaid-check.sh
 
 docs-update: all ## regenerate diffs and captured output in docs/
 	scripts/docs.sh update

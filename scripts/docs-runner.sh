@@ -21,6 +21,25 @@
 exec 3<"$1" 4<"$REPO" || exit 1
 dir=/proc/$$/fd/3
 n=$(cat "$dir/count")
+
+# The transcripts are written as a reader types them, with sudo, and run
+# that way: a real sudo, with the reader's sudoers.  Two things are the
+# sandbox's own, in its mount namespace only: /etc/hosts names the
+# sandbox's hostname, as a reader's machine names its own (or sudo prints
+# "unable to resolve host" before every command), and sudo keeps
+# DOCS_RUN_MARK, by which docs.sh finds what a block left running.
+if ! command -v sudo >/dev/null; then
+	echo "docs-runner: sudo is not installed; the transcripts use it as a reader does (apt-get install sudo)" >&2
+	exit 1
+fi
+mkdir "$dir/sudoers.d" &&
+	cp -a /etc/sudoers.d/. "$dir/sudoers.d/" &&
+	echo 'Defaults env_keep += "DOCS_RUN_MARK"' >"$dir/sudoers.d/zz-docs-sandbox" &&
+	chmod 0440 "$dir/sudoers.d/zz-docs-sandbox" &&
+	mount --bind "$dir/sudoers.d" /etc/sudoers.d &&
+	{ cat /etc/hosts && printf '127.0.1.1\t%s\n' "$SANDBOX_HOSTNAME"; } >"$dir/hosts" &&
+	mount --bind "$dir/hosts" /etc/hosts || exit 1
+
 mount --make-rshared / &&
 	mount -t tmpfs -o mode=1777,size=256m docs-sandbox-tmp /tmp &&
 	mount -t tmpfs -o mode=0755,size=1m docs-sandbox-home /home &&
@@ -31,11 +50,6 @@ mount --make-rshared / &&
 exec 4<&-
 unset REPO SANDBOX_REPO SANDBOX_HOSTNAME
 exec </dev/null
-
-# The transcripts are written as a student types them, with sudo; here we
-# are root already.
-# shellcheck disable=SC2317 # called by the transcripts' commands
-sudo() { "$@"; }
 
 # Every job in a process group of its own, so that all of it can be reached.
 set -m

@@ -38,7 +38,9 @@
 # SANDBOX_REPO (on a tmpfs over /home) and is the working directory: the
 # transcripts show the same paths in every checkout.  Its commands run one
 # after another in one bash, with stdin from /dev/null, stdout and stderr
-# together, and a clean environment (LANG=C.UTF-8).  `sudo` is a shell function that just runs its arguments.
+# together, and a clean environment (LANG=C.UTF-8).  `sudo` is the real
+# sudo(8), as a reader runs it (root may use it on every distribution);
+# the runner's header says what the sandbox adds for it.
 # The shell's job messages ("[1]+  Exit 137 ...") are left out, since when
 # they are printed is a race; so are carriage returns and trailing blanks.
 # A command that ends in "&" gets BG_DELAY seconds to start before the next

@@ -56,6 +56,22 @@ load helpers
 	expect_match "$output$stderr" "mount_proc" "the check names the function"
 }
 
+@test "tools: the diagram check parses every mermaid diagram, and names a broken one" {
+	command -v node >/dev/null && command -v npm >/dev/null ||
+		[[ ${MERMAID_CHECK:-} == require ]] || skip "no node/npm here: the diagram check is skipped"
+	run --separate-stderr "$REPO/scripts/mermaid-check.sh"
+	log_run "scripts/mermaid-check.sh"
+	expect_status 0
+	expect_match "$output" "[0-9]+ diagrams parse" "the count"
+	local bad=$BATS_TEST_TMPDIR/bad.md
+	# shellcheck disable=SC2016 # backticks of a Markdown fence, not a command
+	printf '# x\n\n```mermaid\nflowchart LR\n    a["open --> b\n```\n' >"$bad"
+	run --separate-stderr "$REPO/scripts/mermaid-check.sh" "$bad"
+	log_run "scripts/mermaid-check.sh $bad (an unclosed label)"
+	expect_status 1
+	expect_match "$stderr" "bad.md:3: Parse error" "the broken diagram, by file and line"
+}
+
 @test "tools: make install puts working stages under DESTDIR and PREFIX, and uninstall removes them" {
 	local dest=$BATS_TEST_TMPDIR/dest
 	run make -C "$REPO" -s install DESTDIR="$dest" PREFIX=/opt/cfs
