@@ -98,11 +98,6 @@ $(CROSS_DIR)/tests/progs/bin/%: tests/progs/%.c
 	$(CROSS_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
 
 # The default image: the host's own programs and the libraries they need.
-rootfs: rootfs/.built
-rootfs/.built: scripts/mkrootfs.sh $(PROGS)
-	scripts/mkrootfs.sh rootfs $(PROGS)
-
-# The default image: the host's own programs and the libraries they need.
 # ADD="vim strace" adds host programs too, and always rebuilds it; the next
 # rebuild without ADD leaves them out again.
 ADD      ?=
