@@ -46,7 +46,7 @@ C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*
 SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats)
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
-	bench soak compare doctor docs-check docs-update test-vm cross \
+	bench bench-vm soak compare doctor docs-check docs-update test-vm cross \
 	exercise grade exercise-check
 
 all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
@@ -159,6 +159,11 @@ docs-check: all ## fail if the docs drifted from the code, or a diagram does not
 
 docs-update: all ## regenerate diffs and captured output in docs/
 	scripts/docs.sh update
+
+# make bench's table 1 inside the same v2 VM: stage 5 against stage 4 on a
+# cgroup v2 kernel, where clone3(CLONE_INTO_CGROUP) is what stage 5 uses.
+bench-vm: all ## make bench in the cgroup v2 VM; ends "v2: stage5/stage4=R" (BENCH_RUNS)
+	TEST_VM_MODE=bench BENCH_RUNS=$(or $(BENCH_RUNS),20) scripts/test-vm.sh
 
 # ARCH=arm64 boots Debian's arm64 kernel with the make cross build, and runs
 # the tests tagged smoke; FULL=1 runs them all.

@@ -43,6 +43,9 @@
 #   TEST_VM_MEMORY=2G      guest memory
 #   TEST_VM_CPUS=2         guest CPUs
 #   TEST_VM_APPEND=        extra kernel command line
+#   TEST_VM_MODE=bench     run scripts/bench.sh, not the suite (make
+#                          bench-vm), with BENCH_RUNS runs a row (20), and
+#                          CONTAINER_FORCE_FALLBACK passed on
 #   TEST_VM_ARCH=amd64     amd64 or arm64
 #   FULL=0                 1: arm64 runs every test, not only the smoke ones
 #   TEST_VM_WAIT_SCALE=1   stretch the suite's waits (6 for arm64)
@@ -503,6 +506,11 @@ add_vm_files() {
 	fi
 	if ((WAIT_SCALE > 1)); then
 		echo "$WAIT_SCALE" >"$ROOT/test-vm/wait-scale"
+	fi
+	# make bench-vm: the benchmark instead of the suite, BENCH_RUNS a row;
+	# CONTAINER_FORCE_FALLBACK=clone3 times stage 5 as it was before clone3.
+	if [[ ${TEST_VM_MODE:-test} == bench ]]; then
+		echo "bench ${BENCH_RUNS:-20} ${CONTAINER_FORCE_FALLBACK:-}" >"$ROOT/test-vm/mode"
 	fi
 	tar -C "$REPO" "${excludes[@]}" -cf - . |
 		tar -C "$ROOT/repo" -xf -
