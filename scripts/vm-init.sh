@@ -170,7 +170,8 @@ run_bench() {
 	rc=0
 	out=$(CONTAINER_FORCE_FALLBACK=$fallback BENCH_RUNS=$runs BENCH_WARMUP=2 BENCH_IMAGE=0 BENCH_CROWD=0 BENCH_TMPDIR=/tmp scripts/bench.sh 2>&1) || rc=$?
 	printf '%s\n' "$out"
-	awk '$1 == "stage4-rootfs" { s4 = $2 } $1 == "stage5-cgroups" { s5 = $2 }
+	awk '$1 == "stage4-rootfs" && !s4 { s4 = $2 + 0 }
+		$1 == "stage5-cgroups" && !s5 { s5 = $2 + 0 }
 		END { if (s4 > 0 && s5 > 0) printf "v2: stage5/stage4=%.2f\n", s5 / s4 }' <<<"$out"
 	return "$rc"
 }
