@@ -4,6 +4,7 @@
 # survives, and make grade scores a stage with that stage's own tests.  The
 # full proof that every exercise is gradable is make exercise-check (CI):
 # these checks stay fast, grading only a few tests through --filter.
+# bats file_tags=toolchain
 
 load helpers
 

@@ -95,6 +95,7 @@ load helpers
 	expect_eq "${STAGE_DIRS[*]}" "$in_make" "STAGE_DIRS in tests/helpers.bash and STAGES in the Makefile"
 }
 
+# bats test_tags=toolchain
 @test "tools: make STATIC=1 BUILD=DIR builds under DIR, with the image, and leaves the normal build alone" {
 	local dir=$BATS_TEST_TMPDIR/build before
 	before=$(stat -c %Y "$REPO/stage4-rootfs/container")
@@ -108,6 +109,7 @@ load helpers
 	expect_eq "$(stat -c %Y "$REPO/stage4-rootfs/container")" "$before" "the normal stage 4's mtime"
 }
 
+# bats test_tags=toolchain
 @test "tools: mkrootfs.sh --add (make rootfs ADD=...) adds a host program and keeps the test programs" {
 	local image=$BATS_TEST_TMPDIR/image prog
 	run --separate-stderr "$REPO/scripts/mkrootfs.sh" --add getconf "$image"
