@@ -191,8 +191,8 @@ run_suite() {
 	fi
 	cd "$REPO" || die "cd $REPO"
 	if ((!${#args[@]})); then
-		# Every test but those tagged toolchain: they compile C or read
-		# ldd, and the VM has neither (the host runs them).
+		# Every test but those tagged toolchain: they compile C, read ldd
+		# or run node, and the VM has none of these (the host runs them).
 		args=(--filter-tags '!toolchain' tests)
 	fi
 	say "running tests/run ${args[*]}"

@@ -56,6 +56,7 @@ load helpers
 	expect_match "$output$stderr" "mount_proc" "the check names the function"
 }
 
+# bats test_tags=toolchain
 @test "tools: the diagram check parses every mermaid diagram, and names a broken one" {
 	command -v node >/dev/null && command -v npm >/dev/null ||
 		[[ ${MERMAID_CHECK:-} == require ]] || skip "no node/npm here: the diagram check is skipped"
