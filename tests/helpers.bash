@@ -49,6 +49,10 @@ fail() {
 	return 1
 }
 
+# The command ctr runs the stage under: none, or setpriv to another user
+# (tests/rootless.bats sets it).
+AS_USER=()
+
 # ctr [-127] N [OPTIONS] COMMAND...: `container run` of stage N, through
 # bats' run, logged.  Sets $status, $output (stdout) and $stderr.  A leading
 # -127 tells bats that status 127 is expected, not a missing test program.
@@ -60,8 +64,8 @@ ctr() {
 	fi
 	local n=$1
 	shift
-	run "${expect[@]}" --separate-stderr "$(stage_bin "$n")" run "$@"
-	log_run "stage$n/container run $*"
+	run "${expect[@]}" --separate-stderr "${AS_USER[@]}" "$(stage_bin "$n")" run "$@"
+	log_run "${AS_USER[*]:+${AS_USER[*]} }stage$n/container run $*"
 }
 
 # raw N ARGS...: the stage binary with arbitrary arguments (no "run").

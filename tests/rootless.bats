@@ -42,16 +42,9 @@ rootless_stages_from() {
 
 # nobody_ctr [-127] N ARGS...: `container run ARGS` of stage N as nobody.
 nobody_ctr() {
-	local expect=()
-	if [[ $1 == -127 ]]; then
-		expect=(-127)
-		shift
-	fi
-	local n=$1
-	shift
-	run "${expect[@]}" --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$(stage_bin "$n")" run "$@"
-	log_run "setpriv --reuid=nobody stage$n/container run $*"
+	# shellcheck disable=SC2034 # read by ctr, which this calls
+	local AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	ctr "$@"
 }
 
 # nobody_bg N ARGS...: ctr_bg as nobody; setpriv execs the tool, so
