@@ -64,8 +64,6 @@ int write_file(const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Read up to size-1 bytes of a small file, NUL-terminated, newline removed. */
 int read_file(const char *path, char *buf, size_t size);
-/* Make dir and its parents, like mkdir -p. */
-int mkdir_p(const char *path, mode_t mode);
 /* The number after "key" in a file of "key value" lines, such as
  * memory.events or cpu.stat; -1 with errno ENODATA if the key is absent. */
 int read_key(const char *path, const char *key, long long *value);

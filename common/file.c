@@ -83,29 +83,6 @@ int read_file(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[4096];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, path, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 int read_key(const char *path, const char *key, long long *value)
 {
 	char line[256], name[64];
