@@ -2,10 +2,12 @@
  * common.h - plumbing shared by every stage.
  *
  * Error reporting, writing small files, parsing the command line and its
- * values, the clone stack and the parent's wait-and-forward loop.  None of
- * this is a lesson: the system calls each stage exists to teach stay in that
- * stage's main.c, so a reader never has to open this directory to follow a
- * stage.
+ * values, the clone stack and the parent's wait-and-forward loop, the user
+ * namespace's maps, and for stages 4 and 5 the safeguards around the new
+ * root (opening a mount point inside it, read-only trees, --layer).  None
+ * of this is a lesson: the system calls each stage exists to teach stay in
+ * that stage's main.c, so a reader never has to open this directory to
+ * follow a stage.
  */
 #ifndef COMMON_H
 #define COMMON_H
@@ -70,9 +72,35 @@ int read_key(const char *path, const char *key, long long *value);
 
 /* ---- mounts (mount.c) ---- */
 
+/* Make the mount that dir (an O_PATH fd) is on read-only, nosuid and nodev,
+ * with every mount below it: :ro must hold for the whole volume. */
+void make_read_only(int dir);
 /* Remount top and every mount below it read-only, one at a time: what
  * mount_setattr(2) with AT_RECURSIVE does in one call from Linux 5.12. */
 void remount_tree_read_only(const char *top);
+
+/* ---- the new root of stages 4 and 5 (root.c) ---- */
+
+/* "/proc/self/fd/N": a path to what fd N is open on, even where a mount
+ * now covers its old name. */
+const char *fd_path(int fd, char *buf, size_t size);
+/* Open the mount point path inside the new root (the working directory),
+ * making it and its parents if missing, like mkdir -p, without following
+ * any symlink out of the root.  Dies if it is not a real directory.
+ * Returns an O_PATH descriptor. */
+int open_in_root(const char *path);
+
+/* --layer DIR: the directories the tool made, and its lock on DIR. */
+struct layer {
+	const char *dir; /* NULL: no --layer */
+	int lock;
+	int made[3]; /* DIR, DIR/upper, DIR/work */
+};
+/* Make DIR, DIR/upper and DIR/work where missing, and lock DIR: exits 125
+ * if another container uses it.  Does nothing if dir is NULL. */
+void make_layer(struct layer *layer, const char *dir);
+/* A failed run leaves nothing behind: remove what make_layer() made. */
+void remove_new_layer(const struct layer *layer);
 
 /* ---- the command line (cli.c, parse.c) ---- */
 
@@ -158,5 +186,8 @@ void map_user_to_root(pid_t pid);
 /* The hint for a failed clone, from errno: the reasons a user namespace is
  * refused to a user; NULL as root. */
 const char *clone_hint(void);
+/* Bind the host's /dev/name onto a new empty file name in dev (an fd of
+ * the container's /dev): mknod(2) is refused in a user namespace. */
+void bind_host_device(int dev, const char *name);
 
 #endif

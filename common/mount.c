@@ -1,17 +1,18 @@
 /*
- * mount.c - the old kernel's way of making a mount tree read-only.
+ * mount.c - making a mount tree read-only, for stage 4's --volume ...:ro.
  *
- * Stage 4 makes a --volume read-only with one mount_setattr(2) call and
- * AT_RECURSIVE (Linux 5.12).  Before that, a read-only bind remount applies
- * to one mount only, so every mount below the volume needs its own: this
- * finds them in /proc/self/mountinfo.
+ * One mount_setattr(2) call with AT_RECURSIVE does it (Linux 5.12).  Before
+ * that, a read-only bind remount applies to one mount only, so every mount
+ * below the volume needs its own: this finds them in /proc/self/mountinfo.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -58,4 +59,34 @@ void remount_tree_read_only(const char *top)
 			die("remount %s read-only", point);
 	}
 	fclose(f);
+}
+
+/*
+ * :ro must hold for the whole volume, including any mount below the host
+ * directory (a USB stick under /media, say): MS_BIND | MS_REC copies them
+ * all, but a read-only remount changes one mount only.  mount_setattr(2)
+ * with AT_RECURSIVE changes the whole tree at once.
+ */
+void make_read_only(int dir)
+{
+	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY |
+					      MOUNT_ATTR_NOSUID |
+					      MOUNT_ATTR_NODEV};
+	char where[PATH_MAX], link[32];
+	ssize_t len;
+
+	if (!fallback_forced("mount_setattr") &&
+	    mount_setattr(dir, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+			  sizeof(attr)) == 0)
+		return;
+	if (errno != ENOSYS && !fallback_forced("mount_setattr"))
+		die("mount_setattr read-only");
+	/* Before Linux 5.12: each mount of the tree, one by one. */
+	len = readlink(fd_path(dir, link, sizeof(link)), where,
+		       sizeof(where) - 1);
+	if (len == -1)
+		die("readlink %s", link);
+	where[len] = '\0';
+	trace("no mount_setattr: remounting each mount under %s", where);
+	remount_tree_read_only(where);
 }

@@ -22,8 +22,10 @@
  * See: user_namespaces(7), clone(2) (CLONE_NEWUSER)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -78,4 +80,27 @@ const char *clone_hint(void)
 	if (errno == EPERM || errno == EACCES)
 		return "unprivileged user namespaces are disabled here: see make doctor, or run as root";
 	return NULL;
+}
+
+/*
+ * Without root, mknod(2) is refused, even to root of a user namespace: a
+ * device node made there could reach the host's hardware.  The host's own
+ * nodes are bound in instead, each onto an empty file in our tmpfs, so that
+ * /dev/null inside is the host's /dev/null, with the host's permissions.
+ * The source is the host's /dev: we have not pivoted yet.
+ */
+void bind_host_device(int dev, const char *name)
+{
+	char host[32], path[32];
+	int fd;
+
+	fd = openat(dev, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd == -1)
+		die("create /dev/%s", name);
+	snprintf(host, sizeof(host), "/dev/%s", name);
+	if (mount(host, fd_path(fd, path, sizeof(path)), NULL, MS_BIND, NULL) ==
+	    -1)
+		die("bind-mount the host's %s on /dev/%s", host, name);
+	close(fd);
 }

@@ -31,10 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
-#include <linux/openat2.h>
 #include <linux/sched.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -65,11 +62,10 @@ struct child_args {
 	int layer_fd;		    /* --layer DIR, or -1 */
 	int volume_fd[MAX_VOLUMES]; /* each --volume's host directory */
 	int sync_fd[2];		    /* [0] the tool's end, [1] the child's */
-	int layer_lock;		    /* the tool's lock on --layer DIR */
-	int layer_made[3];	    /* which of DIR, upper, work it made */
-	sigset_t sigmask;	    /* the mask to restore before exec */
-	struct cgroup *cg;	    /* the container's cgroup */
-	int in_cgroup;		    /* clone3(2) started the child inside it */
+	struct layer layer; /* --layer DIR, made and locked by the tool */
+	sigset_t sigmask;   /* the mask to restore before exec */
+	struct cgroup *cg;  /* the container's cgroup */
+	int in_cgroup;	    /* clone3(2) started the child inside it */
 };
 
 /* ---- the child, inside the new namespaces ---- */
@@ -116,14 +112,6 @@ static void make_mounts_private(void)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
 		die("make / private (mount MS_REC | MS_PRIVATE)");
 	trace("make every mount private, so nothing propagates to the host");
-}
-
-/* "/proc/self/fd/N": a path to what fd N is open on, even where a mount
- * now covers its old name. */
-static const char *fd_path(int fd, char *buf, size_t size)
-{
-	snprintf(buf, size, "/proc/self/fd/%d", fd);
-	return buf;
 }
 
 /*
@@ -210,102 +198,15 @@ static void mount_root(struct child_args *args)
 }
 
 /*
- * Open a mount point in the new root, making it and its parents if missing,
- * like mkdir -p.  Every path here is the image's to control, so it is never
- * followed as a plain path: we have not pivoted yet, and an absolute symlink
- * in the image (/data -> /etc) would lead to the host's /etc.  openat2(2)
- * with RESOLVE_IN_ROOT resolves every step as if the new root, our working
- * directory, were already "/".  The mount point itself must be a real
- * directory: a symlink there would move the mount somewhere the image
- * chose.  A directory is made only in the container's own layer, never in
- * a volume, which is the host's.  Returns an O_PATH descriptor.
+ * --volume HOST:CONTAINER[:ro]: bind-mount a host directory into the root,
+ * with everything mounted below it.  The image controls the path of the
+ * mount point, so open_in_root() (common/root.c) opens it without following
+ * a symlink out of the new root; it is opened again after the bind, to get
+ * the new mount and not the directory under it.  :ro must hold for every
+ * mount below the volume too (a USB stick under /media, say), and a
+ * read-only remount changes one mount only: make_read_only() (common/mount.c)
+ * uses mount_setattr(2) with AT_RECURSIVE.
  */
-static int open_in_root(const char *path)
-{
-	struct open_how how = {.resolve = RESOLVE_IN_ROOT};
-	char prefix[PATH_MAX] = "";
-	size_t used = 0, len;
-	int root, dir = -1, parent, last;
-	struct stat st, root_st;
-
-	root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root == -1 || fstat(root, &root_st) == -1)
-		die("open the new root");
-	for (const char *c = path;; c += len) {
-		c += strspn(c, "/");
-		if (*c == '\0')
-			break;
-		len = strcspn(c, "/");
-		last = c[len + strspn(c + len, "/")] == '\0';
-		used += (size_t)snprintf(prefix + used, sizeof(prefix) - used,
-					 "/%.*s", (int)len, c);
-		parent = dir == -1 ? root : dir;
-		how.flags =
-			O_PATH | O_CLOEXEC | (last ? O_NOFOLLOW : O_DIRECTORY);
-		dir = (int)syscall(SYS_openat2, root, prefix, &how,
-				   sizeof(how));
-		if (dir == -1 && errno == ENOENT) {
-			if (fstat(parent, &st) == -1 ||
-			    st.st_dev != root_st.st_dev)
-				diex("cannot make %s in the container: its parent is a volume, which belongs to the host",
-				     prefix);
-			/* prefix's last part, in the parent opened last */
-			if (mkdirat(parent, prefix + used - len, 0755) == -1 &&
-			    errno != EEXIST)
-				die("mkdir %s in the container", prefix);
-			dir = (int)syscall(SYS_openat2, root, prefix, &how,
-					   sizeof(how));
-		}
-		if (dir == -1)
-			die("open %s in the container", prefix);
-		if (parent != root)
-			close(parent);
-	}
-	if (dir == -1 || fstat(dir, &st) == -1)
-		die("open %s in the container", path);
-	if (S_ISLNK(st.st_mode))
-		diex("%s in the image is a symlink: a mount point must be a directory",
-		     path);
-	if (!S_ISDIR(st.st_mode))
-		diex("%s in the image is not a directory: a mount point must be one",
-		     path);
-	close(root);
-	return dir;
-}
-
-/*
- * :ro must hold for the whole volume, including any mount below the host
- * directory (a USB stick under /media, say): MS_BIND | MS_REC copies them
- * all, but a read-only remount changes one mount only.  mount_setattr(2)
- * with AT_RECURSIVE changes the whole tree at once.
- */
-static void make_read_only(int dir)
-{
-	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY |
-					      MOUNT_ATTR_NOSUID |
-					      MOUNT_ATTR_NODEV};
-	char where[PATH_MAX], link[32];
-	ssize_t len;
-
-	if (!fallback_forced("mount_setattr") &&
-	    mount_setattr(dir, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
-			  sizeof(attr)) == 0)
-		return;
-	if (errno != ENOSYS && !fallback_forced("mount_setattr"))
-		die("mount_setattr read-only");
-	/* Before Linux 5.12: each mount of the tree, one by one. */
-	len = readlink(fd_path(dir, link, sizeof(link)), where,
-		       sizeof(where) - 1);
-	if (len == -1)
-		die("readlink %s", link);
-	where[len] = '\0';
-	trace("no mount_setattr: remounting each mount under %s", where);
-	remount_tree_read_only(where);
-}
-
-/* --volume HOST:CONTAINER[:ro]: bind-mount a host directory into the root,
- * with everything mounted below it.  It opens the mount point again after
- * the bind, to get the new mount and not the directory under it. */
 static void mount_volumes(struct child_args *args)
 {
 	const struct options *opts = args->opts;
@@ -334,34 +235,13 @@ static void mount_volumes(struct child_args *args)
 }
 
 /*
- * Without root, mknod(2) is refused, even to root of a user namespace: a
- * device node made there could reach the host's hardware.  The host's own
- * nodes are bound in instead, each onto an empty file in our tmpfs, so that
- * /dev/null inside is the host's /dev/null, with the host's permissions.
- * The source is the host's /dev: we have not pivoted yet.
- */
-static void bind_host_device(int dev, const char *name)
-{
-	char host[32], path[32];
-	int fd;
-
-	fd = openat(dev, name,
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-	if (fd == -1)
-		die("create /dev/%s", name);
-	snprintf(host, sizeof(host), "/dev/%s", name);
-	if (mount(host, fd_path(fd, path, sizeof(path)), NULL, MS_BIND, NULL) ==
-	    -1)
-		die("bind-mount the host's %s on /dev/%s", host, name);
-	close(fd);
-}
-
-/*
  * A /dev with only what programs expect and nothing that reaches the host's
  * disks: a tmpfs with six harmless character devices, the usual links into
  * /proc/self/fd, and a devpts of our own so shells can open terminals.
  * Once the tmpfs is mounted, everything is made relative to it, so nothing
- * the image holds can redirect it.
+ * the image holds can redirect it.  Without root, mknod(2) is refused, even
+ * to root of a user namespace, and the host's own nodes are bound in
+ * instead (bind_host_device() in common/userns.c).
  */
 static void mount_dev(void)
 {
@@ -595,69 +475,17 @@ static int child(void *arg)
 
 /*
  * --layer DIR keeps the writable layer on the host: the one thing this
- * stage creates there.  The tool makes DIR, DIR/upper and DIR/work before
- * the container starts and remembers which of them are new, so that a run
- * that fails before its command starts can remove them.  It also locks DIR
- * for as long as it runs: two overlays on one upper layer corrupt each
- * other, and overlayfs only warns.
+ * stage creates there.  main() makes and locks it before the container
+ * starts (make_layer() in common/root.c), and removes what it made if the
+ * command never started: a failed run leaves nothing behind.  Did the child
+ * report that its command started?  Its word stays in the socket after it
+ * exits.
  */
-static void make_layer(struct child_args *args)
-{
-	const char *dir = args->opts->layer;
-	char paths[3][PATH_MAX];
-
-	args->layer_lock = -1;
-	if (dir == NULL)
-		return;
-	make_path(paths[0], sizeof(paths[0]), "%s", dir);
-	make_path(paths[1], sizeof(paths[1]), "%s/upper", dir);
-	make_path(paths[2], sizeof(paths[2]), "%s/work", dir);
-	for (int i = 0; i < 3; i++) {
-		args->layer_made[i] = mkdir(paths[i], 0755) == 0;
-		if (!args->layer_made[i] && errno != EEXIST)
-			die("mkdir %s", paths[i]);
-		if (i == 0) {
-			args->layer_lock =
-				open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (args->layer_lock == -1)
-				die("open --layer %s", dir);
-			if (flock(args->layer_lock, LOCK_EX | LOCK_NB) == -1)
-				diex("--layer %s is in use by another container",
-				     dir);
-		}
-	}
-}
-
-/* Did the child report that its command started?  Its word stays in the
- * socket after it exits. */
 static int command_started(struct child_args *args)
 {
 	char word;
 
 	return recv(args->sync_fd[0], &word, 1, MSG_DONTWAIT) == 1;
-}
-
-/* A failed run leaves nothing behind: remove what make_layer() made, in
- * reverse order.  overlayfs made work/work inside a work directory. */
-static void remove_new_layer(struct child_args *args)
-{
-	const char *dir = args->opts->layer;
-	char path[PATH_MAX];
-
-	if (dir == NULL)
-		return;
-	if (args->layer_made[2]) {
-		make_path(path, sizeof(path), "%s/work/work", dir);
-		rmdir(path);
-		make_path(path, sizeof(path), "%s/work", dir);
-		rmdir(path);
-	}
-	if (args->layer_made[1]) {
-		make_path(path, sizeof(path), "%s/upper", dir);
-		rmdir(path);
-	}
-	if (args->layer_made[0])
-		rmdir(dir);
 }
 
 /* The tool's half of die_with_parent(): wait until the child has armed its
@@ -908,13 +736,13 @@ int main(int argc, char **argv)
 	trace_prefix = "stage5";
 	find_controllers(&cg, &opts);
 	create_cgroup(&cg, &opts);
-	make_layer(&args);
+	make_layer(&args.layer, opts.layer);
 	block_signals(&args.sigmask);
 	pid = start_container(&args);
 	wstatus = supervise(pid);
 	kills = oom_kills(&cg);
 	if (!command_started(&args))
-		remove_new_layer(&args);
+		remove_new_layer(&args.layer);
 	remove_cgroup(&cg);
 	report_oom(kills, wstatus, opts.memory);
 	return exit_status(wstatus);
