@@ -15,6 +15,13 @@
 # tree, GNU time's %M, from wait4(2)'s ru_maxrss).  It never passes or fails
 # on the numbers.
 #
+# Its rootless column times the rows of stages 1-4 and of unshare(1) again
+# as uid 65534 (setpriv, as tests/rootless.bats runs them), where each
+# stage makes a user namespace by itself and unshare is given --user
+# --map-root-user: what the user-namespace step costs per stage.  Stage 5
+# has a dash and the reason: it needs a cgroup v2 subtree delegated to the
+# user, which a v1 or hybrid host cannot give.
+#
 # Table 3 times stage 5 with no other container running and with
 # BENCH_CROWD of them already running: a start must not cost more when
 # many run (each start once opened and locked every running container's
@@ -51,6 +58,7 @@
 #   BENCH_STATIC=1       also build the stages with `make STATIC=1` into
 #                        build/static/ and time those too
 #   BENCH_HYPERFINE=1    use hyperfine for table 1 where installed
+#   BENCH_ROOTLESS=0     skip table 1's rootless column
 #   BENCH_SETTLE_MS=N    pause before each run of a cgroup row (default 100)
 #   BENCH_TMPDIR=DIR     scratch space (default /var/tmp; table 2 needs
 #                        twice BENCH_IMAGE_MB there)
@@ -77,6 +85,7 @@ TMPBASE=${BENCH_TMPDIR:-/var/tmp}
 SETTLE_MS=${BENCH_SETTLE_MS:-100}
 CROWD=${BENCH_CROWD:-200}
 CROWD_RUNS=${BENCH_CROWD_RUNS:-30}
+DO_ROOTLESS=${BENCH_ROOTLESS:-1}
 MEM_RUNS=3
 TIMEOUT=60
 # runc's config.json: `runc spec`'s, with stage 5's limits and namespaces.
@@ -178,12 +187,28 @@ declare -A row_peak  # id -> peak RSS in KiB
 declare -A bins      # stage id -> binary
 cmd=()
 
+# add_row ID LABEL STATE [VS]: a row of table 1 (or 2 or 3).
 add_row() {
+	define_row "$@"
 	rows+=("$1")
+}
+
+define_row() {
 	row_label[$1]=$2
 	row_state[$1]=$3
 	row_vs[$1]=${4:-}
 	row_times[$1]=""
+}
+
+# The rootless rows: r-ID is row ID run by nobody, in a user namespace.
+# They are timed in table 1's rounds and printed in a table of their own.
+rootless_rows=()
+AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+
+# add_rootless_row ID STATE [VS]: row r-ID, the rootless twin of row ID.
+add_rootless_row() {
+	define_row "r-$1" "${row_label[$1]}" "$2" "${3:+r-$3}"
+	rootless_rows+=("r-$1")
 }
 
 # set_cmd ID: put the row's command in cmd.
@@ -201,12 +226,22 @@ set_cmd() {
 	img-big) cmd=("${bins[s4]}" run --rootfs "$big_image" true) ;;
 	cp-small) cmd=(cp -a "$IMAGE" "$scratch/copy") ;;
 	cp-big) cmd=(cp -a "$big_image" "$scratch/copy") ;;
+	r-*)
+		# As nobody; unshare(1) must be told to make the user
+		# namespace, which the stages make by themselves.
+		set_cmd "${1#r-}"
+		if [[ ${cmd[0]} == unshare ]]; then
+			cmd=(unshare --user --map-root-user "${cmd[@]:1}")
+		fi
+		cmd=("${AS_NOBODY[@]}" "${cmd[@]}")
+		;;
 	esac
 }
 
 # Rows whose tool moves a process into a cgroup.
 moves_cgroup() {
-	[[ $1 == s5 || $1 == s5static || $1 == runc || $1 == crowd-* ]]
+	local id=${1#r-}
+	[[ $id == s5 || $id == s5static || $id == runc || $id == crowd-* ]]
 }
 settle=$(awk -v ms="$SETTLE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
 
@@ -455,6 +490,42 @@ print_table1() {
 	done
 }
 
+# The rootless column: each r-ID row against its row ID as root, less
+# what setpriv's own exec adds (the floor as nobody against the floor).
+setpriv_cost="an unknown time"
+print_rootless() {
+	local id med root_med vs cost="" step rel ratio
+	local fmt='%-22s %9s  %-13s %11s  %-14s %s\n'
+	if [[ -n ${row_median[r-floor]:-} && -n ${row_median[floor]:-} ]]; then
+		cost=$((row_median[r-floor] - row_median[floor]))
+		setpriv_cost="$(ms "$cost") ms"
+	fi
+	# shellcheck disable=SC2059
+	printf "$fmt" "" "median ms" "p10-p90 ms" "userns step" "rootless/root" "ratio (median)"
+	for id in "${rootless_rows[@]}"; do
+		if [[ -z ${row_median[$id]:-} ]]; then
+			printf '%-22s %9s  %s\n' "${row_label[$id]}" "-" "${row_state[$id]:-no runs}"
+			continue
+		fi
+		med=${row_median[$id]}
+		root_med=${row_median[${id#r-}]:-}
+		step="-" rel="-"
+		if [[ $id != r-floor && -n $root_med && -n $cost ]]; then
+			step="$(ms $((med - cost - root_med))) ms"
+			rel=$(awk -v a=$((med - cost)) -v b="$root_med" 'BEGIN { printf "%.2fx", a / b }')
+		fi
+		ratio="-"
+		vs=${row_vs[$id]}
+		if [[ -n $vs && -n ${row_median[$vs]:-} ]]; then
+			ratio="$(awk -v a="$med" -v b="${row_median[$vs]}" 'BEGIN { printf "%.2f", a / b }')x ${row_label[$vs]}"
+		elif [[ -n $vs ]]; then
+			ratio="(${row_label[$vs]}: none)"
+		fi
+		# shellcheck disable=SC2059
+		printf "$fmt" "${row_label[$id]}" "$(ms "$med")" "$(ms "${row_p10[$id]}")-$(ms "${row_p90[$id]}")" "$step" "$rel" "$ratio"
+	done
+}
+
 declare -A row_median row_p10 row_p90
 
 # ---- table 1 ----
@@ -494,15 +565,40 @@ elif ! setup_runc >"$errfile" 2>&1; then
 	row_state[runc]="setup failed: $(head -n 1 "$errfile")"
 fi
 
+# The rootless column: stages 1 to 4 and unshare(1) again, as nobody.  A
+# stage that is not root makes a user namespace by itself; unshare is told
+# to, with the same one-line maps (--map-root-user).  Stage 5 would need a
+# cgroup v2 subtree delegated to the user, which cgroup v1 and hybrid
+# cannot give; on v2 it is tried, and its failure printed, since root's
+# session here is not a delegated one either.
+if [[ $DO_ROOTLESS == 1 ]]; then
+	nobody=""
+	have setpriv || nobody="not installed: setpriv (util-linux)"
+	define_row r-floor "${row_label[floor]}" "$nobody"
+	rootless_rows+=(r-floor)
+	for n in 1 2 3 4 5; do
+		state=${row_state[s$n]:-$nobody}
+		if ((n == 5)) && [[ -z $state && $(cgroup_mode) != v2 ]]; then
+			state="needs a cgroup v2 subtree delegated to the user; cgroups here are $(cgroup_mode)"
+		fi
+		if ((n <= 3)); then
+			add_rootless_row "s$n" "$state" "u$n"
+			add_rootless_row "u$n" "${row_state[u$n]:-$nobody}"
+		else
+			add_rootless_row "s$n" "$state"
+		fi
+	done
+fi
+
 describe_machine
 echo
-check_rows "${rows[@]}"
+check_rows "${rows[@]}" "${rootless_rows[@]}"
 if [[ $USE_HYPERFINE == 1 ]] && have hyperfine; then
 	method="hyperfine -N, $RUNS runs per row after $WARMUP warm-up runs, rows one after another"
-	hyperfine_rows "$RUNS" "$WARMUP" "${rows[@]}"
+	hyperfine_rows "$RUNS" "$WARMUP" "${rows[@]}" "${rootless_rows[@]}"
 else
 	method="bash \$EPOCHREALTIME, $RUNS runs per row, interleaved in random order, after $WARMUP warm-up rounds"
-	run_rounds "$RUNS" "$WARMUP" "${rows[@]}"
+	run_rounds "$RUNS" "$WARMUP" "${rows[@]}" "${rootless_rows[@]}"
 fi
 if [[ -x /usr/bin/time ]]; then
 	for id in "${rows[@]}"; do
@@ -516,7 +612,7 @@ else
 	peak_note="peak RSS: n/a, no /usr/bin/time (apt-get install time)"
 fi
 
-summarize "${rows[@]}"
+summarize "${rows[@]}" "${rootless_rows[@]}"
 echo "Table 1: container run true ($method)"
 echo
 print_table1
@@ -533,11 +629,23 @@ if [[ $DO_STATIC == 1 ]]; then
 	done
 	[[ -n $line ]] && echo "static minus dynamic, medians:${line%,}"
 fi
+if [[ $DO_ROOTLESS == 1 ]]; then
+	echo
+	echo "Table 1, rootless column: each row again as uid 65534 (${AS_NOBODY[*]}), in the same rounds"
+	echo
+	print_rootless
+	echo
+	echo "setpriv: its exec adds $setpriv_cost to every row of this table (floor as nobody minus floor)"
+	echo "userns step: (median - setpriv) - the same row's median as root; rootless/root: (median - setpriv) / as root"
+	echo "ratio: median of the row / median of its comparison row, both run as nobody"
+fi
 echo
 echo "commands (from $repo):"
-for id in "${rows[@]}"; do
-	[[ ${row_state[$id]} == "not built" || ${row_state[$id]} == "not installed" ]] && continue
-	printf '  %-22s %s\n' "${row_label[$id]}" "$(show_cmd "$id")"
+for id in "${rows[@]}" "${rootless_rows[@]}"; do
+	[[ ${row_state[$id]} == "not built" || ${row_state[$id]} == not\ installed* ]] && continue
+	label=${row_label[$id]}
+	[[ $id == r-* ]] && label+=" as nobody"
+	printf '  %-31s %s\n' "$label" "$(show_cmd "$id")"
 done
 [[ -n $bwrap_note && -z ${row_state[bwrap]} ]] && echo "  bubblewrap: $bwrap_note"
 [[ -z ${row_state[runc]} ]] && echo "  runc: config.json is ${RUNC_CONFIG#"$repo"/}: runc spec's, with stage 5's limits and namespaces, /proc and /dev only"
