@@ -15,6 +15,13 @@
 # tree, GNU time's %M, from wait4(2)'s ru_maxrss).  It never passes or fails
 # on the numbers.
 #
+# Its rootless column times the rows of stages 1-4 and of unshare(1) again
+# as uid 65534 (setpriv, as tests/rootless.bats runs them), where each
+# stage makes a user namespace by itself and unshare is given --user
+# --map-root-user: what the user-namespace step costs per stage.  Stage 5
+# has a dash and the reason: it needs a cgroup v2 subtree delegated to the
+# user, which a v1 or hybrid host cannot give.
+#
 # Table 3 times stage 5 with no other container running and with
 # BENCH_CROWD of them already running: a start must not cost more when
 # many run (each start once opened and locked every running container's
@@ -51,6 +58,7 @@
 #   BENCH_STATIC=1       also build the stages with `make STATIC=1` into
 #                        build/static/ and time those too
 #   BENCH_HYPERFINE=1    use hyperfine for table 1 where installed
+#   BENCH_ROOTLESS=0     skip table 1's rootless column
 #   BENCH_SETTLE_MS=N    pause before each run of a cgroup row (default 100)
 #   BENCH_TMPDIR=DIR     scratch space (default /var/tmp; table 2 needs
 #                        twice BENCH_IMAGE_MB there)
@@ -59,7 +67,7 @@
 # runc state are undone by the EXIT trap.  Needs root, bash 5.
 #
 # Usage: scripts/bench.sh      (make bench)
-set -u
+set -euo pipefail
 export LC_ALL=C
 
 # shellcheck source=scripts/lib.sh
@@ -77,6 +85,7 @@ TMPBASE=${BENCH_TMPDIR:-/var/tmp}
 SETTLE_MS=${BENCH_SETTLE_MS:-100}
 CROWD=${BENCH_CROWD:-200}
 CROWD_RUNS=${BENCH_CROWD_RUNS:-30}
+DO_ROOTLESS=${BENCH_ROOTLESS:-1}
 MEM_RUNS=3
 TIMEOUT=60
 # runc's config.json: `runc spec`'s, with stage 5's limits and namespaces.
@@ -99,18 +108,23 @@ runc_state=""
 
 crowd=() # the tools of table 3's running containers
 
+# Each step runs even if one before it failed (set -e would stop the trap
+# at the first failure), and says so when it cannot undo something.
 cleanup() {
 	local i
 	stop_crowd
 	if [[ -n $runc_state && -d $runc_state ]] && have runc; then
-		runc --root "$runc_state" delete --force "$runc_id" >/dev/null 2>&1
+		# Fails when the container is already gone, as it normally is.
+		runc --root "$runc_state" delete --force "$runc_id" >/dev/null 2>&1 || true
 	fi
 	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-		umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}"
+		umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}" ||
+			echo "$PROG: cannot unmount ${mounted[i]}" >&2
 	done
 	if [[ -n $scratch && -d $scratch ]]; then
 		# --one-file-system: never reach into a mount that did not go.
-		rm -rf --one-file-system "$scratch"
+		rm -rf --one-file-system "$scratch" ||
+			echo "$PROG: cannot remove $scratch" >&2
 	fi
 }
 trap cleanup EXIT
@@ -137,7 +151,7 @@ overlay_of_image() {
 start_crowd() {
 	local i tries=600
 	for ((i = 0; i < $1; i++)); do
-		"${BIN[s5]}" run --init --pids-limit 4 sleep 100000 >/dev/null 2>&1 &
+		"${bins[s5]}" run --init --pids-limit 4 sleep 100000 >/dev/null 2>&1 &
 		crowd+=($!)
 	done
 	until (($(running_containers) >= $1)); do
@@ -147,57 +161,87 @@ start_crowd() {
 }
 
 running_containers() {
-	find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/container/ctr-*' 2>/dev/null |
+	# find complains, and fails, when a cgroup goes while it walks.
+	{ find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -path '*/container/ctr-*' 2>/dev/null || true; } |
 		awk -F/ '{ print $NF }' | sort -u | wc -l
 }
 
 stop_crowd() {
 	((${#crowd[@]})) || return 0
-	kill -TERM "${crowd[@]}" 2>/dev/null
-	wait "${crowd[@]}" 2>/dev/null
+	# A container that already ended cannot be signalled, and wait
+	# returns the status of the last one, 143 after SIGTERM: both are
+	# what stopping them means, not a failure.
+	kill -TERM "${crowd[@]}" 2>/dev/null || true
+	wait "${crowd[@]}" 2>/dev/null || true
 	crowd=()
 }
 
 # ---- the rows ----
 
-ROWS=()            # ids in table order
-declare -A LABEL   # id -> short name
-declare -A STATE   # id -> "" when runnable, else why not
-declare -A VS      # id -> the id of its comparison row
-declare -A TIMES   # id -> microseconds, space-separated
-declare -A BIN     # stage id -> binary
-declare -A PEAK    # id -> peak RSS in KiB
-CMD=()
+rows=()              # ids in table order
+declare -A row_label # id -> short name
+declare -A row_state # id -> "" when runnable, else why not
+declare -A row_vs    # id -> the id of its comparison row
+declare -A row_times # id -> microseconds, space-separated
+declare -A row_peak  # id -> peak RSS in KiB
+declare -A bins      # stage id -> binary
+cmd=()
 
+# add_row ID LABEL STATE [VS]: a row of table 1 (or 2 or 3).
 add_row() {
-	ROWS+=("$1")
-	LABEL[$1]=$2
-	STATE[$1]=$3
-	VS[$1]=${4:-}
-	TIMES[$1]=""
+	define_row "$@"
+	rows+=("$1")
 }
 
-# set_cmd ID: put the row's command in CMD.
+define_row() {
+	row_label[$1]=$2
+	row_state[$1]=$3
+	row_vs[$1]=${4:-}
+	row_times[$1]=""
+}
+
+# The rootless rows: r-ID is row ID run by nobody, in a user namespace.
+# They are timed in table 1's rounds and printed in a table of their own.
+rootless_rows=()
+AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+
+# add_rootless_row ID STATE [VS]: row r-ID, the rootless twin of row ID.
+add_rootless_row() {
+	define_row "r-$1" "${row_label[$1]}" "$2" "${3:+r-$3}"
+	rootless_rows+=("r-$1")
+}
+
+# set_cmd ID: put the row's command in cmd.
 set_cmd() {
 	case $1 in
-	floor) CMD=(/bin/true) ;;
-	s[1-5] | s[1-5]static) CMD=("${BIN[$1]}" run true) ;;
-	u1) CMD=(unshare --uts --fork true) ;;
-	u2) CMD=(unshare --uts --pid --fork true) ;;
-	u3) CMD=(unshare --uts --pid --mount --mount-proc --fork true) ;;
-	bwrap) CMD=(bwrap "${BWRAP_ARGS[@]}" true) ;;
-	runc) CMD=(runc --root "$runc_state" run --bundle "$scratch/runc" "$runc_id") ;;
-	crowd-0 | crowd-n) CMD=("${BIN[s5]}" run true) ;;
-	img-small) CMD=("${BIN[s4]}" run true) ;;
-	img-big) CMD=("${BIN[s4]}" run --rootfs "$big_image" true) ;;
-	cp-small) CMD=(cp -a "$IMAGE" "$scratch/copy") ;;
-	cp-big) CMD=(cp -a "$big_image" "$scratch/copy") ;;
+	floor) cmd=(/bin/true) ;;
+	s[1-5] | s[1-5]static) cmd=("${bins[$1]}" run true) ;;
+	u1) cmd=(unshare --uts --fork true) ;;
+	u2) cmd=(unshare --uts --pid --fork true) ;;
+	u3) cmd=(unshare --uts --pid --mount --mount-proc --fork true) ;;
+	bwrap) cmd=(bwrap "${bwrap_args[@]}" true) ;;
+	runc) cmd=(runc --root "$runc_state" run --bundle "$scratch/runc" "$runc_id") ;;
+	crowd-0 | crowd-n) cmd=("${bins[s5]}" run true) ;;
+	img-small) cmd=("${bins[s4]}" run true) ;;
+	img-big) cmd=("${bins[s4]}" run --rootfs "$big_image" true) ;;
+	cp-small) cmd=(cp -a "$IMAGE" "$scratch/copy") ;;
+	cp-big) cmd=(cp -a "$big_image" "$scratch/copy") ;;
+	r-*)
+		# As nobody; unshare(1) must be told to make the user
+		# namespace, which the stages make by themselves.
+		set_cmd "${1#r-}"
+		if [[ ${cmd[0]} == unshare ]]; then
+			cmd=(unshare --user --map-root-user "${cmd[@]:1}")
+		fi
+		cmd=("${AS_NOBODY[@]}" "${cmd[@]}")
+		;;
 	esac
 }
 
 # Rows whose tool moves a process into a cgroup.
 moves_cgroup() {
-	[[ $1 == s5 || $1 == s5static || $1 == runc || $1 == crowd-* ]]
+	local id=${1#r-}
+	[[ $id == s5 || $id == s5static || $id == runc || $id == crowd-* ]]
 }
 settle=$(awk -v ms="$SETTLE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
 
@@ -212,7 +256,7 @@ after_run() {
 show_cmd() {
 	local w out=""
 	set_cmd "$1"
-	for w in "${CMD[@]}"; do
+	for w in "${cmd[@]}"; do
 		w=${w#"$repo"/}
 		w=${w//$scratch/\$SCRATCH}
 		out+="$w "
@@ -250,16 +294,18 @@ build_static() {
 # fresh /proc and a minimal /dev, as stage 4.  bwrap 0.10+ can put an
 # overlay over the image itself, as stage 4 does; an older one binds a
 # writable overlay that is mounted once, up front.
-BWRAP_ARGS=()
+bwrap_args=()
 bwrap_note=""
 setup_bwrap() {
-	if bwrap --help 2>&1 | grep -q -- '--overlay-src'; then
-		BWRAP_ARGS=(--unshare-uts --unshare-pid --overlay-src "$IMAGE" --tmp-overlay /
+	# Not `bwrap --help | grep -q`: grep -q stops reading at the first
+	# match, and under pipefail bwrap's SIGPIPE would fail the test.
+	if [[ $(bwrap --help 2>&1) == *--overlay-src* ]]; then
+		bwrap_args=(--unshare-uts --unshare-pid --overlay-src "$IMAGE" --tmp-overlay /
 			--proc /proc --dev /dev)
 		bwrap_note="its own overlay per run"
 	else
 		overlay_of_image bwrap || return 1
-		BWRAP_ARGS=(--unshare-uts --unshare-pid --bind "$scratch/bwrap/merged" /
+		bwrap_args=(--unshare-uts --unshare-pid --bind "$scratch/bwrap/merged" /
 			--proc /proc --dev /dev)
 		bwrap_note="bwrap $(bwrap --version | awk '{ print $2 }') has no --overlay-src: binds one overlay mounted once by bench, not per run"
 	fi
@@ -316,19 +362,21 @@ run_rounds() {
 		done
 		for ((k = 0; k < n; k++)); do
 			id=${ids[k]}
-			[[ -z ${STATE[$id]} ]] || continue
+			[[ -z ${row_state[$id]} ]] || continue
 			set_cmd "$id"
 			moves_cgroup "$id" && sleep "$settle"
+			rc=0
 			t0=$EPOCHREALTIME
-			"${CMD[@]}" >/dev/null 2>"$errfile"
-			rc=$?
+			"${cmd[@]}" >/dev/null 2>"$errfile" || rc=$?
 			t1=$EPOCHREALTIME
 			after_run "$id"
 			if ((rc != 0)); then
-				STATE[$id]="failed (exit $rc): $(head -n 1 "$errfile")"
+				row_state[$id]="failed (exit $rc): $(head -n 1 "$errfile")"
 				continue
 			fi
-			((r >= 0)) && TIMES[$id]+=" $((${t1//[!0-9]/} - ${t0//[!0-9]/}))"
+			if ((r >= 0)); then
+				row_times[$id]+=" $((${t1//[!0-9]/} - ${t0//[!0-9]/}))"
+			fi
 		done
 	done
 }
@@ -339,26 +387,26 @@ run_rounds() {
 check_rows() {
 	local id rc
 	for id in "$@"; do
-		[[ -z ${STATE[$id]} ]] || continue
+		[[ -z ${row_state[$id]} ]] || continue
 		set_cmd "$id"
-		timeout "$TIMEOUT" "${CMD[@]}" >/dev/null 2>"$errfile"
-		rc=$?
+		rc=0
+		timeout "$TIMEOUT" "${cmd[@]}" >/dev/null 2>"$errfile" || rc=$?
 		after_run "$id"
 		if ((rc == 124)); then
-			STATE[$id]="hung: killed after ${TIMEOUT}s"
+			row_state[$id]="hung: killed after ${TIMEOUT}s"
 		elif ((rc != 0)); then
-			STATE[$id]="failed (exit $rc): $(head -n 1 "$errfile")"
+			row_state[$id]="failed (exit $rc): $(head -n 1 "$errfile")"
 		fi
 	done
 }
 
-# summarize ID...: MEDIAN, P10 and P90 of each row that has times.
+# summarize ID...: the median, p10 and p90 of each row that has times.
 summarize() {
 	local id
 	for id in "$@"; do
-		[[ -z ${STATE[$id]} && -n ${TIMES[$id]} ]] || continue
+		[[ -z ${row_state[$id]} && -n ${row_times[$id]} ]] || continue
 		# shellcheck disable=SC2086
-		read -r "MEDIAN[$id]" "P10[$id]" "P90[$id]" <<<"$(stats ${TIMES[$id]})"
+		read -r "row_median[$id]" "row_p10[$id]" "row_p90[$id]" <<<"$(stats ${row_times[$id]})"
 	done
 }
 
@@ -370,20 +418,20 @@ hyperfine_rows() {
 	shift 2
 	json=$scratch/hyperfine.json
 	for id in "$@"; do
-		[[ -z ${STATE[$id]} ]] || continue
+		[[ -z ${row_state[$id]} ]] || continue
 		set_cmd "$id"
 		cmdline=""
-		for w in "${CMD[@]}"; do
+		for w in "${cmd[@]}"; do
 			cmdline+="$(printf '%q' "$w") "
 		done
 		prepare=()
 		moves_cgroup "$id" && prepare=(--prepare "sleep $settle")
 		if ! hyperfine -N --style none --warmup "$warmup" --runs "$runs" "${prepare[@]}" \
 			--export-json "$json" -- "$cmdline" >/dev/null 2>"$errfile"; then
-			STATE[$id]="failed: $(head -n 1 "$errfile")"
+			row_state[$id]="failed: $(head -n 1 "$errfile")"
 			continue
 		fi
-		TIMES[$id]=$(awk '/"times": \[/ { f = 1; next }
+		row_times[$id]=$(awk '/"times": \[/ { f = 1; next }
 			f && /\]/ { f = 0 }
 			f { gsub(/[ ,]/, ""); printf " %d", $0 * 1000000 }' "$json")
 	done
@@ -394,12 +442,12 @@ peak_rss() {
 	local i kb max=0 out=$scratch/time.out
 	set_cmd "$1"
 	for ((i = 0; i < MEM_RUNS; i++)); do
-		/usr/bin/time -f %M -o "$out" "${CMD[@]}" >/dev/null 2>&1 || return 1
+		/usr/bin/time -f %M -o "$out" "${cmd[@]}" >/dev/null 2>&1 || return 1
 		kb=$(tail -n 1 "$out")
 		[[ $kb =~ ^[0-9]+$ ]] && ((kb > max)) && max=$kb
 		after_run "$1"
 	done
-	PEAK[$1]=$max
+	row_peak[$1]=$max
 }
 
 # ---- output ----
@@ -416,33 +464,69 @@ describe_machine() {
 }
 
 print_table1() {
-	local id med floor_med=${MEDIAN[floor]:-} vs ratio over peak
+	local id med floor_med=${row_median[floor]:-} vs ratio over peak
 	local fmt='%-22s %9s  %-13s %10s  %-28s %s\n'
 	# shellcheck disable=SC2059
 	printf "$fmt" "" "median ms" "p10-p90 ms" "over floor" "ratio (median)" "peak RSS"
-	for id in "${ROWS[@]}"; do
-		if [[ -z ${MEDIAN[$id]:-} ]]; then
-			printf '%-22s %s\n' "${LABEL[$id]}" "${STATE[$id]:-no runs}"
+	for id in "${rows[@]}"; do
+		if [[ -z ${row_median[$id]:-} ]]; then
+			printf '%-22s %s\n' "${row_label[$id]}" "${row_state[$id]:-no runs}"
 			continue
 		fi
-		med=${MEDIAN[$id]}
+		med=${row_median[$id]}
 		over="-"
 		[[ -n $floor_med && $id != floor ]] && over=$(ms $((med - floor_med)))
 		ratio="-"
-		vs=${VS[$id]}
-		if [[ -n $vs && -n ${MEDIAN[$vs]:-} ]]; then
-			ratio="$(awk -v a="$med" -v b="${MEDIAN[$vs]}" 'BEGIN { printf "%.2f", a / b }')x ${LABEL[$vs]}"
+		vs=${row_vs[$id]}
+		if [[ -n $vs && -n ${row_median[$vs]:-} ]]; then
+			ratio="$(awk -v a="$med" -v b="${row_median[$vs]}" 'BEGIN { printf "%.2f", a / b }')x ${row_label[$vs]}"
 		elif [[ -n $vs ]]; then
-			ratio="(${LABEL[$vs]}: none)"
+			ratio="(${row_label[$vs]}: none)"
 		fi
 		peak="n/a"
-		[[ -n ${PEAK[$id]:-} ]] && peak=$(awk -v k="${PEAK[$id]}" 'BEGIN { printf "%.1f MiB", k / 1024 }')
+		[[ -n ${row_peak[$id]:-} ]] && peak=$(awk -v k="${row_peak[$id]}" 'BEGIN { printf "%.1f MiB", k / 1024 }')
 		# shellcheck disable=SC2059
-		printf "$fmt" "${LABEL[$id]}" "$(ms "$med")" "$(ms "${P10[$id]}")-$(ms "${P90[$id]}")" "$over" "$ratio" "$peak"
+		printf "$fmt" "${row_label[$id]}" "$(ms "$med")" "$(ms "${row_p10[$id]}")-$(ms "${row_p90[$id]}")" "$over" "$ratio" "$peak"
 	done
 }
 
-declare -A MEDIAN P10 P90
+# The rootless column: each r-ID row against its row ID as root, less
+# what setpriv's own exec adds (the floor as nobody against the floor).
+setpriv_cost="an unknown time"
+print_rootless() {
+	local id med root_med vs cost="" step rel ratio
+	local fmt='%-22s %9s  %-13s %11s  %-14s %s\n'
+	if [[ -n ${row_median[r-floor]:-} && -n ${row_median[floor]:-} ]]; then
+		cost=$((row_median[r-floor] - row_median[floor]))
+		setpriv_cost="$(ms "$cost") ms"
+	fi
+	# shellcheck disable=SC2059
+	printf "$fmt" "" "median ms" "p10-p90 ms" "userns step" "rootless/root" "ratio (median)"
+	for id in "${rootless_rows[@]}"; do
+		if [[ -z ${row_median[$id]:-} ]]; then
+			printf '%-22s %9s  %s\n' "${row_label[$id]}" "-" "${row_state[$id]:-no runs}"
+			continue
+		fi
+		med=${row_median[$id]}
+		root_med=${row_median[${id#r-}]:-}
+		step="-" rel="-"
+		if [[ $id != r-floor && -n $root_med && -n $cost ]]; then
+			step="$(ms $((med - cost - root_med))) ms"
+			rel=$(awk -v a=$((med - cost)) -v b="$root_med" 'BEGIN { printf "%.2fx", a / b }')
+		fi
+		ratio="-"
+		vs=${row_vs[$id]}
+		if [[ -n $vs && -n ${row_median[$vs]:-} ]]; then
+			ratio="$(awk -v a="$med" -v b="${row_median[$vs]}" 'BEGIN { printf "%.2f", a / b }')x ${row_label[$vs]}"
+		elif [[ -n $vs ]]; then
+			ratio="(${row_label[$vs]}: none)"
+		fi
+		# shellcheck disable=SC2059
+		printf "$fmt" "${row_label[$id]}" "$(ms "$med")" "$(ms "${row_p10[$id]}")-$(ms "${row_p90[$id]}")" "$step" "$rel" "$ratio"
+	done
+}
+
+declare -A row_median row_p10 row_p90
 
 # ---- table 1 ----
 
@@ -450,13 +534,13 @@ add_row floor "floor (/bin/true)" ""
 comparisons=(u1 u2 u3 bwrap runc)
 comparison_labels=("unshare uts" "unshare uts+pid" "unshare uts+pid+mnt" "bubblewrap" "runc")
 for n in 1 2 3 4 5; do
-	BIN[s$n]=$repo/${STAGES[n - 1]}/container
+	bins[s$n]=$repo/${STAGES[n - 1]}/container
 	add_row "s$n" "${STAGES[n - 1]}" "$(stage_state "$n")" "${comparisons[n - 1]}"
 	if [[ $DO_STATIC == 1 ]]; then
-		BIN[s${n}static]=$repo/$STATIC_BUILD/${STAGES[n - 1]}/container
+		bins[s${n}static]=$repo/$STATIC_BUILD/${STAGES[n - 1]}/container
 		state=$(stage_state "$n")
 		if [[ -z $state ]] && ! build_static "$n"; then
-			state="static build failed: $(grep -m 1 -i error "$errfile")"
+			state="static build failed: $(grep -m 1 -i error "$errfile" || head -n 1 "$errfile")"
 		fi
 		add_row "s${n}static" "${STAGES[n - 1]} static" "$state" "${comparisons[n - 1]}"
 	fi
@@ -465,42 +549,70 @@ done
 # The movement of the comparison rows after the stage rows is only for
 # reading: "vs" points at a row that is measured in the same rounds.
 
-have unshare || for id in u1 u2 u3; do STATE[$id]="not installed"; done
+have unshare || for id in u1 u2 u3; do row_state[$id]="not installed"; done
 if ! have bwrap; then
-	STATE[bwrap]="not installed"
+	row_state[bwrap]="not installed"
 elif ((!image_ok)); then
-	STATE[bwrap]="no image (make rootfs)"
+	row_state[bwrap]="no image (make rootfs)"
 elif ! setup_bwrap; then
-	STATE[bwrap]="setup failed"
+	row_state[bwrap]="setup failed"
 fi
 if ! have runc; then
-	STATE[runc]="not installed"
+	row_state[runc]="not installed"
 elif ((!image_ok)); then
-	STATE[runc]="no image (make rootfs)"
+	row_state[runc]="no image (make rootfs)"
 elif ! setup_runc >"$errfile" 2>&1; then
-	STATE[runc]="setup failed: $(head -n 1 "$errfile")"
+	row_state[runc]="setup failed: $(head -n 1 "$errfile")"
+fi
+
+# The rootless column: stages 1 to 4 and unshare(1) again, as nobody.  A
+# stage that is not root makes a user namespace by itself; unshare is told
+# to, with the same one-line maps (--map-root-user).  Stage 5 would need a
+# cgroup v2 subtree delegated to the user, which cgroup v1 and hybrid
+# cannot give; on v2 it is tried, and its failure printed, since root's
+# session here is not a delegated one either.
+if [[ $DO_ROOTLESS == 1 ]]; then
+	nobody=""
+	have setpriv || nobody="not installed: setpriv (util-linux)"
+	define_row r-floor "${row_label[floor]}" "$nobody"
+	rootless_rows+=(r-floor)
+	for n in 1 2 3 4 5; do
+		state=${row_state[s$n]:-$nobody}
+		if ((n == 5)) && [[ -z $state && $(cgroup_mode) != v2 ]]; then
+			state="needs a cgroup v2 subtree delegated to the user; cgroups here are $(cgroup_mode)"
+		fi
+		if ((n <= 3)); then
+			add_rootless_row "s$n" "$state" "u$n"
+			add_rootless_row "u$n" "${row_state[u$n]:-$nobody}"
+		else
+			add_rootless_row "s$n" "$state"
+		fi
+	done
 fi
 
 describe_machine
 echo
-check_rows "${ROWS[@]}"
+check_rows "${rows[@]}" "${rootless_rows[@]}"
 if [[ $USE_HYPERFINE == 1 ]] && have hyperfine; then
 	method="hyperfine -N, $RUNS runs per row after $WARMUP warm-up runs, rows one after another"
-	hyperfine_rows "$RUNS" "$WARMUP" "${ROWS[@]}"
+	hyperfine_rows "$RUNS" "$WARMUP" "${rows[@]}" "${rootless_rows[@]}"
 else
 	method="bash \$EPOCHREALTIME, $RUNS runs per row, interleaved in random order, after $WARMUP warm-up rounds"
-	run_rounds "$RUNS" "$WARMUP" "${ROWS[@]}"
+	run_rounds "$RUNS" "$WARMUP" "${rows[@]}" "${rootless_rows[@]}"
 fi
 if [[ -x /usr/bin/time ]]; then
-	for id in "${ROWS[@]}"; do
-		[[ -z ${STATE[$id]} ]] && peak_rss "$id"
+	for id in "${rows[@]}"; do
+		# A row whose peak cannot be read says n/a; that is all.
+		if [[ -z ${row_state[$id]} ]]; then
+			peak_rss "$id" || true
+		fi
 	done
 	peak_note="peak RSS: the largest resident set of any one process in the tool's tree (GNU time %M), max of $MEM_RUNS runs"
 else
 	peak_note="peak RSS: n/a, no /usr/bin/time (apt-get install time)"
 fi
 
-summarize "${ROWS[@]}"
+summarize "${rows[@]}" "${rootless_rows[@]}"
 echo "Table 1: container run true ($method)"
 echo
 print_table1
@@ -511,36 +623,48 @@ echo "stage 5 and runc rows start after a ${SETTLE_MS} ms pause (BENCH_SETTLE_MS
 if [[ $DO_STATIC == 1 ]]; then
 	line=""
 	for n in 1 2 3 4 5; do
-		[[ -n ${MEDIAN[s$n]:-} && -n ${MEDIAN[s${n}static]:-} ]] || continue
-		line+=" s$n $(awk -v d="${MEDIAN[s$n]}" -v s="${MEDIAN[s${n}static]}" \
+		[[ -n ${row_median[s$n]:-} && -n ${row_median[s${n}static]:-} ]] || continue
+		line+=" s$n $(awk -v d="${row_median[s$n]}" -v s="${row_median[s${n}static]}" \
 			'BEGIN { printf "%+.2f ms (%+.0f%%)", (s - d) / 1000, (s - d) * 100 / d }'),"
 	done
 	[[ -n $line ]] && echo "static minus dynamic, medians:${line%,}"
 fi
+if [[ $DO_ROOTLESS == 1 ]]; then
+	echo
+	echo "Table 1, rootless column: each row again as uid 65534 (${AS_NOBODY[*]}), in the same rounds"
+	echo
+	print_rootless
+	echo
+	echo "setpriv: its exec adds $setpriv_cost to every row of this table (floor as nobody minus floor)"
+	echo "userns step: (median - setpriv) - the same row's median as root; rootless/root: (median - setpriv) / as root"
+	echo "ratio: median of the row / median of its comparison row, both run as nobody"
+fi
 echo
 echo "commands (from $repo):"
-for id in "${ROWS[@]}"; do
-	[[ ${STATE[$id]} == "not built" || ${STATE[$id]} == "not installed" ]] && continue
-	printf '  %-22s %s\n' "${LABEL[$id]}" "$(show_cmd "$id")"
+for id in "${rows[@]}" "${rootless_rows[@]}"; do
+	[[ ${row_state[$id]} == "not built" || ${row_state[$id]} == not\ installed* ]] && continue
+	label=${row_label[$id]}
+	[[ $id == r-* ]] && label+=" as nobody"
+	printf '  %-31s %s\n' "$label" "$(show_cmd "$id")"
 done
-[[ -n $bwrap_note && -z ${STATE[bwrap]} ]] && echo "  bubblewrap: $bwrap_note"
-[[ -z ${STATE[runc]} ]] && echo "  runc: config.json is ${RUNC_CONFIG#"$repo"/}: runc spec's, with stage 5's limits and namespaces, /proc and /dev only"
+[[ -n $bwrap_note && -z ${row_state[bwrap]} ]] && echo "  bubblewrap: $bwrap_note"
+[[ -z ${row_state[runc]} ]] && echo "  runc: config.json is ${RUNC_CONFIG#"$repo"/}: runc spec's, with stage 5's limits and namespaces, /proc and /dev only"
 
 # ---- tables 2 and 3: cells ----
 
 cell() {
 	local why
-	if [[ -z ${MEDIAN[$1]:-} ]]; then
-		why=${STATE[$1]:-no runs}
+	if [[ -z ${row_median[$1]:-} ]]; then
+		why=${row_state[$1]:-no runs}
 		((${#why} > 36)) && why="${why:0:35}~"
 		echo "$why"
 		return
 	fi
-	echo "$(ms "${MEDIAN[$1]}") ($(ms "${P10[$1]}")-$(ms "${P90[$1]}"))"
+	echo "$(ms "${row_median[$1]}") ($(ms "${row_p10[$1]}")-$(ms "${row_p90[$1]}"))"
 }
 growth() {
-	if [[ -n ${MEDIAN[$1]:-} && -n ${MEDIAN[$2]:-} ]]; then
-		awk -v a="${MEDIAN[$2]}" -v b="${MEDIAN[$1]}" 'BEGIN { printf "%.2fx", a / b }'
+	if [[ -n ${row_median[$1]:-} && -n ${row_median[$2]:-} ]]; then
+		awk -v a="${row_median[$2]}" -v b="${row_median[$1]}" 'BEGIN { printf "%.2fx", a / b }'
 	else
 		echo "-"
 	fi
@@ -555,13 +679,14 @@ if ((CROWD > 0)); then
 	# Half the quiet runs before the crowd and half after, so that a
 	# drift of the machine does not pass for the crowd's cost.
 	run_rounds $((CROWD_RUNS / 2)) 2 crowd-0
-	if [[ -z ${STATE[crowd-n]} ]]; then
-		start_crowd "$CROWD" || STATE[crowd-n]="the $CROWD containers did not all start"
+	if [[ -z ${row_state[crowd-n]} ]]; then
+		start_crowd "$CROWD" || row_state[crowd-n]="the $CROWD containers did not all start"
 	fi
 	run_rounds "$CROWD_RUNS" 2 crowd-n
 	stop_crowd
 	run_rounds $((CROWD_RUNS - CROWD_RUNS / 2)) 0 crowd-0
 	summarize crowd-0 crowd-n
+	echo
 	echo "Table 3: stage 5 start-up with other containers running ($CROWD_RUNS runs per row)"
 	echo
 	printf '%-28s %s\n' "containers already running" "stage5 run true: median ms (p10-p90)"

@@ -14,7 +14,7 @@
 # reports what it can see and skips the tries that need root.
 #
 # Usage: scripts/doctor.sh     (make doctor)
-set -u
+set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -23,14 +23,23 @@ ALL="1 2 3 4 5"
 # blocked[N] holds why stage N cannot run; empty means it can.
 declare -a blocked=("" "" "" "" "" "")
 scratch=""
+userns_dir=""
 cgroup_tries=()
 
+# Under set -e a failure here would end the trap and become the exit
+# status, so each step says what it could not undo and goes on.
 cleanup() {
 	local d
 	for d in "${cgroup_tries[@]}"; do
-		[[ -d $d ]] && rmdir "$d" 2>/dev/null
+		if [[ -d $d ]]; then
+			rmdir "$d" || echo "$PROG: cannot remove the cgroup $d" >&2
+		fi
 	done
-	[[ -n $scratch && -d $scratch ]] && rm -rf --one-file-system "$scratch"
+	for d in "$scratch" "$userns_dir"; do
+		if [[ -n $d && -d $d ]]; then
+			rm -rf --one-file-system "$d" || echo "$PROG: cannot remove $d" >&2
+		fi
+	done
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -86,7 +95,7 @@ try() {
 	local out rc
 	out=$(timeout 10 "$@" 2>&1 >/dev/null) && return 0
 	rc=$?
-	err=$(printf '%s\n' "$out" | head -n 1)
+	err=${out%%$'\n'*}
 	[[ -n $err ]] || err="exit status $rc"
 	return 1
 }
@@ -113,7 +122,7 @@ check_root() {
 
 check_platform() {
 	local version virt=""
-	version=$(cat /proc/version 2>/dev/null)
+	version=$(cat /proc/version 2>/dev/null || true)
 	if [[ $version == *Microsoft* ]]; then
 		# WSL1 is a system-call translator, not a Linux kernel: it
 		# reports 4.4.0-...-Microsoft and has no real namespaces.
@@ -126,7 +135,8 @@ check_platform() {
 		return
 	fi
 	if have systemd-detect-virt; then
-		virt=$(systemd-detect-virt --container 2>/dev/null)
+		# It prints "none" and exits 1 when not in a container.
+		virt=$(systemd-detect-virt --container 2>/dev/null || true)
 		[[ $virt == none ]] && virt=""
 	fi
 	[[ -z $virt && -e /.dockerenv ]] && virt=docker
@@ -215,7 +225,7 @@ check_propagation() {
 		warn "3 4 5" "mount propagation of /: unknown (no findmnt)" "apt-get install util-linux"
 		return
 	fi
-	prop=$(findmnt -no PROPAGATION / 2>/dev/null)
+	prop=$(findmnt -no PROPAGATION / 2>/dev/null || true)
 	case $prop in
 	shared*)
 		ok "mount propagation of /: $prop, normal on systemd hosts and fine: stages 3-5 make / private in their own namespace"
@@ -302,6 +312,7 @@ check_v1_controller() {
 }
 
 # mkdir and rmdir a cgroup: a read-only cgroupfs (a container) fails here.
+# The EXIT trap removes what done_cgroup could not.
 try_cgroup() {
 	local dir=$1/doctor-$$
 	cgroup_tries+=("$dir")
@@ -313,7 +324,7 @@ try_cgroup() {
 }
 
 done_cgroup() {
-	rmdir "$1/doctor-$$" 2>/dev/null
+	rmdir "$1/doctor-$$" 2>/dev/null || true
 }
 
 check_swap_note() {
@@ -330,7 +341,7 @@ check_cgroups() {
 	noswap=$(check_swap_note)
 	case $mode in
 	v2)
-		avail=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null)
+		avail=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null || true)
 		for ctl in pids memory cpu; do
 			[[ " $avail " == *" $ctl "* ]] || missing+=("$ctl")
 		done
@@ -340,9 +351,9 @@ check_cgroups() {
 			return
 		fi
 		ok "cgroup mode: v2 (unified; pids, memory, cpu in cgroup.controllers)"
-		((is_root)) || return
-		try_cgroup /sys/fs/cgroup || return
-		avail=$(cat "/sys/fs/cgroup/doctor-$$/cgroup.controllers" 2>/dev/null)
+		((is_root)) || return 0
+		try_cgroup /sys/fs/cgroup || return 0
+		avail=$(cat "/sys/fs/cgroup/doctor-$$/cgroup.controllers" 2>/dev/null || true)
 		missing=()
 		for ctl in pids memory cpu; do
 			[[ " $avail " == *" $ctl "* ]] || missing+=("$ctl")
@@ -367,7 +378,7 @@ check_cgroups() {
 		for ctl in pids memory cpu; do
 			check_v1_controller "$ctl" || missing+=("$ctl")
 		done
-		((${#missing[@]})) && return
+		((${#missing[@]} == 0)) || return 0
 		if [[ $mode == hybrid ]]; then
 			ok "cgroup mode: hybrid (v1 pids, memory, cpu; cgroup2 at /sys/fs/cgroup/unified)"
 		else
@@ -420,31 +431,42 @@ fi
 check_rootless() {
 	local v dir uid stage5_verdict=warn
 	((is_root)) || stage5_verdict=fail
-	v=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null)
+	# The last two exist only on some distributions (Debian's older
+	# kernels, Ubuntu's): a missing file is a switch that is not there.
+	v=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || true)
 	if [[ $v == 0 ]]; then
-		warn "" "rootless: user.max_user_namespaces is 0: no user may make a user namespace" 			"sudo sysctl -w user.max_user_namespaces=15000"
+		warn "" "rootless: user.max_user_namespaces is 0: no user may make a user namespace" \
+			"sudo sysctl -w user.max_user_namespaces=15000"
 	fi
-	v=$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null)
+	v=$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null || true)
 	if [[ $v == 0 ]]; then
-		warn "" "rootless: kernel.unprivileged_userns_clone is 0 (Debian's switch)" 			"sudo sysctl -w kernel.unprivileged_userns_clone=1"
+		warn "" "rootless: kernel.unprivileged_userns_clone is 0 (Debian's switch)" \
+			"sudo sysctl -w kernel.unprivileged_userns_clone=1"
 	fi
-	v=$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null)
+	v=$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null || true)
 	if [[ $v == 1 ]]; then
-		warn "" "rootless: kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): a user namespace gets no capabilities" 			"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with 'userns,' for the stages"
+		warn "" "rootless: kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): a user namespace gets no capabilities" \
+			"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with 'userns,' for the stages"
 	fi
 	if ! have unshare || { ((is_root)) && ! have setpriv; }; then
-		return
+		return 0
 	fi
 	if try "${as_user[@]}" unshare --user --map-root-user --uts --pid --fork --mount true; then
 		ok "rootless: an unprivileged user may make user, UTS, PID and mount namespaces"
 	else
 		warn "" "rootless: a user namespace is refused to $who: $err" \
 			"allow unprivileged user namespaces (the sysctls above), or run the stages as root"
-		return
+		return 0
 	fi
-	dir=$(mktemp -d /tmp/doctor-userns.XXXXXX) || return
+	if ! userns_dir=$(mktemp -d /tmp/doctor-userns.XXXXXX); then
+		warn "4 5" "rootless: cannot make a scratch dir in /tmp to try overlayfs in a user namespace" ""
+		return 0
+	fi
+	dir=$userns_dir
 	chmod 755 "$dir"
-	((is_root)) && chown 65534:65534 "$dir"
+	if ((is_root)); then
+		chown 65534:65534 "$dir"
+	fi
 	# shellcheck disable=SC2016 # expanded by the inner sh
 	if try "${as_user[@]}" unshare --user --map-root-user --mount sh -c \
 		'mkdir "$1/l" "$1/u" "$1/w" "$1/m" && mount -t overlay overlay -o "lowerdir=$1/l,upperdir=$1/u,workdir=$1/w,userxattr" "$1/m"' \
@@ -455,6 +477,7 @@ check_rootless() {
 			"Linux 5.11 or later, or run stages 4-5 as root"
 	fi
 	rm -rf "$dir"
+	userns_dir=""
 	if [[ $(stat -f -c %T /sys/fs/cgroup) != cgroup2fs ]]; then
 		"$stage5_verdict" 5 "rootless: cgroups here are v1 or hybrid; a user gets cgroups only on v2" \
 			"boot with systemd.unified_cgroup_hierarchy=1, or run stage 5 as root"
@@ -479,7 +502,7 @@ check_lsm() {
 	if [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]]; then
 		found=1
 		label=$(cat /proc/self/attr/apparmor/current 2>/dev/null ||
-			cat /proc/self/attr/current 2>/dev/null)
+			cat /proc/self/attr/current 2>/dev/null || true)
 		label=${label//$'\0'/}
 		if [[ -z $label || $label == unconfined* ]]; then
 			ok "AppArmor: enabled; this shell is unconfined, so it does not get in the way"
@@ -551,7 +574,10 @@ check_stages() {
 			fail "$n" "$dir: built, but '$dir/container --version' fails" "make clean && make"
 			continue
 		fi
-		newer=$(find "$src" "$repo/common" -newer "$bin" -name '*.[ch]' 2>/dev/null | head -n 1)
+		# -quit, not `| head -n 1`: under pipefail, find killed by
+		# SIGPIPE would fail the line.  A file find cannot read is one
+		# it cannot call newer; that is all.
+		newer=$(find "$src" "$repo/common" -newer "$bin" -name '*.[ch]' -print -quit 2>/dev/null || true)
 		if [[ -n $newer ]]; then
 			warn "$n" "$dir: built, but older than ${newer#"$repo"/}" "make"
 		else
