@@ -464,7 +464,7 @@ describe_machine() {
 }
 
 print_table1() {
-	local id med floor_med=${row_median[floor]:-} vs ratio over peak
+	local id med floor_med=${row_median[floor]:-} ratio over peak
 	local fmt='%-22s %9s  %-13s %10s  %-28s %s\n'
 	# shellcheck disable=SC2059
 	printf "$fmt" "" "median ms" "p10-p90 ms" "over floor" "ratio (median)" "peak RSS"
@@ -476,13 +476,7 @@ print_table1() {
 		med=${row_median[$id]}
 		over="-"
 		[[ -n $floor_med && $id != floor ]] && over=$(ms $((med - floor_med)))
-		ratio="-"
-		vs=${row_vs[$id]}
-		if [[ -n $vs && -n ${row_median[$vs]:-} ]]; then
-			ratio="$(awk -v a="$med" -v b="${row_median[$vs]}" 'BEGIN { printf "%.2f", a / b }')x ${row_label[$vs]}"
-		elif [[ -n $vs ]]; then
-			ratio="(${row_label[$vs]}: none)"
-		fi
+		ratio=$(ratio_to_baseline "$id")
 		peak="n/a"
 		[[ -n ${row_peak[$id]:-} ]] && peak=$(awk -v k="${row_peak[$id]}" 'BEGIN { printf "%.1f MiB", k / 1024 }')
 		# shellcheck disable=SC2059
@@ -490,11 +484,23 @@ print_table1() {
 	done
 }
 
+# "0.98x unshare": row $1's median against its baseline's; "-" without one.
+ratio_to_baseline() {
+	local vs=${row_vs[$1]}
+	if [[ -n $vs && -n ${row_median[$vs]:-} ]]; then
+		echo "$(awk -v a="${row_median[$1]}" -v b="${row_median[$vs]}" 'BEGIN { printf "%.2f", a / b }')x ${row_label[$vs]}"
+	elif [[ -n $vs ]]; then
+		echo "(${row_label[$vs]}: none)"
+	else
+		echo "-"
+	fi
+}
+
 # The rootless column: each r-ID row against its row ID as root, less
 # what setpriv's own exec adds (the floor as nobody against the floor).
 setpriv_cost="an unknown time"
 print_rootless() {
-	local id med root_med vs cost="" step rel ratio
+	local id med root_med cost="" step rel ratio
 	local fmt='%-22s %9s  %-13s %11s  %-14s %s\n'
 	if [[ -n ${row_median[r-floor]:-} && -n ${row_median[floor]:-} ]]; then
 		cost=$((row_median[r-floor] - row_median[floor]))
@@ -514,13 +520,7 @@ print_rootless() {
 			step="$(ms $((med - cost - root_med))) ms"
 			rel=$(awk -v a=$((med - cost)) -v b="$root_med" 'BEGIN { printf "%.2fx", a / b }')
 		fi
-		ratio="-"
-		vs=${row_vs[$id]}
-		if [[ -n $vs && -n ${row_median[$vs]:-} ]]; then
-			ratio="$(awk -v a="$med" -v b="${row_median[$vs]}" 'BEGIN { printf "%.2f", a / b }')x ${row_label[$vs]}"
-		elif [[ -n $vs ]]; then
-			ratio="(${row_label[$vs]}: none)"
-		fi
+		ratio=$(ratio_to_baseline "$id")
 		# shellcheck disable=SC2059
 		printf "$fmt" "${row_label[$id]}" "$(ms "$med")" "$(ms "${row_p10[$id]}")-$(ms "${row_p90[$id]}")" "$step" "$rel" "$ratio"
 	done

@@ -335,16 +335,24 @@ check_swap_note() {
 	fi
 }
 
+# The controllers stage 5 needs that the list file $1 (a cgroup.controllers)
+# lacks, in the array missing.
+missing_from() {
+	local ctl avail
+	avail=$(cat "$1" 2>/dev/null || true)
+	missing=()
+	for ctl in pids memory cpu; do
+		[[ " $avail " == *" $ctl "* ]] || missing+=("$ctl")
+	done
+}
+
 check_cgroups() {
-	local mode ctl missing=() avail noswap
+	local mode ctl missing=() noswap
 	mode=$(cgroup_mode)
 	noswap=$(check_swap_note)
 	case $mode in
 	v2)
-		avail=$(cat /sys/fs/cgroup/cgroup.controllers 2>/dev/null || true)
-		for ctl in pids memory cpu; do
-			[[ " $avail " == *" $ctl "* ]] || missing+=("$ctl")
-		done
+		missing_from /sys/fs/cgroup/cgroup.controllers
 		if ((${#missing[@]})); then
 			fail 5 "cgroup mode: v2, but ${missing[*]} not in /sys/fs/cgroup/cgroup.controllers" \
 				"enable them on the kernel command line (e.g. remove cgroup_disable=)"
@@ -353,11 +361,7 @@ check_cgroups() {
 		ok "cgroup mode: v2 (unified; pids, memory, cpu in cgroup.controllers)"
 		((is_root)) || return 0
 		try_cgroup /sys/fs/cgroup || return 0
-		avail=$(cat "/sys/fs/cgroup/doctor-$$/cgroup.controllers" 2>/dev/null || true)
-		missing=()
-		for ctl in pids memory cpu; do
-			[[ " $avail " == *" $ctl "* ]] || missing+=("$ctl")
-		done
+		missing_from "/sys/fs/cgroup/doctor-$$/cgroup.controllers"
 		if ((${#missing[@]})); then
 			warn 5 "cgroups: ${missing[*]} not yet in /sys/fs/cgroup/cgroup.subtree_control; stage 5 must enable them" \
 				"echo '+pids +memory +cpu' > /sys/fs/cgroup/cgroup.subtree_control"
