@@ -252,6 +252,18 @@ delegated_ctr() {
 	ctr "$@"
 }
 
+# delegated_beside_shell N ARGS...: as delegated_ctr, but from a shell of
+# nobody's that stays in the delegated cgroup while the tool runs, as a
+# terminal's shell does in its own delegated scope.
+delegated_beside_shell() {
+	local n=$1
+	shift
+	# shellcheck disable=SC2016 # expanded by those two sh
+	run --separate-stderr sh -c 'echo $$ >"$0/cgroup.procs" && exec setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "\"\$0\" run \"\$@\"; exit \$?" "$@"' \
+		"$DELEGATED" "$(stage_bin "$n")" "$@"
+	log_run "(nobody's shell in the delegated cgroup) stage$n/container run $*"
+}
+
 # bats test_tags=cgroup_v2_delegated
 @test "rootless: stage 5 in a delegated cgroup v2 makes the container's cgroup there and caps a fork bomb at --pids-limit" {
 	local before
@@ -288,6 +300,21 @@ delegated_ctr() {
 		expect_no_match "$stderr" "out of memory" "stage $n: within the limit"
 		expect_no_leftovers "stage $n"
 		expect_eq "$(delegated_state)" "$before" "stage $n: the delegated cgroup after the OOM kill"
+	done
+}
+
+# bats test_tags=cgroup_v2_delegated
+@test "rootless: stage 5 beside another process in its delegated cgroup exits 125 (v2's no-internal-process rule) and leaves nothing" {
+	local before
+	expect_delegated
+	before=$(delegated_state)
+	for n in $(stages_from 5); do
+		delegated_beside_shell "$n" true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "Device or resource busy.*no cgroup but the root both hold processes and pass controllers on" "stage $n"
+		expect_no_leftovers "stage $n"
+		expect_eq "$(delegated_state)" "$before" "stage $n: the delegated cgroup"
 	done
 }
 
