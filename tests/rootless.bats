@@ -7,7 +7,11 @@
 # new root, volumes, the minimal /dev, exit statuses, signals, and nothing
 # left behind.  Root inside has no power over the host: the security table
 # at the end.  Stage 5 needs a delegated cgroup v2; on v1 or hybrid, and in
-# this suite's root-owned cgroups, it exits 125 and says why.
+# this suite's root-owned cgroups, it exits 125 and says why.  On v2,
+# tests/run delegates a cgroup to uid 65534 as systemd's user@.service does,
+# and the tests tagged cgroup_v2_delegated run stage 5 in it: the pids cap
+# and the memory limit hold without root (make test-vm runs them; tests/run
+# leaves them out on v1 and hybrid hosts, which cannot delegate).
 
 load helpers
 
@@ -24,7 +28,8 @@ teardown() {
 	common_teardown
 }
 
-# The stages that run rootless on this host: 1 to 4, and 5 never here.
+# The stages that run rootless in any cgroup: 1 to 4.  Stage 5 needs the
+# delegated cgroup below.
 rootless_stages() {
 	local n
 	for n in $(stages_from 1); do
@@ -209,6 +214,108 @@ nobody_bg() {
 	expect_one_line_error
 	expect_match "$stderr" "needs cgroup v2|needs a cgroup delegated" "stage 5"
 	expect_match "$stderr" "systemd|run as root" "stage 5: the fix"
+}
+
+# ---- stage 5 in a delegated cgroup v2 ----
+
+# The cgroup tests/run delegates to uid 65534 on v2, where systemd's
+# user@.service would put a logged-in user's.
+DELEGATED=/sys/fs/cgroup/user.slice/user-65534.slice/user@65534.service
+
+# expect_delegated: the delegation is there, as systemd makes it.  Its
+# absence fails a test: tests/run runs these only where it makes it.
+expect_delegated() {
+	local f owners
+	[[ -d $DELEGATED ]] || fail "no delegated cgroup $DELEGATED: tests/run makes it on cgroup v2"
+	owners=$(for f in "" /cgroup.procs /cgroup.subtree_control /cgroup.threads; do
+		stat -c '%u' "$DELEGATED$f"
+	done | sort -u)
+	expect_eq "$owners" 65534 "the owner of $DELEGATED and its cgroup.procs, cgroup.subtree_control, cgroup.threads"
+	expect_match "$(cat "$DELEGATED/cgroup.controllers")" "cpu.*memory.*pids" "the controllers offered in $DELEGATED"
+}
+
+# What the delegated cgroup holds: its sub-cgroups, its processes and the
+# controllers it passes on.  After a run, as before it.
+delegated_state() {
+	find "$DELEGATED" -mindepth 1 -type d | sort
+	echo "procs: $(paste -sd ' ' "$DELEGATED/cgroup.procs")"
+	echo "subtree_control: $(cat "$DELEGATED/cgroup.subtree_control")"
+}
+
+# delegated_ctr N ARGS...: stage N as nobody, started in the delegated
+# cgroup, as `systemd-run --user --scope -p Delegate=yes container run ARGS`
+# starts it: root moves the process in, and setpriv execs the tool there.
+delegated_ctr() {
+	# shellcheck disable=SC2016,SC2034 # expanded by that sh; read by ctr
+	local AS_USER=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$DELEGATED"
+		setpriv --reuid=65534 --regid=65534 --clear-groups)
+	ctr "$@"
+}
+
+# delegated_beside_shell N ARGS...: as delegated_ctr, but from a shell of
+# nobody's that stays in the delegated cgroup while the tool runs, as a
+# terminal's shell does in its own delegated scope.
+delegated_beside_shell() {
+	local n=$1
+	shift
+	# shellcheck disable=SC2016 # expanded by those two sh
+	run --separate-stderr sh -c 'echo $$ >"$0/cgroup.procs" && exec setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "\"\$0\" run \"\$@\"; exit \$?" "$@"' \
+		"$DELEGATED" "$(stage_bin "$n")" "$@"
+	log_run "(nobody's shell in the delegated cgroup) stage$n/container run $*"
+}
+
+# bats test_tags=cgroup_v2_delegated
+@test "rootless: stage 5 in a delegated cgroup v2 makes the container's cgroup there and caps a fork bomb at --pids-limit" {
+	local before
+	expect_delegated
+	before=$(delegated_state)
+	for n in $(stages_from 5); do
+		delegated_ctr "$n" --name deleg-$$ cat /proc/self/cgroup
+		expect_status 0
+		expect_eq "$output" "0::${DELEGATED#/sys/fs/cgroup}/container/deleg-$$" "stage $n: the container's cgroup"
+		delegated_ctr "$n" --pids-limit 5 forkcount
+		expect_status 0
+		expect_eq "$output" 4 "stage $n: children under --pids-limit 5"
+		delegated_ctr "$n" --pids-limit 20 forkcount
+		expect_eq "$output" 19 "stage $n: children under --pids-limit 20"
+		delegated_ctr "$n" --pids-limit 20 timeout 3 bash -c ':(){ :|:& };: ; exec sleep 1000'
+		expect_status 124
+		expect_match "$stderr" "fork: (retry: )?Resource temporarily unavailable" "stage $n: the bomb's stderr"
+		expect_no_leftovers "stage $n"
+		expect_eq "$(delegated_state)" "$before" "stage $n: the delegated cgroup after the bomb"
+	done
+}
+
+# bats test_tags=cgroup_v2_delegated
+@test "rootless: stage 5 in a delegated cgroup v2 is OOM-killed at --memory and says so, and leaves nothing" {
+	local before
+	expect_delegated
+	before=$(delegated_state)
+	for n in $(stages_from 5); do
+		delegated_ctr "$n" --memory 32M memhog 256
+		expect_status 137
+		expect_match "$stderr" "container: killed: out of memory \(limit 32M\)" "stage $n stderr"
+		delegated_ctr "$n" --memory 64M memhog 16
+		expect_status 0
+		expect_no_match "$stderr" "out of memory" "stage $n: within the limit"
+		expect_no_leftovers "stage $n"
+		expect_eq "$(delegated_state)" "$before" "stage $n: the delegated cgroup after the OOM kill"
+	done
+}
+
+# bats test_tags=cgroup_v2_delegated
+@test "rootless: stage 5 beside another process in its delegated cgroup exits 125 (v2's no-internal-process rule) and leaves nothing" {
+	local before
+	expect_delegated
+	before=$(delegated_state)
+	for n in $(stages_from 5); do
+		delegated_beside_shell "$n" true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "Device or resource busy.*no cgroup but the root both hold processes and pass controllers on" "stage $n"
+		expect_no_leftovers "stage $n"
+		expect_eq "$(delegated_state)" "$before" "stage $n: the delegated cgroup"
+	done
 }
 
 # ---- the security table: root inside has no power over the host ----
