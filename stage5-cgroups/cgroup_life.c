@@ -232,6 +232,8 @@ const char *cgroup_hint(int err)
 {
 	if (err == EROFS)
 		return "the cgroup filesystem is mounted read-only, as inside most containers: run on the host, or remount it read-write";
+	if (err == EBUSY && rootless())
+		return "cgroup v2 lets no cgroup but the root both hold processes and pass controllers on, and other processes, a shell perhaps, share the delegated cgroup: start the tool alone in one, with systemd-run --user --scope -p Delegate=yes";
 	if (err == EBUSY)
 		return "cgroup v2 lets no cgroup but the root both hold processes and pass controllers on";
 	return NULL;

@@ -312,7 +312,7 @@ delegated_beside_shell() {
 		delegated_beside_shell "$n" true
 		expect_status 125
 		expect_one_line_error
-		expect_match "$stderr" "Device or resource busy.*no cgroup but the root both hold processes and pass controllers on" "stage $n"
+		expect_match "$stderr" "Device or resource busy.*no cgroup but the root both hold processes and pass controllers on.*share the delegated cgroup: start the tool alone in one, with systemd-run --user --scope -p Delegate=yes" "stage $n"
 		expect_no_leftovers "stage $n"
 		expect_eq "$(delegated_state)" "$before" "stage $n: the delegated cgroup"
 	done
