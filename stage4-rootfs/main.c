@@ -66,19 +66,23 @@ struct child_args {
  * go.  We arm the signal, say so on a socket shared with the tool, and go on
  * only when the tool answers.  If the tool dies after we armed, the signal
  * kills us; if it died before, its end of the socket is closed, and our
- * send or receive fails.  The tool answers only after our word, so an
- * answer can never be waiting for a child that is not yet armed.
+ * send or receive fails: we exit 125 and say so.  The tool answers only
+ * after our word, so an answer can never be waiting for a child that is not
+ * yet armed.
  */
 static void die_with_parent(struct child_args *args)
 {
+	ssize_t got = -1;
 	char go;
 
 	close(args->sync_fd[0]); /* the tool's end: only the tool holds it */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
 		die("prctl PR_SET_PDEATHSIG");
 	if (send(args->sync_fd[1], "a", 1, MSG_NOSIGNAL) != 1 ||
-	    recv(args->sync_fd[1], &go, 1, 0) != 1)
-		_exit(EXIT_TOOL_FAILED); /* the tool is gone: so are we */
+	    (got = recv(args->sync_fd[1], &go, 1, 0)) != 1)
+		diex("no go-ahead from the tool: %s",
+		     got == 0 || errno == EPIPE ? "it is gone"
+						: strerror(errno));
 }
 
 /* Only this namespace's copy of the hostname changes. */

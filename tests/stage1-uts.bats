@@ -259,6 +259,8 @@ load helpers
 		kill_tool
 		sleep 0.5 # the child wakes from its delay, finds the tool gone
 		expect_no_leftovers "stage $n"
+		# and says so on the stderr it shared with the tool
+		expect_match "$(cat "$BATS_TEST_TMPDIR/bg.out")" "^container: no go-ahead from the tool: it is gone$" "stage $n: the child's last word"
 		next_run_cleans_up "$n"
 	done
 }
