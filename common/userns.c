@@ -15,6 +15,13 @@
  * the child, now root inside, could drop a supplementary group that the
  * host uses to deny it something ("everyone but group X may read").
  *
+ * Where the administrator gave the caller subordinate ids (a line for the
+ * user in /etc/subuid and /etc/subgid), the full range is mapped too, as
+ * rootless podman does: root inside is the caller, and ids 1 to N inside
+ * are the range, so files with several owners keep them apart.  Only the
+ * setuid helpers newuidmap(1) and newgidmap(1), from shadow's uidmap
+ * package, may write such a map: they check it against those two files.
+ *
  * Every stage calls user_namespace_flag() in its clone and
  * map_user_to_root() between the child's acknowledgement and its
  * go-ahead; as root both do nothing, and the stages run as before.
@@ -25,7 +32,10 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -49,13 +59,120 @@ int user_namespace_flag(void)
 	return CLONE_NEWUSER;
 }
 
+/* The caller's user name, from /etc/passwd: /etc/subuid names users.  Read
+ * by hand, not with getpwuid(3), which a static build cannot link. */
+static int user_name(uid_t uid, char *name, size_t size)
+{
+	char line[512], *end, *colon;
+	FILE *f = fopen("/etc/passwd", "re");
+	int found = 0;
+	size_t len;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		end = strchr(line, ':'); /* name:password:uid:... */
+		colon = end ? strchr(end + 1, ':') : NULL;
+		if (colon == NULL || strtoul(colon + 1, NULL, 10) != uid)
+			continue;
+		len = (size_t)(end - line);
+		if (len < size) {
+			memcpy(name, line, len);
+			name[len] = '\0';
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* The caller's range in /etc/subuid or /etc/subgid: the first line
+ * "USER:START:COUNT" whose USER is the name or the uid (both files name
+ * users, not groups, as newuidmap and newgidmap read them). */
+static int subordinate_range(const char *file, const char *name,
+			     unsigned int id, unsigned long *start,
+			     unsigned long *count)
+{
+	char line[512], who[256], number[24];
+	FILE *f = fopen(file, "re");
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	snprintf(number, sizeof(number), "%u", id);
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%255[^:]:%lu:%lu", who, start, count) ==
+				3 &&
+			*count > 0 &&
+			(strcmp(who, name) == 0 || strcmp(who, number) == 0);
+	fclose(f);
+	return found;
+}
+
+/* helper PID 0 ID 1 1 START COUNT: the caller's id as root, then the range
+ * from 1 up.  Returns the helper's exit status, 127 if it is missing. */
+static int run_map_helper(const char *helper, pid_t pid, unsigned int id,
+			  unsigned long start, unsigned long count)
+{
+	char args[4][24];
+	int wstatus;
+	pid_t child;
+
+	snprintf(args[0], sizeof(args[0]), "%d", pid);
+	snprintf(args[1], sizeof(args[1]), "%u", id);
+	snprintf(args[2], sizeof(args[2]), "%lu", start);
+	snprintf(args[3], sizeof(args[3]), "%lu", count);
+	child = fork();
+	if (child == -1)
+		die("fork %s", helper);
+	if (child == 0) {
+		execlp(helper, helper, args[0], "0", args[1], "1", "1", args[2],
+		       args[3], (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(child, &wstatus, 0) == -1)
+		die("waitpid %s", helper);
+	return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128;
+}
+
+/* The full map, where the caller has subordinate ids and the helpers are
+ * installed; 0 if not, and the one-line map is used instead. */
+static int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid)
+{
+	unsigned long ustart, ucount, gstart, gcount;
+	char name[256];
+	int status;
+
+	if (!user_name(uid, name, sizeof(name)))
+		snprintf(name, sizeof(name), "%u", uid);
+	if (!subordinate_range("/etc/subuid", name, uid, &ustart, &ucount) ||
+	    !subordinate_range("/etc/subgid", name, uid, &gstart, &gcount))
+		return 0;
+	status = run_map_helper("newuidmap", pid, uid, ustart, ucount);
+	if (status == 127) {
+		trace("subordinate ids for %s, but no newuidmap (apt-get install uidmap): one id mapped",
+		      name);
+		return 0;
+	}
+	if (status != 0)
+		diex("newuidmap %d 0 %u 1 1 %lu %lu failed (exit status %d)",
+		     pid, uid, ustart, ucount, status);
+	status = run_map_helper("newgidmap", pid, gid, gstart, gcount);
+	if (status != 0)
+		diex("newgidmap %d 0 %u 1 1 %lu %lu failed (exit status %d)",
+		     pid, gid, gstart, gcount, status);
+	trace("user namespace: root inside is uid %u and gid %u outside, and ids 1 to %lu are uids %lu and up, gids %lu and up (/etc/subuid, /etc/subgid)",
+	      uid, gid, ucount < gcount ? ucount : gcount, ustart, gstart);
+	return 1;
+}
+
 void map_user_to_root(pid_t pid)
 {
 	char path[64];
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 
-	if (!rootless())
+	if (!rootless() || map_subordinate_ids(pid, uid, gid))
 		return;
 	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
 	if (write_file(path, "0 %u 1", uid) == -1)

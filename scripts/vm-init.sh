@@ -193,8 +193,9 @@ run_suite() {
 	fi
 	cd "$REPO" || die "cd $REPO"
 	if ((!${#args[@]})); then
-		# Every test but those tagged toolchain: they compile C, read ldd
-		# or run node, and the VM has none of these (the host runs them).
+		# Every test but those tagged toolchain: they compile C, read ldd,
+		# run node or newuidmap, and the VM has none of these (the host
+		# runs them).
 		args=(--filter-tags '!toolchain' tests)
 	fi
 	say "running tests/run ${args[*]}"

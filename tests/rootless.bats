@@ -166,6 +166,61 @@ nobody_bg() {
 	done
 }
 
+# with_subids CMD...: CMD, as root, in a mount namespace of its own where
+# /etc/subuid and /etc/subgid give nobody uids 100000-165535 and gids
+# 200000-265535, as an administrator would.  The files are changed in an
+# overlay on /etc, so the host's own are never touched.
+with_subids() {
+	local over=$BATS_TEST_TMPDIR/etc
+	mkdir -p "$over/upper" "$over/work"
+	# shellcheck disable=SC2016 # $1 and $@ are the inner bash's
+	unshare --mount --propagation private bash -c '
+		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc &&
+			echo nobody:100000:65536 >>/etc/subuid &&
+			echo nobody:200000:65536 >>/etc/subgid || exit 99
+		shift
+		exec "$@"' bash "$over" "$@"
+}
+
+# The VM's image has no newuidmap; the host's make check runs this.
+# bats test_tags=toolchain
+@test "rootless: with subordinate ids the whole range is mapped, and a file chowned inside keeps its owner outside" {
+	local vol=$SCRATCH/vol
+	command -v newuidmap >/dev/null || fail "newuidmap is not installed (apt-get install uidmap)"
+	mkdir "$vol"
+	chown 65534:65534 "$vol"
+	for n in $(rootless_stages); do
+		run --separate-stderr with_subids setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$(stage_bin "$n")" run cat /proc/self/uid_map /proc/self/gid_map
+		log_run "(with subids) setpriv --reuid=nobody stage$n/container run cat /proc/self/uid_map /proc/self/gid_map"
+		expect_status 0
+		expect_match "$output" $'^ +0 +65534 +1\n +1 +100000 +65536\n +0 +65534 +1\n +1 +200000 +65536$' "stage $n: the maps"
+	done
+	for n in $(rootless_stages_from 4); do
+		rm -f "$vol/f"
+		run --separate-stderr with_subids setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$(stage_bin "$n")" run --volume "$vol:/data" sh -c 'touch /data/f && chown 5:7 /data/f && stat -c %u:%g /data/f'
+		log_run "(with subids) setpriv --reuid=nobody stage$n/container run --volume $vol:/data sh -c 'touch /data/f && chown 5:7 /data/f'"
+		expect_status 0
+		expect_eq "$output" "5:7" "stage $n: the owner inside"
+		expect_eq "$(stat -c %u:%g "$vol/f")" "100004:200006" "stage $n: the owner on the host (uid 1 inside is 100000)"
+	done
+	expect_no_leftovers "subids"
+}
+
+# Without them, one id is mapped: a chown to another fails inside.
+@test "rootless: without subordinate ids only the caller is mapped, and a chown to another id fails" {
+	local vol=$SCRATCH/vol
+	mkdir "$vol"
+	chown 65534:65534 "$vol"
+	for n in $(rootless_stages_from 4); do
+		nobody_ctr "$n" --volume "$vol:/data" sh -c 'touch /data/f && chown 5:7 /data/f'
+		expect_status 1
+		expect_match "$stderr" "Invalid argument" "stage $n"
+		expect_eq "$(stat -c %u:%g "$vol/f")" "65534:65534" "stage $n: the owner on the host"
+	done
+}
+
 @test "rootless: exit statuses are the command's, 128+N for a signal, 127 and 126" {
 	for n in $(rootless_stages); do
 		nobody_ctr "$n" sh -c 'exit 7'
