@@ -249,18 +249,21 @@ load helpers
 }
 
 @test "stage1: a tool killed before its child armed the death signal leaves no container behind" {
-	# slow_prctl.so holds the child 300 ms before PR_SET_PDEATHSIG, and the
-	# tool is killed inside that window.  A tool that let the child go
-	# before it armed would leave "sleep 1000" running every time.
+	# slow_prctl.so holds the child 1 s before PR_SET_PDEATHSIG, and says
+	# so; the tool is killed inside that window.  A tool that let the child
+	# go before it armed would leave "sleep 1000" running every time.
 	for n in $(stages_from 1); do
-		LD_PRELOAD=$REPO/tests/shims/bin/slow_prctl.so CFS_PRCTL_DELAY_MS=300 \
+		LD_PRELOAD=$REPO/tests/shims/bin/slow_prctl.so CFS_PRCTL_DELAY_MS=1000 \
 			ctr_bg "$n" sleep 1000
-		sleep 0.1
+		wait_for 50 bg_output_has "slow_prctl: holding the child" ||
+			fail "stage $n: the child never reached prctl"
 		kill_tool
-		sleep 0.5 # the child wakes from its delay, finds the tool gone
+		# The child wakes from its delay, finds the tool gone and says so
+		# on the stderr it shared with the tool.
+		wait_for 50 bg_output_has "no go-ahead" ||
+			fail "stage $n: the child said nothing: $(cat "$BATS_TEST_TMPDIR/bg.out")"
+		expect_match "$(grep container: "$BATS_TEST_TMPDIR/bg.out")" "^container: no go-ahead from the tool: it is gone$" "stage $n: the child's last word"
 		expect_no_leftovers "stage $n"
-		# and says so on the stderr it shared with the tool
-		expect_match "$(cat "$BATS_TEST_TMPDIR/bg.out")" "^container: no go-ahead from the tool: it is gone$" "stage $n: the child's last word"
 		next_run_cleans_up "$n"
 	done
 }

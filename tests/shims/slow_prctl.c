@@ -5,14 +5,16 @@
  * that a test can kill the tool while its child has not yet armed its death
  * signal: the window the handshake in die_with_parent() must close.  On
  * broken code the container then survives every time, not one time in ten.
- * It removes itself from the environment, so the command in the container
- * does not load it.
+ * It says so on stderr first, so that the test kills the tool only once the
+ * window is open.  It removes itself from the environment, so the command
+ * in the container does not load it.
  */
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 static long delay_ms;
 
@@ -40,7 +42,11 @@ int prctl(int option, ...)
 	if (option == PR_SET_PDEATHSIG && delay_ms > 0) {
 		struct timespec t = {delay_ms / 1000,
 				     (delay_ms % 1000) * 1000000};
+		static const char note[] = "slow_prctl: holding the child\n";
 
+		/* The test waits for this line: the window is open. */
+		if (write(2, note, sizeof(note) - 1) == -1)
+			return -1;
 		nanosleep(&t, NULL);
 	}
 	return real(option, a[0], a[1], a[2], a[3]);
