@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,12 @@ static int run_map_helper(const char *helper, pid_t pid, unsigned int id,
 	if (child == -1)
 		die("fork %s", helper);
 	if (child == 0) {
+		sigset_t none;
+
+		/* The tool blocks the signals it forwards; the helper must not
+		 * inherit that. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		execlp(helper, helper, args[0], "0", args[1], "1", "1", args[2],
 		       args[3], (char *)NULL);
 		_exit(127);
