@@ -74,14 +74,14 @@ tests/shims/bin/%.so: tests/shims/%.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
 
-# make cross ARCH=arm64: every stage and test program for another
+# make cross ARCH=arm64: every stage, test program and shim for another
 # architecture, with Debian's cross compiler (gcc-aarch64-linux-gnu) and the
 # same warnings, into build/ARCH/ so that the host's binaries stay as they
 # are.  make test-vm ARCH=arm64 boots them; CROSS_CC=... picks the compiler.
 CROSS_PREFIX_arm64 := aarch64-linux-gnu-
 CROSS_DIR := build/$(ARCH)
 CROSS_CC  ?= $(CROSS_PREFIX_$(ARCH))gcc
-CROSS_OUT := $(BINS:%=$(CROSS_DIR)/%) $(PROGS:%=$(CROSS_DIR)/%)
+CROSS_OUT := $(BINS:%=$(CROSS_DIR)/%) $(PROGS:%=$(CROSS_DIR)/%) $(SHIMS:%=$(CROSS_DIR)/%)
 
 cross: ## build every stage and test program for ARCH=arm64 into build/ARCH/
 	@test -n "$(ARCH)" || { echo "make cross: say which one: make cross ARCH=arm64" >&2; exit 2; }
@@ -96,6 +96,12 @@ $(CROSS_DIR)/%/container: $$(wildcard $$*/*.c $$*/*.h) $(COMMON_C) $(COMMON_H)
 $(CROSS_DIR)/tests/progs/bin/%: tests/progs/%.c
 	@mkdir -p $(@D)
 	$(CROSS_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
+
+# The shims too: an x86-64 one in an arm64 guest would not load, and the
+# race window it widens would stay closed.
+$(CROSS_DIR)/tests/shims/bin/%.so: tests/shims/%.c
+	@mkdir -p $(@D)
+	$(CROSS_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
 
 # The default image: the host's own programs and the libraries they need.
 # ADD="vim strace" adds host programs too, and always rebuilds it; the next
