@@ -182,6 +182,13 @@ with_subids() {
 		exec "$@"' bash "$over" "$@"
 }
 
+# subids_ctr N ARGS...: nobody_ctr, with those subordinate ids.
+subids_ctr() {
+	# shellcheck disable=SC2034 # read by ctr, which this calls
+	local AS_USER=(with_subids setpriv --reuid=65534 --regid=65534 --clear-groups)
+	ctr "$@"
+}
+
 # The VM's image has no newuidmap; the host's make check runs this.
 # bats test_tags=toolchain
 @test "rootless: with subordinate ids the whole range is mapped, and a file chowned inside keeps its owner outside" {
@@ -190,17 +197,13 @@ with_subids() {
 	mkdir "$vol"
 	chown 65534:65534 "$vol"
 	for n in $(rootless_stages); do
-		run --separate-stderr with_subids setpriv --reuid=65534 --regid=65534 --clear-groups \
-			"$(stage_bin "$n")" run cat /proc/self/uid_map /proc/self/gid_map
-		log_run "(with subids) setpriv --reuid=nobody stage$n/container run cat /proc/self/uid_map /proc/self/gid_map"
+		subids_ctr "$n" cat /proc/self/uid_map /proc/self/gid_map
 		expect_status 0
 		expect_match "$output" $'^ +0 +65534 +1\n +1 +100000 +65536\n +0 +65534 +1\n +1 +200000 +65536$' "stage $n: the maps"
 	done
 	for n in $(rootless_stages_from 4); do
 		rm -f "$vol/f"
-		run --separate-stderr with_subids setpriv --reuid=65534 --regid=65534 --clear-groups \
-			"$(stage_bin "$n")" run --volume "$vol:/data" sh -c 'touch /data/f && chown 5:7 /data/f && stat -c %u:%g /data/f'
-		log_run "(with subids) setpriv --reuid=nobody stage$n/container run --volume $vol:/data sh -c 'touch /data/f && chown 5:7 /data/f'"
+		subids_ctr "$n" --volume "$vol:/data" sh -c 'touch /data/f && chown 5:7 /data/f && stat -c %u:%g /data/f'
 		expect_status 0
 		expect_eq "$output" "5:7" "stage $n: the owner inside"
 		expect_eq "$(stat -c %u:%g "$vol/f")" "100004:200006" "stage $n: the owner on the host (uid 1 inside is 100000)"
