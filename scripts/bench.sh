@@ -15,10 +15,11 @@
 # tree, GNU time's %M, from wait4(2)'s ru_maxrss).  It never passes or fails
 # on the numbers.
 #
-# Its rootless column times the rows of stages 1-4 and of unshare(1) again
-# as uid 65534 (setpriv, as tests/rootless.bats runs them), where each
-# stage makes a user namespace by itself and unshare is given --user
-# --map-root-user: what the user-namespace step costs per stage.  Stage 5
+# Its rootless column times the rows of stages 1-4, of unshare(1) and of
+# bubblewrap again as uid 65534 (setpriv, as tests/rootless.bats runs
+# them), where each stage makes a user namespace by itself, unshare is
+# given --user --map-root-user and bubblewrap --unshare-user --uid 0 --gid
+# 0: what the user-namespace step costs per stage.  Stage 5
 # has a dash and the reason: it needs a cgroup v2 subtree delegated to the
 # user, which a v1 or hybrid host cannot give.
 #
@@ -132,6 +133,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 scratch=$(mktemp -d "$TMPBASE/cfs-bench.XXXXXX") || die "cannot make a scratch dir in $TMPBASE"
+# Searchable by all, so that bubblewrap as nobody (the rootless column) can
+# reach the overlay it binds; nothing in it is secret.
+chmod 711 "$scratch"
 errfile=$scratch/stderr
 
 # A writable overlay of the default image at $scratch/NAME/merged, mounted
@@ -232,6 +236,8 @@ set_cmd() {
 		set_cmd "${1#r-}"
 		if [[ ${cmd[0]} == unshare ]]; then
 			cmd=(unshare --user --map-root-user "${cmd[@]:1}")
+		elif [[ ${cmd[0]} == bwrap ]]; then
+			cmd=(bwrap --unshare-user --uid 0 --gid 0 "${cmd[@]:1}")
 		fi
 		cmd=("${AS_NOBODY[@]}" "${cmd[@]}")
 		;;
@@ -565,9 +571,10 @@ elif ! setup_runc >"$errfile" 2>&1; then
 	row_state[runc]="setup failed: $(head -n 1 "$errfile")"
 fi
 
-# The rootless column: stages 1 to 4 and unshare(1) again, as nobody.  A
-# stage that is not root makes a user namespace by itself; unshare is told
-# to, with the same one-line maps (--map-root-user).  Stage 5 would need a
+# The rootless column: stages 1 to 4, unshare(1) and bubblewrap again, as
+# nobody.  A stage that is not root makes a user namespace by itself;
+# unshare and bubblewrap are told to, with the same one-line maps
+# (--map-root-user; --uid 0 --gid 0).  Stage 5 would need a
 # cgroup v2 subtree delegated to the user, which cgroup v1 and hybrid
 # cannot give; on v2 it is tried, and its failure printed, since root's
 # session here is not a delegated one either.
@@ -581,9 +588,9 @@ if [[ $DO_ROOTLESS == 1 ]]; then
 		if ((n == 5)) && [[ -z $state && $(cgroup_mode) != v2 ]]; then
 			state="needs a cgroup v2 subtree delegated to the user; cgroups here are $(cgroup_mode)"
 		fi
-		if ((n <= 3)); then
-			add_rootless_row "s$n" "$state" "u$n"
-			add_rootless_row "u$n" "${row_state[u$n]:-$nobody}"
+		if ((n <= 4)); then
+			add_rootless_row "s$n" "$state" "${comparisons[n - 1]}"
+			add_rootless_row "${comparisons[n - 1]}" "${row_state[${comparisons[n - 1]}]:-$nobody}"
 		else
 			add_rootless_row "s$n" "$state"
 		fi

@@ -482,6 +482,7 @@ check_rootless() {
 	fi
 	rm -rf "$dir"
 	userns_dir=""
+	check_subids
 	if [[ $(stat -f -c %T /sys/fs/cgroup) != cgroup2fs ]]; then
 		"$stage5_verdict" 5 "rootless: cgroups here are v1 or hybrid; a user gets cgroups only on v2" \
 			"boot with systemd.unified_cgroup_hierarchy=1, or run stage 5 as root"
@@ -498,6 +499,37 @@ check_rootless() {
 	else
 		"$stage5_verdict" 5 "rootless: no cgroup v2 subtree delegated to uid $uid ($dir)" \
 			"log in through systemd (user@.service delegates one), or run stage 5 as root"
+	fi
+}
+
+# subid_range FILE USER UID: "START COUNT" of the first line of FILE
+# (/etc/subuid or /etc/subgid) that names USER or UID, as the stages and
+# newuidmap read it; nothing if there is none.
+subid_range() {
+	awk -F: -v u="$2" -v id="$3" '($1 == u || $1 == id) && $3 > 0 {
+		print $2, $3; exit }' "$1" 2>/dev/null || true
+}
+
+# Subordinate ids (docs/rootless.md): with a range in /etc/subuid and
+# /etc/subgid and newuidmap installed, a rootless stage maps the range, so
+# that a chown inside works; without, it maps the user's own id alone.
+# Warnings only: the stages run either way.
+check_subids() {
+	local user=$who uid urange grange ustart ucount gstart gcount
+	((is_root)) && [[ -n ${SUDO_USER:-} ]] && user=$SUDO_USER
+	uid=$(id -u "$user")
+	urange=$(subid_range /etc/subuid "$user" "$uid")
+	grange=$(subid_range /etc/subgid "$user" "$uid")
+	if [[ -z $urange || -z $grange ]]; then
+		warn "" "rootless: no subordinate ids for $user in /etc/subuid and /etc/subgid: only uid $uid is mapped, so a chown to another id fails inside" \
+			"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $user"
+	elif ! have newuidmap || ! have newgidmap; then
+		warn "" "rootless: $user has subordinate ids, but there is no newuidmap or newgidmap to map them: only uid $uid is mapped" \
+			"apt-get install uidmap"
+	else
+		read -r ustart ucount <<<"$urange"
+		read -r gstart gcount <<<"$grange"
+		ok "rootless: subordinate ids for $user: uids $ustart-$((ustart + ucount - 1)) and gids $gstart-$((gstart + gcount - 1)), mapped with newuidmap and newgidmap"
 	fi
 }
 

@@ -211,6 +211,27 @@ subids_ctr() {
 	expect_no_leftovers "subids"
 }
 
+# make doctor reads the same files, and names the helper or the range that
+# is missing, with the fix.
+# bats test_tags=toolchain
+@test "rootless: make doctor says whether subordinate ids can be mapped, and how to fix it" {
+	# In SCRATCH, which nobody can reach: doctor's tries run as nobody.
+	local bin=$SCRATCH/bin prog
+	run --separate-stderr "$REPO/scripts/doctor.sh"
+	log_run "scripts/doctor.sh"
+	expect_match "$output" "warn +rootless: no subordinate ids for nobody in /etc/subuid and /etc/subgid.* fix: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody" "no range"
+	run --separate-stderr with_subids "$REPO/scripts/doctor.sh"
+	log_run "with_subids scripts/doctor.sh"
+	expect_match "$output" "ok +rootless: subordinate ids for nobody: uids 100000-165535 and gids 200000-265535, mapped with newuidmap and newgidmap" "a range"
+	mkdir "$bin"
+	for prog in /usr/bin/*; do
+		[[ ${prog##*/} == newuidmap || ${prog##*/} == newgidmap ]] || ln -s "$prog" "$bin/"
+	done
+	run --separate-stderr with_subids env PATH="$bin:/usr/sbin" "$REPO/scripts/doctor.sh"
+	log_run "with_subids PATH=(no newuidmap) scripts/doctor.sh"
+	expect_match "$output" "warn +rootless: nobody has subordinate ids, but there is no newuidmap or newgidmap.* fix: apt-get install uidmap" "no helper"
+}
+
 # Without them, one id is mapped: a chown to another fails inside.
 @test "rootless: without subordinate ids only the caller is mapped, and a chown to another id fails" {
 	local vol=$SCRATCH/vol
