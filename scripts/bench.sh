@@ -40,12 +40,15 @@
 # hits every row alike.  BENCH_HYPERFINE=1 times table 1 with hyperfine
 # instead, if it is installed (rows one after another, not interleaved).
 #
-# Rows that move a process into a cgroup (stage 5, runc) start after a
-# pause of BENCH_SETTLE_MS, outside the timing.  Moving a process between
-# cgroups write-locks a per-CPU rwsem, which waits for an RCU grace period
-# (milliseconds) unless another move happened within about one grace
-# period before; back to back, each run would get the previous run's
-# grace period for free, which no single `container run` gets.
+# Every timed run starts after a pause of BENCH_SETTLE_MS, outside the
+# timing, as a command typed at a prompt does.  Moving a process between
+# cgroups (stage 5, runc) write-locks a per-CPU rwsem, which waits for an
+# RCU grace period (milliseconds) unless another move happened within
+# about one grace period before; back to back, each run would get the
+# previous run's grace period for free, which no single `container run`
+# gets.  The pause is before every row, not only those: a CPU that has
+# idled for it starts the next program slower (cold caches, a vCPU to
+# wake), and a pause before some rows only would charge them for that.
 #
 # Environment:
 #   BENCH_RUNS=N         timed runs per row in table 1 (default 50)
@@ -60,7 +63,7 @@
 #                        build/static/ and time those too
 #   BENCH_HYPERFINE=1    use hyperfine for table 1 where installed
 #   BENCH_ROOTLESS=0     skip table 1's rootless column
-#   BENCH_SETTLE_MS=N    pause before each run of a cgroup row (default 100)
+#   BENCH_SETTLE_MS=N    pause before each timed run (default 100)
 #   BENCH_TMPDIR=DIR     scratch space (default /var/tmp; table 2 needs
 #                        twice BENCH_IMAGE_MB there)
 #
@@ -244,11 +247,6 @@ set_cmd() {
 	esac
 }
 
-# Rows whose tool moves a process into a cgroup.
-moves_cgroup() {
-	local id=${1#r-}
-	[[ $id == s5 || $id == s5static || $id == runc || $id == crowd-* ]]
-}
 settle=$(awk -v ms="$SETTLE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
 
 # After each run, untimed.
@@ -370,7 +368,7 @@ run_rounds() {
 			id=${ids[k]}
 			[[ -z ${row_state[$id]} ]] || continue
 			set_cmd "$id"
-			moves_cgroup "$id" && sleep "$settle"
+			sleep "$settle"
 			rc=0
 			t0=$EPOCHREALTIME
 			"${cmd[@]}" >/dev/null 2>"$errfile" || rc=$?
@@ -420,7 +418,6 @@ summarize() {
 # another.
 hyperfine_rows() {
 	local runs=$1 warmup=$2 id json cmdline w
-	local -a prepare
 	shift 2
 	json=$scratch/hyperfine.json
 	for id in "$@"; do
@@ -430,9 +427,7 @@ hyperfine_rows() {
 		for w in "${cmd[@]}"; do
 			cmdline+="$(printf '%q' "$w") "
 		done
-		prepare=()
-		moves_cgroup "$id" && prepare=(--prepare "sleep $settle")
-		if ! hyperfine -N --style none --warmup "$warmup" --runs "$runs" "${prepare[@]}" \
+		if ! hyperfine -N --style none --warmup "$warmup" --runs "$runs" --prepare "sleep $settle" \
 			--export-json "$json" -- "$cmdline" >/dev/null 2>"$errfile"; then
 			row_state[$id]="failed: $(head -n 1 "$errfile")"
 			continue
@@ -626,7 +621,7 @@ print_table1
 echo
 echo "$peak_note"
 echo "ratio: median of the row / median of its comparison row, both from this run"
-echo "stage 5 and runc rows start after a ${SETTLE_MS} ms pause (BENCH_SETTLE_MS), as a lone 'container run' would"
+echo "every run starts after a ${SETTLE_MS} ms pause (BENCH_SETTLE_MS), as a lone 'container run' would"
 if [[ $DO_STATIC == 1 ]]; then
 	line=""
 	for n in 1 2 3 4 5; do
