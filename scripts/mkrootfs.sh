@@ -12,7 +12,10 @@
 #   --add PROG       also copy the host program PROG (a name looked up in
 #                    /usr/sbin, /usr/bin, /sbin, /bin, or an absolute path)
 #                    at its host path, with its libraries; a script also
-#                    gets its #! interpreter.  Repeatable.
+#                    gets its #! interpreter.  An absolute path may also
+#                    name a shared object that a program loads with
+#                    dlopen(3) (a PAM module, a plugin), which ldd of the
+#                    program cannot see.  Repeatable.
 #   --add-tree DIR   also copy the whole host directory DIR at its host
 #                    path.  Repeatable.
 #   -v, --verbose    say what is copied and which optional programs the
@@ -109,7 +112,8 @@ their shared libraries, offline.  EXTRA_PROG files go to DEST/usr/local/bin
 
 Options:
   --add PROG      also copy host program PROG (name or absolute path) and its
-                  libraries; a script also gets its #! interpreter (repeatable)
+                  libraries; a script also gets its #! interpreter; an
+                  absolute path may be a shared object (repeatable)
   --add-tree DIR  also copy the host directory tree DIR (repeatable)
   -v, --verbose   say what is copied and which optional programs are missing
   -h, --help      print this help and exit
@@ -239,7 +243,8 @@ find_prog() {
 	local name=$1 dir
 
 	if [[ $name == */* ]]; then
-		[[ -f $name && -x $name ]] || return 1
+		# A shared object loaded with dlopen(3) need not be executable.
+		[[ -f $name ]] && { [[ -x $name ]] || is_elf "$name"; } || return 1
 		REPLY=$name
 		return 0
 	fi

@@ -125,6 +125,22 @@ load helpers
 	expect_match "$output" "mkrootfs.sh --add getconf --add env rootfs .*tests/progs/bin/forkcount" "make rootfs ADD=..."
 }
 
+# make docs-check-vm gives the VM sudo's plugin and a PAM module this way:
+# shared objects that are loaded with dlopen(3), not executable, and not in
+# any program's ldd.
+# bats test_tags=toolchain
+@test "tools: mkrootfs.sh --add takes a shared object by its path, with the libraries it needs" {
+	local image=$BATS_TEST_TMPDIR/image module
+	module=$(compgen -G '/usr/lib/*/security/pam_permit.so' | head -n 1) ||
+		fail "no pam_permit.so on this host (apt-get install libpam-modules)"
+	[[ ! -x $module ]] || fail "$module is executable: this test needs one that is not"
+	run --separate-stderr "$REPO/scripts/mkrootfs.sh" --add "$module" "$image"
+	log_run "scripts/mkrootfs.sh --add $module $image"
+	expect_status 0
+	[[ -f $image$module ]] || fail "$module is not in the image"
+	compgen -G "$image/usr/lib/*/libpam.so.0" >/dev/null || fail "libpam.so.0, which it links, is not in the image"
+}
+
 @test "tools: make help lists every target of the Makefile's .PHONY" {
 	local target phony
 	phony=$(sed -n '/^\.PHONY:/,/[^\\]$/{s/^\.PHONY://;s/\\$//;p}' "$REPO/Makefile")
