@@ -46,6 +46,11 @@
 #   TEST_VM_MODE=bench     run scripts/bench.sh, not the suite (make
 #                          bench-vm), with BENCH_RUNS runs a row (20), and
 #                          CONTAINER_FORCE_FALLBACK passed on
+#   TEST_VM_MODE=docs      run scripts/docs.sh check on DOCS_VM_FILES
+#                          (docs/05-cgroups.md), not the suite (make
+#                          docs-check-vm): the transcripts marked
+#                          if=cgroup-v2, which a v1 or hybrid host leaves
+#                          alone, are re-run on v2; amd64 only
 #   TEST_VM_ARCH=amd64     amd64 or arm64
 #   FULL=0                 1: arm64 runs every test, not only the smoke ones
 #   TEST_VM_WAIT_SCALE=1   stretch the suite's waits (6 for arm64)
@@ -105,6 +110,12 @@ VM_PACKAGES=(coreutils util-linux mount procps psmisc findutils grep sed tar bsd
 # And these single programs: insmod and switch_root come from busybox.
 VM_PROGS=(busybox awk make)
 VM_TREES=(/usr/lib/bats-core /usr/libexec/bats-core)
+# The docs' transcripts use sudo as a reader does, and make docs-check-vm
+# re-runs them with the real sudo: the program, its policy plugin, which it
+# loads with dlopen(3), and the one PAM module of the VM's own PAM stack
+# (add_sudo_config).  Only if the host has sudo.
+VM_SUDO=(sudo /usr/libexec/sudo/sudoers.so)
+PAM_PERMIT=pam_permit.so
 
 # command -> Debian package, for what this script itself needs.
 declare -A HOST_NEEDS=(
@@ -242,6 +253,11 @@ choose_arch() {
 		;;
 	*) die "TEST_VM_ARCH=$VM_ARCH: expected amd64 or arm64" ;;
 	esac
+	if [[ ${TEST_VM_MODE:-test} == docs ]]; then
+		[[ $VM_ARCH == amd64 ]] ||
+			die "TEST_VM_MODE=docs (make docs-check-vm) runs on amd64 only"
+		HOST_NEEDS[sudo]=sudo
+	fi
 	CMDLINE="console=$CONSOLE $CMDLINE"
 }
 
@@ -485,9 +501,44 @@ build_root() {
 	for prog in "${VM_TREES[@]}"; do
 		adds+=(--add-tree "$prog")
 	done
+	if command -v sudo >/dev/null; then
+		for prog in "${VM_SUDO[@]}" "$(pam_module "$PAM_PERMIT")"; do
+			adds+=(--add "$prog")
+		done
+	fi
 	"$REPO/scripts/mkrootfs.sh" "${adds[@]}" "$ROOT" ||
 		die "scripts/mkrootfs.sh failed"
+	if command -v sudo >/dev/null; then
+		add_sudo_config
+	fi
 	add_vm_files
+}
+
+# The path of the PAM module $1 on this host (Debian keeps them under the
+# multiarch library directory).
+pam_module() {
+	local dir
+
+	for dir in /usr/lib/*/security /lib/*/security /usr/lib/security; do
+		if [[ -f $dir/$1 ]]; then
+			echo "$dir/$1"
+			return 0
+		fi
+	done
+	die "sudo is installed, but no $1 was found (apt-get install libpam-modules)"
+}
+
+# sudo's configuration in the VM: the host's policy (/etc/sudoers: root may
+# run anything; sudoers.d is the docs runner's to fill), and a PAM stack of
+# the VM's own that asks root nothing, where the host's would include
+# modules and files the VM does not have.  The output of a command run
+# with sudo does not depend on either.
+add_sudo_config() {
+	install -m 0440 -- /etc/sudoers "$ROOT/etc/sudoers"
+	mkdir -p -- "$ROOT/etc/sudoers.d" "$ROOT/etc/pam.d"
+	printf '%s\n' '#%PAM-1.0' '# The test VM: only root runs sudo here, and is asked nothing.' \
+		"auth required $PAM_PERMIT" "account required $PAM_PERMIT" \
+		"session required $PAM_PERMIT" >"$ROOT/etc/pam.d/sudo"
 }
 
 # What every guest gets: /init, the modules, the suite's arguments, and the
@@ -511,6 +562,10 @@ add_vm_files() {
 	# CONTAINER_FORCE_FALLBACK=clone3 times stage 5 as it was before clone3.
 	if [[ ${TEST_VM_MODE:-test} == bench ]]; then
 		echo "bench ${BENCH_RUNS:-20} ${CONTAINER_FORCE_FALLBACK:-}" >"$ROOT/test-vm/mode"
+	fi
+	# make docs-check-vm: the docs' transcripts instead of the suite.
+	if [[ ${TEST_VM_MODE:-test} == docs ]]; then
+		echo "docs ${DOCS_VM_FILES:-docs/05-cgroups.md}" >"$ROOT/test-vm/mode"
 	fi
 	tar -C "$REPO" "${excludes[@]}" -cf - . |
 		tar -C "$ROOT/repo" -xf -

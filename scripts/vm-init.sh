@@ -25,6 +25,8 @@
 #   /test-vm/modules  overlay.ko and loop.ko, where the kernel has them as modules
 #   /test-vm/args     the arguments for tests/run, one per line
 #   /test-vm/wait-scale  CFS_TEST_WAIT_SCALE for the suite, if set
+#   /test-vm/mode     "bench RUNS [FALLBACK]" (make bench-vm) or "docs FILE..."
+#                     (make docs-check-vm) instead of the suite
 # For arm64, /repo has no rootfs/: finish_guest builds it in here.
 #
 # See: switch_root(8), pivot_root(2), cgroups(7), ramfs-rootfs-initramfs
@@ -178,6 +180,20 @@ run_bench() {
 	return "$rc"
 }
 
+# make docs-check-vm: the docs' transcripts on this v2 kernel.  docs.sh
+# re-runs every run block of the files named in the mode file whose if=
+# holds here (if=cgroup-v2, and the unmarked ones) and fails if one's
+# output differs from the docs.  A command sent to the background gets 2 s
+# to start instead of 0.5: the CPU is emulated.
+run_docs() {
+	local mode files=()
+	read -r mode files <"$DATA/mode"
+	read -ra files <<<"$files"
+	cd "$REPO" || die "cd $REPO"
+	say "running scripts/docs.sh check ${files[*]} (${mode})"
+	BG_DELAY=2 BLOCK_TIMEOUT=600 scripts/docs.sh check "${files[@]}" </dev/null
+}
+
 # The suite as "make test" runs it: tests/run makes its own sandbox.
 run_suite() {
 	local args=() rc start=$SECONDS
@@ -221,6 +237,8 @@ main() {
 	describe_vm
 	if [[ -f $DATA/mode ]] && grep -q '^bench' "$DATA/mode"; then
 		run_bench
+	elif [[ -f $DATA/mode ]] && grep -q '^docs' "$DATA/mode"; then
+		run_docs
 	else
 		run_suite
 	fi
