@@ -137,8 +137,10 @@ trap 'exit 143' TERM
 
 scratch=$(mktemp -d "$TMPBASE/cfs-bench.XXXXXX") || die "cannot make a scratch dir in $TMPBASE"
 # Searchable by all, so that bubblewrap as nobody (the rootless column) can
-# reach the overlay it binds; nothing in it is secret.
+# reach the overlay it binds, whatever umask sudo gave us; nothing in it is
+# secret.
 chmod 711 "$scratch"
+umask 022
 errfile=$scratch/stderr
 
 # A writable overlay of the default image at $scratch/NAME/merged, mounted
@@ -368,7 +370,7 @@ run_rounds() {
 			id=${ids[k]}
 			[[ -z ${row_state[$id]} ]] || continue
 			set_cmd "$id"
-			sleep "$settle"
+			((SETTLE_MS == 0)) || sleep "$settle"
 			rc=0
 			t0=$EPOCHREALTIME
 			"${cmd[@]}" >/dev/null 2>"$errfile" || rc=$?

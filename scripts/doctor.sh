@@ -503,26 +503,39 @@ check_rootless() {
 }
 
 # subid_range FILE USER UID: "START COUNT" of the first line of FILE
-# (/etc/subuid or /etc/subgid) that names USER or UID, as the stages and
-# newuidmap read it; nothing if there is none.
+# (/etc/subuid or /etc/subgid) that names USER or UID with two numbers, as
+# the stages and newuidmap read it; nothing if there is none.
 subid_range() {
-	awk -F: -v u="$2" -v id="$3" '($1 == u || $1 == id) && $3 > 0 {
-		print $2, $3; exit }' "$1" 2>/dev/null || true
+	awk -F: -v u="$2" -v id="$3" '($1 == u || $1 == id) &&
+		$2 ~ /^[0-9]+$/ && $3 ~ /^[1-9][0-9]*$/ { print $2, $3; exit }' "$1" 2>/dev/null || true
+}
+
+# The first id above every range in /etc/subuid and /etc/subgid, and at
+# least 100000: a new range that starts there overlaps no one's.
+free_subid_start() {
+	cat /etc/subuid /etc/subgid 2>/dev/null |
+		awk -F: 'BEGIN { top = 100000 }
+			$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ && $2 + $3 > top { top = $2 + $3 }
+			END { print top }'
 }
 
 # Subordinate ids (docs/rootless.md): with a range in /etc/subuid and
 # /etc/subgid and newuidmap installed, a rootless stage maps the range, so
 # that a chown inside works; without, it maps the user's own id alone.
+# The user is the one sudo ran us for, else as for the tries above.
 # Warnings only: the stages run either way.
 check_subids() {
-	local user=$who uid urange grange ustart ucount gstart gcount
-	((is_root)) && [[ -n ${SUDO_USER:-} ]] && user=$SUDO_USER
+	local user=$who uid urange grange ustart ucount gstart gcount free
+	if ((is_root)) && [[ -n ${SUDO_USER:-} ]]; then
+		user=$SUDO_USER
+	fi
 	uid=$(id -u "$user")
 	urange=$(subid_range /etc/subuid "$user" "$uid")
 	grange=$(subid_range /etc/subgid "$user" "$uid")
 	if [[ -z $urange || -z $grange ]]; then
+		free=$(free_subid_start)
 		warn "" "rootless: no subordinate ids for $user in /etc/subuid and /etc/subgid: only uid $uid is mapped, so a chown to another id fails inside" \
-			"sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $user"
+			"sudo usermod --add-subuids $free-$((free + 65535)) --add-subgids $free-$((free + 65535)) $user (a range no one else has)"
 	elif ! have newuidmap || ! have newgidmap; then
 		warn "" "rootless: $user has subordinate ids, but there is no newuidmap or newgidmap to map them: only uid $uid is mapped" \
 			"apt-get install uidmap"

@@ -111,11 +111,11 @@ VM_PACKAGES=(coreutils util-linux mount procps psmisc findutils grep sed tar bsd
 VM_PROGS=(busybox awk make)
 VM_TREES=(/usr/lib/bats-core /usr/libexec/bats-core)
 # The docs' transcripts use sudo as a reader does, and make docs-check-vm
-# re-runs them with the real sudo: the program, its policy plugin, which it
-# loads with dlopen(3), and the one PAM module of the VM's own PAM stack
-# (add_sudo_config).  Only if the host has sudo.
-VM_SUDO=(sudo /usr/libexec/sudo/sudoers.so)
-PAM_PERMIT=pam_permit.so
+# re-runs them with the real sudo: the program, its policy plugin and the
+# one PAM module of the VM's own PAM stack, both loaded with dlopen(3)
+# (find_sudo_files, add_sudo_config).  In that mode only.
+SUDO_PLUGIN_DIRS=(/usr/libexec/sudo /usr/lib/sudo)
+PAM_DIRS=(/usr/lib/*/security /lib/*/security /usr/lib/security)
 
 # command -> Debian package, for what this script itself needs.
 declare -A HOST_NEEDS=(
@@ -501,44 +501,62 @@ build_root() {
 	for prog in "${VM_TREES[@]}"; do
 		adds+=(--add-tree "$prog")
 	done
-	if command -v sudo >/dev/null; then
-		for prog in "${VM_SUDO[@]}" "$(pam_module "$PAM_PERMIT")"; do
+	if [[ ${TEST_VM_MODE:-test} == docs ]]; then
+		find_sudo_files
+		for prog in "${sudo_files[@]}"; do
 			adds+=(--add "$prog")
 		done
 	fi
 	"$REPO/scripts/mkrootfs.sh" "${adds[@]}" "$ROOT" ||
 		die "scripts/mkrootfs.sh failed"
-	if command -v sudo >/dev/null; then
+	if [[ ${TEST_VM_MODE:-test} == docs ]]; then
 		add_sudo_config
 	fi
 	add_vm_files
 }
 
-# The path of the PAM module $1 on this host (Debian keeps them under the
-# multiarch library directory).
-pam_module() {
-	local dir
-
-	for dir in /usr/lib/*/security /lib/*/security /usr/lib/security; do
-		if [[ -f $dir/$1 ]]; then
-			echo "$dir/$1"
-			return 0
-		fi
+# first_file NAME DIR...: the first DIR/NAME that exists, in REPLY.
+first_file() {
+	local name=$1 dir
+	shift
+	for dir in "$@"; do
+		REPLY=$dir/$name
+		[[ ! -f $REPLY ]] || return 0
 	done
-	die "sudo is installed, but no $1 was found (apt-get install libpam-modules)"
+	return 1
 }
 
-# sudo's configuration in the VM: the host's policy (/etc/sudoers: root may
-# run anything; sudoers.d is the docs runner's to fill), and a PAM stack of
-# the VM's own that asks root nothing, where the host's would include
-# modules and files the VM does not have.  The output of a command run
-# with sudo does not depend on either.
+# What sudo needs in the VM, in sudo_files: the program, its policy plugin
+# and pam_permit.so, at their paths on this host.
+sudo_files=()
+find_sudo_files() {
+	local sudo
+	sudo=$(command -v sudo) || die "no sudo on this host (apt-get install sudo)"
+	first_file sudoers.so "${SUDO_PLUGIN_DIRS[@]}" ||
+		die "no sudoers.so in ${SUDO_PLUGIN_DIRS[*]}: where is sudo's policy plugin?"
+	sudo_files=("$sudo" "$REPLY")
+	first_file pam_permit.so "${PAM_DIRS[@]}" ||
+		die "no pam_permit.so in ${PAM_DIRS[*]} (apt-get install libpam-modules)"
+	sudo_files+=("$REPLY")
+}
+
+# sudo's configuration in the VM, its own rather than the host's, whose
+# includes, plugins and PAM modules the VM does not have: Debian's default
+# policy for root (a reset environment, the usual secure_path, a pty when
+# there is a terminal; sudoers.d is the docs runner's to fill), and a PAM
+# stack that asks root nothing.  What a command run with sudo prints does
+# not depend on either.
 add_sudo_config() {
-	install -m 0440 -- /etc/sudoers "$ROOT/etc/sudoers"
 	mkdir -p -- "$ROOT/etc/sudoers.d" "$ROOT/etc/pam.d"
+	printf '%s\n' '# The test VM: root may run anything (Debian defaults).' \
+		'Defaults env_reset' \
+		'Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"' \
+		'Defaults use_pty' 'root ALL=(ALL:ALL) ALL' '@includedir /etc/sudoers.d' \
+		>"$ROOT/etc/sudoers"
+	chmod 0440 -- "$ROOT/etc/sudoers"
 	printf '%s\n' '#%PAM-1.0' '# The test VM: only root runs sudo here, and is asked nothing.' \
-		"auth required $PAM_PERMIT" "account required $PAM_PERMIT" \
-		"session required $PAM_PERMIT" >"$ROOT/etc/pam.d/sudo"
+		'auth required pam_permit.so' 'account required pam_permit.so' \
+		'session required pam_permit.so' >"$ROOT/etc/pam.d/sudo"
 }
 
 # What every guest gets: /init, the modules, the suite's arguments, and the

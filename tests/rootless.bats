@@ -212,24 +212,39 @@ subids_ctr() {
 }
 
 # make doctor reads the same files, and names the helper or the range that
-# is missing, with the fix.
+# is missing, with the fix.  It checks the user sudo ran it for, if any:
+# nobody here, whoever runs make check.
 # bats test_tags=toolchain
 @test "rootless: make doctor says whether subordinate ids can be mapped, and how to fix it" {
 	# In SCRATCH, which nobody can reach: doctor's tries run as nobody.
-	local bin=$SCRATCH/bin prog
-	run --separate-stderr "$REPO/scripts/doctor.sh"
+	local bin=$SCRATCH/bin prog doctor=(env -u SUDO_USER -u SUDO_UID "$REPO/scripts/doctor.sh")
+	run --separate-stderr "${doctor[@]}"
 	log_run "scripts/doctor.sh"
-	expect_match "$output" "warn +rootless: no subordinate ids for nobody in /etc/subuid and /etc/subgid.* fix: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody" "no range"
-	run --separate-stderr with_subids "$REPO/scripts/doctor.sh"
+	expect_match "$output" "warn +rootless: no subordinate ids for nobody in /etc/subuid and /etc/subgid.* fix: sudo usermod --add-subuids ([0-9]+)-[0-9]+ --add-subgids [0-9]+-[0-9]+ nobody" "no range"
+	run --separate-stderr with_subids "${doctor[@]}"
 	log_run "with_subids scripts/doctor.sh"
 	expect_match "$output" "ok +rootless: subordinate ids for nobody: uids 100000-165535 and gids 200000-265535, mapped with newuidmap and newgidmap" "a range"
 	mkdir "$bin"
 	for prog in /usr/bin/*; do
 		[[ ${prog##*/} == newuidmap || ${prog##*/} == newgidmap ]] || ln -s "$prog" "$bin/"
 	done
-	run --separate-stderr with_subids env PATH="$bin:/usr/sbin" "$REPO/scripts/doctor.sh"
+	run --separate-stderr with_subids env PATH="$bin:/usr/sbin" "${doctor[@]}"
 	log_run "with_subids PATH=(no newuidmap) scripts/doctor.sh"
 	expect_match "$output" "warn +rootless: nobody has subordinate ids, but there is no newuidmap or newgidmap.* fix: apt-get install uidmap" "no helper"
+}
+
+# The range doctor offers is one that no user has yet.
+@test "rootless: make doctor offers a range of subordinate ids above every range given" {
+	local over=$BATS_TEST_TMPDIR/etc
+	mkdir -p "$over/upper" "$over/work"
+	# shellcheck disable=SC2016 # $1 and $2 are the inner bash's
+	run --separate-stderr unshare --mount --propagation private bash -c '
+		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc &&
+			printf "%s\n" "# a comment" alice:100000:65536 bob:abc:5 >/etc/subuid &&
+			echo carol:300000:1000 >/etc/subgid || exit 99
+		exec env -u SUDO_USER -u SUDO_UID "$2"' bash "$over" "$REPO/scripts/doctor.sh"
+	log_run "doctor.sh with only alice:100000:65536 and carol:300000:1000"
+	expect_match "$output" "fix: sudo usermod --add-subuids 301000-366535 --add-subgids 301000-366535 nobody" "the range offered"
 }
 
 # Without them, one id is mapped: a chown to another fails inside.
