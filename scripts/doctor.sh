@@ -513,10 +513,15 @@ subid_range() {
 # The first id above every range in /etc/subuid and /etc/subgid, and at
 # least 100000: a new range that starts there overlaps no one's.
 free_subid_start() {
-	cat /etc/subuid /etc/subgid 2>/dev/null |
-		awk -F: 'BEGIN { top = 100000 }
-			$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ && $2 + $3 > top { top = $2 + $3 }
-			END { print top }'
+	local file files=()
+	# Either file may be missing (no user has a range yet): then awk reads
+	# the empty stdin.
+	for file in /etc/subuid /etc/subgid; do
+		[[ -r $file ]] && files+=("$file")
+	done
+	awk -F: 'BEGIN { top = 100000 }
+		$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ && $2 + $3 > top { top = $2 + $3 }
+		END { print top }' "${files[@]}" </dev/null
 }
 
 # Subordinate ids (docs/rootless.md): with a range in /etc/subuid and

@@ -245,6 +245,16 @@ subids_ctr() {
 		exec env -u SUDO_USER -u SUDO_UID "$2"' bash "$over" "$REPO/scripts/doctor.sh"
 	log_run "doctor.sh with only alice:100000:65536 and carol:300000:1000"
 	expect_match "$output" "fix: sudo usermod --add-subuids 301000-366535 --add-subgids 301000-366535 nobody" "the range offered"
+	# With neither file, as on a system where no user has a range yet.
+	# shellcheck disable=SC2016 # $1 and $2 are the inner bash's
+	run --separate-stderr unshare --mount --propagation private bash -c '
+		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc &&
+			rm -f /etc/subuid /etc/subgid || exit 99
+		exec env -u SUDO_USER -u SUDO_UID "$2"' bash "$over" "$REPO/scripts/doctor.sh"
+	log_run "doctor.sh with no /etc/subuid and no /etc/subgid"
+	expect_status 0
+	expect_match "$output" "fix: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody" "the range offered"
+	expect_match "$output" "summary: can run: 1 2 3 4 5" "the rest of the report"
 }
 
 # Without them, one id is mapped: a chown to another fails inside.
