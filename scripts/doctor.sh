@@ -534,7 +534,10 @@ check_subids() {
 	if ((is_root)) && [[ -n ${SUDO_USER:-} ]]; then
 		user=$SUDO_USER
 	fi
-	uid=$(id -u "$user")
+	uid=$(id -u "$user" 2>/dev/null) || {
+		warn "" "rootless: no user $user in /etc/passwd: subordinate ids not checked" ""
+		return 0
+	}
 	urange=$(subid_range /etc/subuid "$user" "$uid")
 	grange=$(subid_range /etc/subgid "$user" "$uid")
 	if [[ -z $urange || -z $grange ]]; then
