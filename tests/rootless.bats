@@ -166,21 +166,31 @@ nobody_bg() {
 	done
 }
 
-# with_subids CMD...: CMD, as root, in a mount namespace of its own where
-# /etc/subuid and /etc/subgid give nobody uids 100000-165535 and gids
-# 200000-265535, as an administrator would.  The files are changed in an
-# overlay on /etc, so the host's own are never touched.
-with_subids() {
-	local over=$BATS_TEST_TMPDIR/etc
-	mkdir -p "$over/upper" "$over/work"
-	# shellcheck disable=SC2016 # $1 and $@ are the inner bash's
+# with_etc SETUP CMD...: CMD, as root, in a mount namespace of its own whose
+# /etc is an overlay of the host's, changed first by the shell commands
+# SETUP, as an administrator would change it; the host's own files are
+# never touched.
+with_etc() {
+	local over
+	over=$(mktemp -d "$BATS_TEST_TMPDIR/etc.XXXXXX")
+	mkdir "$over/upper" "$over/work"
+	# shellcheck disable=SC2016 # $1, $2 and $@ are the inner bash's
 	unshare --mount --propagation private bash -c '
 		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc &&
-			echo nobody:100000:65536 >>/etc/subuid &&
-			echo nobody:200000:65536 >>/etc/subgid || exit 99
-		shift
+			eval "$2" || exit 99
+		shift 2
 		exec "$@"' bash "$over" "$@"
 }
+
+# with_subids CMD...: CMD where /etc/subuid and /etc/subgid give nobody uids
+# 100000-165535 and gids 200000-265535.
+with_subids() {
+	with_etc 'echo nobody:100000:65536 >>/etc/subuid && echo nobody:200000:65536 >>/etc/subgid' "$@"
+}
+
+# doctor as root for nobody, whoever runs make check: it checks the user
+# sudo ran it for, if any.
+DOCTOR=(env -u SUDO_USER -u SUDO_UID "$REPO/scripts/doctor.sh")
 
 # subids_ctr N ARGS...: nobody_ctr, with those subordinate ids.
 subids_ctr() {
@@ -212,48 +222,47 @@ subids_ctr() {
 }
 
 # make doctor reads the same files, and names the helper or the range that
-# is missing, with the fix.  It checks the user sudo ran it for, if any:
-# nobody here, whoever runs make check.
+# is missing, with the fix.
 # bats test_tags=toolchain
 @test "rootless: make doctor says whether subordinate ids can be mapped, and how to fix it" {
 	# In SCRATCH, which nobody can reach: doctor's tries run as nobody.
-	local bin=$SCRATCH/bin prog doctor=(env -u SUDO_USER -u SUDO_UID "$REPO/scripts/doctor.sh")
-	run --separate-stderr "${doctor[@]}"
+	local bin=$SCRATCH/bin prog
+	run --separate-stderr "${DOCTOR[@]}"
 	log_run "scripts/doctor.sh"
-	expect_match "$output" "warn +rootless: no subordinate ids for nobody in /etc/subuid and /etc/subgid.* fix: sudo usermod --add-subuids ([0-9]+)-[0-9]+ --add-subgids [0-9]+-[0-9]+ nobody" "no range"
-	run --separate-stderr with_subids "${doctor[@]}"
+	expect_match "$output" "warn +rootless: no subordinate ids for nobody in /etc/subuid and /etc/subgid.* fix: sudo usermod --add-subuids [0-9]+-[0-9]+ --add-subgids [0-9]+-[0-9]+ nobody" "no range"
+	run --separate-stderr with_subids "${DOCTOR[@]}"
 	log_run "with_subids scripts/doctor.sh"
 	expect_match "$output" "ok +rootless: subordinate ids for nobody: uids 100000-165535 and gids 200000-265535, mapped with newuidmap and newgidmap" "a range"
 	mkdir "$bin"
 	for prog in /usr/bin/*; do
 		[[ ${prog##*/} == newuidmap || ${prog##*/} == newgidmap ]] || ln -s "$prog" "$bin/"
 	done
-	run --separate-stderr with_subids env PATH="$bin:/usr/sbin" "${doctor[@]}"
+	run --separate-stderr with_subids env PATH="$bin:/usr/sbin" "${DOCTOR[@]}"
 	log_run "with_subids PATH=(no newuidmap) scripts/doctor.sh"
 	expect_match "$output" "warn +rootless: nobody has subordinate ids, but there is no newuidmap or newgidmap.* fix: apt-get install uidmap" "no helper"
 }
 
 # The range doctor offers is one that no user has yet.
 @test "rootless: make doctor offers a range of subordinate ids above every range given" {
-	local over=$BATS_TEST_TMPDIR/etc
-	mkdir -p "$over/upper" "$over/work"
-	# shellcheck disable=SC2016 # $1 and $2 are the inner bash's
-	run --separate-stderr unshare --mount --propagation private bash -c '
-		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc &&
-			printf "%s\n" "# a comment" alice:100000:65536 bob:abc:5 >/etc/subuid &&
-			echo carol:300000:1000 >/etc/subgid || exit 99
-		exec env -u SUDO_USER -u SUDO_UID "$2"' bash "$over" "$REPO/scripts/doctor.sh"
+	run --separate-stderr with_etc \
+		'printf "%s\n" "# a comment" alice:100000:65536 bob:abc:5 >/etc/subuid && echo carol:300000:1000 >/etc/subgid' \
+		"${DOCTOR[@]}"
 	log_run "doctor.sh with only alice:100000:65536 and carol:300000:1000"
 	expect_match "$output" "fix: sudo usermod --add-subuids 301000-366535 --add-subgids 301000-366535 nobody" "the range offered"
 	# With neither file, as on a system where no user has a range yet.
-	# shellcheck disable=SC2016 # $1 and $2 are the inner bash's
-	run --separate-stderr unshare --mount --propagation private bash -c '
-		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc &&
-			rm -f /etc/subuid /etc/subgid || exit 99
-		exec env -u SUDO_USER -u SUDO_UID "$2"' bash "$over" "$REPO/scripts/doctor.sh"
+	run --separate-stderr with_etc 'rm -f /etc/subuid /etc/subgid' "${DOCTOR[@]}"
 	log_run "doctor.sh with no /etc/subuid and no /etc/subgid"
 	expect_status 0
 	expect_match "$output" "fix: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 nobody" "the range offered"
+	expect_match "$output" "summary: can run: 1 2 3 4 5" "the rest of the report"
+}
+
+# A SUDO_USER that /etc/passwd does not know is noted, and the report goes on.
+@test "rootless: make doctor for a sudo user it cannot find warns and goes on" {
+	run --separate-stderr env SUDO_USER=cfs-no-such-user "$REPO/scripts/doctor.sh"
+	log_run "SUDO_USER=cfs-no-such-user scripts/doctor.sh"
+	expect_status 0
+	expect_match "$output" "warn +rootless: no user cfs-no-such-user in /etc/passwd: subordinate ids not checked" "the note"
 	expect_match "$output" "summary: can run: 1 2 3 4 5" "the rest of the report"
 }
 
