@@ -24,7 +24,7 @@
 #       right above it, in the order given
 #   <!-- end -->
 #
-#   <!-- generated: run [if=cgroup-v1|if=cgroup-v2] -->
+#   <!-- generated: run [if=cgroup-v1|if=cgroup-v2|if=runc] -->
 #       a ```console fence: a transcript.  Its "$ " lines are the commands,
 #       written exactly as a student types them (a line ending in "\" goes
 #       on); everything between them is their output, which is regenerated.
@@ -50,7 +50,8 @@
 # the block's mark in its environment is found and killed the same way, and
 # reported.  Each block has BLOCK_TIMEOUT seconds.  A block marked if=... runs
 # only on a machine whose cgroup controllers are on that version, and is left
-# as it is elsewhere.
+# as it is elsewhere.  A block marked if=runc runs only where runc(8) is
+# installed; elsewhere it is left as it is, with one line on stderr.
 #
 # NORMALIZATION.  Some output legitimately differs from run to run and from
 # machine to machine.  Before two transcripts are compared, both go through
@@ -340,9 +341,13 @@ process_file() {
 			if ((!run_blocks)); then
 				new=$old
 				nskipped=$((nskipped + 1))
-			elif [[ -n $args && ($args != if=* || ($cond != cgroup-v1 && $cond != cgroup-v2)) ]]; then
-				err="unknown run option '$args' (expected if=cgroup-v1 or if=cgroup-v2)"
-			elif [[ -n $args && $cond != "$(cgroup_version)" ]]; then
+			elif [[ -n $args && ($args != if=* || ($cond != cgroup-v1 && $cond != cgroup-v2 && $cond != runc)) ]]; then
+				err="unknown run option '$args' (expected if=cgroup-v1, if=cgroup-v2 or if=runc)"
+			elif [[ $cond == runc ]] && ! command -v runc >/dev/null; then
+				echo "docs: $file:$start: runc is not installed: this block is left as it is" >&2
+				new=$old
+				nskipped=$((nskipped + 1))
+			elif [[ -n $args && $cond != runc && $cond != "$(cgroup_version)" ]]; then
 				new=$old
 				nskipped=$((nskipped + 1))
 			else
