@@ -424,8 +424,8 @@ static noreturn void run_init(struct child_args *args)
  * stays out: it is not part of the container, and it would take one of the
  * pids.max places.  "0" means the writer itself.  On v1 we write to tasks,
  * which moves one thread, the caller: moving a whole process through
- * cgroup.procs takes a lock that, on most kernels, waits for an RCU grace
- * period, some 10 ms on every start (docs/performance.md).
+ * cgroup.procs takes a lock that, from Linux 6.0 on, waits for an RCU grace
+ * period, a few scheduler ticks on every start (docs/performance.md).
  */
 static void join_cgroup(struct child_args *args)
 {
