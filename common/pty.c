@@ -258,6 +258,23 @@ static ssize_t relay_keys(pid_t child, int master)
 	return got;
 }
 
+/*
+ * What the container wrote just before it exited may still be on its way
+ * from the slave to the master (the kernel moves it in a work queue): read
+ * until EIO, which comes once every slave is closed and everything is
+ * read.  In stage 1 nothing ends the container's background processes with
+ * it, and one may keep the slave open: stop after DRAIN_MS without a byte.
+ */
+#define DRAIN_MS 500
+
+static void drain_output(int master)
+{
+	struct pollfd pfd = {.fd = master, .events = POLLIN};
+
+	while (poll(&pfd, 1, DRAIN_MS) > 0 && relay_output(master) != 0)
+		;
+}
+
 int relay_terminal(pid_t child)
 {
 	int master = terminal_master, wstatus, stops = 0;
@@ -290,9 +307,7 @@ int relay_terminal(pid_t child)
 			continue;
 		}
 		if (pid == child) {
-			while (relay_output(master) > 0)
-				; /* what the container wrote before it exited
-				   */
+			drain_output(master);
 			restore_terminal();
 			close(fds[0].fd);
 			return wstatus;
