@@ -66,6 +66,9 @@ void open_host_pty(int *master, int *slave)
 
 void attach_terminal(int slave)
 {
+	/* The user's size now, before the command can ask: fd 0 is still
+	 * the caller's.  The relay keeps it up to date afterwards. */
+	copy_window_size(slave);
 	if (ioctl(slave, TIOCSCTTY, 0) == -1)
 		die("ioctl TIOCSCTTY");
 	for (int fd = 0; fd <= 2; fd++)
