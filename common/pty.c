@@ -136,12 +136,14 @@ static void restore_terminal(void)
 }
 
 /* Raw mode: no echo, no line editing, no signals from the keyboard here;
- * the container's line discipline does all of that. */
+ * the container's line discipline does all of that.  Only in the
+ * terminal's foreground: a tool started with `&` must leave the user's
+ * shell its terminal as it is. */
 static void enter_raw_mode(void)
 {
 	struct termios raw;
 
-	if (!isatty(STDIN_FILENO))
+	if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp())
 		return;
 	if (tcgetattr(STDIN_FILENO, &saved_termios) == -1)
 		die("tcgetattr");
