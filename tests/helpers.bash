@@ -175,6 +175,7 @@ in_stage() {
 # The keyboard of an outer interactive shell ($PS1 'outer> '): run
 # $typed_command, then `echo done-2` once it ends, then exit.
 type_command_then_exit() {
+	# shellcheck disable=SC2016 # expanded by the outer shell
 	wait_for 100 screen_shows "$screen" 'outer> ' 1 && printf '%s; echo done-$((1+1))\n' "$typed_command"
 	wait_for 100 screen_shows "$screen" 'done-2' 1 && echo exit
 }
@@ -196,6 +197,7 @@ tiocsti_at_terminal() {
 # The keyboard of the Ctrl-Z test: Ctrl-Z once the command runs, `fg` at
 # the outer shell's prompt, then a line for the resumed command to read.
 type_ctrl_z_fg() {
+	# shellcheck disable=SC2016 # expanded by the outer shell
 	wait_for 100 screen_shows "$screen" 'outer> ' 1 && printf '%s; echo done-$((1+1))\n' "$typed_command"
 	wait_for 100 screen_shows "$screen" 'started-2' 1 && printf '\032'
 	wait_for 100 screen_shows "$screen" 'outer> ' 2 && echo fg

@@ -478,6 +478,7 @@ deny() {
 		tiocsti_at_terminal "$n" "$nobody"
 		# stdin a pipe: no pty, and fds 1 and 2 are the user's terminal,
 		# which is not the new session's: TIOCSTI is refused
+		# shellcheck disable=SC2034 # read by type_command_then_exit
 		typed_command="true | $(stage_bin "$n") run $(in_stage "$n" tiocsti)"
 		at_terminal type_command_then_exit "$nobody env PS1='outer> ' bash --norc --noprofile -i"
 		expect_match "$output" "fd 1: Operation not permitted" "stage $n: TIOCSTI on the caller's terminal"
