@@ -383,3 +383,17 @@ resize_outer_terminal() {
 		fi
 	done
 }
+
+@test "stage1: the user's terminal leaves raw mode when the container is killed, and keeps 128+N" {
+	local init
+	for n in $(stages_from 1); do
+		init=
+		((n >= 2)) && init=--init # a PID 1 cannot SIGKILL itself
+		# shellcheck disable=SC2016,SC2034 # expanded inside; read by type_command_then_exit
+		typed_command="$(stage_bin "$n") run $init sh -c 'kill -9 \$\$'; echo status-\$?; stty -a | grep -o -- '-\\?icanon'"
+		at_terminal type_command_then_exit "env PS1='outer> ' bash --norc --noprofile -i"
+		expect_match "$output" "status-137" "stage $n: the exit status"
+		grep -aq '^icanon' <<<"$output" || fail "stage $n: the terminal's canonical mode is not back"
+		expect_no_match "$output" "-icanon" "stage $n: the terminal left in raw mode"
+	done
+}
