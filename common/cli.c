@@ -119,6 +119,17 @@ static const struct option_doc option_docs[] = {
 	 .help = "the container's name, and its cgroup's (default:\n"
 		 "ctr-PID, PID being the tool's); one running\n"
 		 "container per name"},
+	{.name = "tty",
+	 .val = 't',
+	 .stage = 1,
+	 .help = "give the container a pseudo-terminal of its own,\n"
+		 "even if stdin or stdout is not a terminal (the\n"
+		 "default when both are)"},
+	{.name = "interactive",
+	 .val = 'i',
+	 .stage = 1,
+	 .help = "keep stdin open: it always is; accepted so that\n"
+		 "docker's -it works"},
 	{.name = "verbose",
 	 .val = 'v',
 	 .stage = 1,
@@ -155,9 +166,9 @@ static const struct help_line {
 	{"SIGNALS", 2, 5,
 	 "the tool kills the container with SIGKILL. Ctrl-C in a terminal goes"},
 	{"SIGNALS", 2, 5,
-	 "to the container, which has the terminal's foreground, not to the"},
+	 "to the container through its own terminal, not to the tool; a PID 1"},
 	{"SIGNALS", 2, 5,
-	 "tool; a PID 1 without a SIGINT handler ignores it (use --init)."},
+	 "without a SIGINT handler ignores it (use --init), and ignores Ctrl-Z."},
 	{"CGROUPS", 5, 5,
 	 "The container's cgroup is /sys/fs/cgroup/container/NAME on cgroup v2,"},
 	{"CGROUPS", 5, 5,
@@ -560,6 +571,11 @@ static void set_option(struct options *opts, int opt, const char *val)
 	case OPT_INIT:
 		opts->init = 1;
 		break;
+	case 't':
+		opts->tty = 1;
+		break;
+	case 'i':
+		break;
 	case OPT_ROOTFS:
 		free(opts->rootfs);
 		opts->rootfs = existing_dir("--rootfs", val);
@@ -641,7 +657,7 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 	argv++;
 	opterr = 0;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+:vh", long_options, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "+:vhti", long_options, NULL)) !=
 	       -1) {
 		if (opt == 'h') {
 			usage();
@@ -674,6 +690,7 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 	if (argv[optind][0] == '\0')
 		usage_error("empty COMMAND");
 	opts->command = &argv[optind];
+	opts->tty = wants_terminal(opts);
 
 	if (stage >= 4 && opts->rootfs == NULL) {
 		const char *image = default_rootfs();

@@ -122,6 +122,7 @@ struct options {
 	long cpu_quota_us; /* per cpu_period_us */
 	long cpu_period_us;
 	const char *name; /* NULL: a unique name is made up */
+	int tty;	  /* -t, or an interactive run: a pty of its own */
 	char **command;
 };
 
@@ -162,9 +163,8 @@ void *alloc_stack(size_t size);
 void forwarded_signals(sigset_t *set);
 /* Block the signals the parent forwards, so none is lost before clone. */
 void block_signals(sigset_t *old);
-/* Make the child's own process group the terminal's foreground, if the
- * tool has the terminal; supervise() gives it back. */
-void give_terminal(pid_t child);
+/* Send sig to the container; a second SIGINT or SIGTERM becomes SIGKILL. */
+void forward_signal(pid_t child, int sig, int *stops);
 /* Wait for the container, forwarding signals; return its exit status. */
 int supervise(pid_t child);
 /* "sh -c echo hi", for traces; truncated if long. */
@@ -173,6 +173,26 @@ const char *command_line(char **argv);
 int exit_status(int wstatus);
 /* execvp the command; on failure exit 127 (not found) or 126. */
 noreturn void exec_command(char **argv);
+
+/* ---- a terminal of the container's own (pty.c) ---- */
+
+/* The master of the container's pseudo-terminal, -1 without one: once
+ * set, supervise() relays it to the user's terminal. */
+extern int terminal_master;
+/* -t, or both stdin and stdout are terminals: an interactive run. */
+int wants_terminal(const struct options *opts);
+/* Stages 1-3: a new pseudo-terminal on the host, its size the user's. */
+void open_host_pty(int *master, int *slave);
+/* The child's side, after setsid(): make slave its controlling terminal
+ * and its fds 0, 1 and 2. */
+void attach_terminal(int slave);
+/* Pass a descriptor over a unix socket (SCM_RIGHTS), and take it; -1 if
+ * the sender closed its end first. */
+void send_fd(int sock, int fd);
+int receive_fd(int sock);
+/* supervise() with a terminal: relay it both ways with the user's in raw
+ * mode, forward SIGWINCH's size, stop with the container on Ctrl-Z. */
+int relay_terminal(pid_t child);
 
 /* ---- rootless mode (userns.c) ---- */
 

@@ -63,58 +63,59 @@ void forwarded_signals(sigset_t *set)
 	sigaddset(set, SIGCHLD);
 }
 
+/*
+ * Reset what the tool relies on and might have inherited: a caller that
+ * ignores SIGCHLD (some daemons, CI runners and language wrappers do, and
+ * execve keeps SIG_IGN) makes the kernel reap our child itself and send no
+ * SIGCHLD at all, and supervise() would wait for it forever.  The child
+ * inherits the reset too.
+ */
+static void reset_signal_dispositions(void)
+{
+	if (signal(SIGCHLD, SIG_DFL) == SIG_ERR)
+		die("signal SIGCHLD");
+}
+
 void block_signals(sigset_t *old)
 {
 	sigset_t set;
 
+	reset_signal_dispositions();
 	/* Blocked rather than handled: a signal that arrives while we set up
 	 * stays pending, and supervise() forwards it once the child exists.
-	 * SIGTTOU too: give_terminal() takes the terminal back from the
-	 * background at the end. */
+	 * SIGTTOU too: the relay sets the user's terminal back from raw mode
+	 * even when the tool was moved to the background. */
 	forwarded_signals(&set);
 	sigaddset(&set, SIGTTOU);
 	if (sigprocmask(SIG_BLOCK, &set, old) == -1)
 		die("sigprocmask");
 }
 
-/* The terminal's foreground process group before give_terminal(). */
-static pid_t terminal_owner = -1;
-
 /*
- * An interactive shell asks its terminal which process group is in the
- * foreground, and gives it back when it exits.  The tool's group is not in
- * the container's PID namespace, so the shell would see group 0, and dash
- * fails at exit ("Cannot set tty process group").  So, as a shell does for
- * a job, put the container in a process group of its own and make it the
- * terminal's foreground, as `docker run -t` does with a terminal of its own.
- * Call it before the child execs; supervise() gives the terminal back.
- * The price, as with docker run -t: Ctrl-C now reaches the container, not
- * the tool, and a PID 1 without a SIGINT handler ignores it (use --init).
+ * Forward sig to the container.  A PID 1 ignores any signal it has no
+ * handler for, so a second SIGINT or SIGTERM means the user really wants
+ * it gone: send SIGKILL, which PID 1 cannot ignore.
  */
-void give_terminal(pid_t child)
+void forward_signal(pid_t child, int sig, int *stops)
 {
-	if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp())
-		return; /* no terminal, or we run in the background */
-	if (setpgid(child, child) == -1)
-		die("setpgid %d", child);
-	if (tcsetpgrp(STDIN_FILENO, child) == -1)
-		die("tcsetpgrp");
-	terminal_owner = getpgrp();
-}
-
-static void take_back_terminal(void)
-{
-	if (terminal_owner != -1 &&
-	    tcsetpgrp(STDIN_FILENO, terminal_owner) == -1)
-		warn_msg("tcsetpgrp: %s", strerror(errno));
-	terminal_owner = -1;
+	if ((sig == SIGINT || sig == SIGTERM) && ++*stops >= 2) {
+		trace("second SIG%s: killing the container with SIGKILL",
+		      sigabbrev_np(sig));
+		sig = SIGKILL;
+	} else {
+		trace("forwarding SIG%s to the container", sigabbrev_np(sig));
+	}
+	if (kill(child, sig) == -1 && errno != ESRCH)
+		die("kill %d", child);
 }
 
 /*
- * Wait for the child, forwarding every signal in the set to it.  A PID 1
- * ignores any signal it has no handler for, so a second SIGINT or SIGTERM
- * means the user really wants it gone: send SIGKILL, which PID 1 cannot
- * ignore.  Returns the child's wait status.
+ * Wait for the child, forwarding every signal in the set to it, and return
+ * its wait status.  The container has a session of its own (the child
+ * calls setsid()), so it never shares the user's terminal: the tool stays
+ * in the terminal's foreground, Ctrl-C reaches the tool, and the tool
+ * forwards it.  An interactive run relays a terminal of its own instead
+ * (relay_terminal() in pty.c).
  */
 int supervise(pid_t child)
 {
@@ -124,13 +125,13 @@ int supervise(pid_t child)
 	pid_t pid;
 	int sig;
 
+	if (terminal_master != -1)
+		return relay_terminal(child);
 	forwarded_signals(&set);
 	for (;;) {
 		pid = waitpid(child, &wstatus, WNOHANG);
-		if (pid == child) {
-			take_back_terminal();
+		if (pid == child)
 			return wstatus;
-		}
 		if (pid == -1 && errno != EINTR)
 			die("waitpid");
 		sig = sigwaitinfo(&set, &info);
@@ -139,18 +140,8 @@ int supervise(pid_t child)
 				continue;
 			die("sigwaitinfo");
 		}
-		if (sig == SIGCHLD)
-			continue;
-		if ((sig == SIGINT || sig == SIGTERM) && ++stops >= 2) {
-			trace("second SIG%s: killing the container with SIGKILL",
-			      sigabbrev_np(sig));
-			sig = SIGKILL;
-		} else {
-			trace("forwarding SIG%s to the container",
-			      sigabbrev_np(sig));
-		}
-		if (kill(child, sig) == -1 && errno != ESRCH)
-			die("kill %d", child);
+		if (sig != SIGCHLD)
+			forward_signal(child, sig, &stops);
 	}
 }
 

@@ -30,6 +30,7 @@ struct child_args {
 	struct options *opts;
 	int sync_fd[2];	  /* [0] the tool's end, [1] the child's */
 	sigset_t sigmask; /* the mask to restore before exec */
+	int tty_slave;	  /* an interactive run's terminal, or -1 */
 };
 
 /* ---- the child, inside the new namespace ---- */
@@ -61,6 +62,32 @@ static void die_with_parent(struct child_args *args)
 						: strerror(errno));
 }
 
+/*
+ * A session of our own, before anything else: setsid(2) leaves the
+ * caller's session, and with it the caller's controlling terminal.  A
+ * process that shares a terminal can type into it: ioctl(TIOCSTI) pushes
+ * bytes into its input, and the user's shell reads them as commands once
+ * the container exits, on the host, outside every namespace.  TIOCSTI
+ * works only on the caller's own controlling terminal (unless it has
+ * CAP_SYS_ADMIN), and now the container has none of the user's.
+ */
+static void new_session(void)
+{
+	if (setsid() == -1)
+		die("setsid");
+	trace("setsid: a new session, without the caller's terminal");
+}
+
+/* An interactive run: the tool opened a pseudo-terminal on the host, and
+ * its slave becomes our controlling terminal and our fds 0, 1 and 2. */
+static void use_terminal(struct child_args *args)
+{
+	if (args->tty_slave == -1)
+		return;
+	attach_terminal(args->tty_slave);
+	trace("the container's terminal is a new pseudo-terminal");
+}
+
 /* Only this namespace's copy of the hostname changes. */
 static void set_hostname(const char *name)
 {
@@ -74,6 +101,8 @@ static int child(void *arg)
 	struct child_args *args = arg;
 
 	die_with_parent(args);
+	new_session();
+	use_terminal(args);
 	set_hostname(args->opts->hostname);
 	close_other_fds();
 	if (sigprocmask(SIG_SETMASK, &args->sigmask, NULL) == -1)
@@ -108,6 +137,8 @@ static pid_t start_container(struct child_args *args)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
+	if (args->opts->tty)
+		open_host_pty(&terminal_master, &args->tty_slave);
 	trace("clone with CLONE_NEWUTS: a new UTS namespace");
 	pid = clone(child, alloc_stack(STACK_SIZE),
 		    CLONE_FLAGS | user_namespace_flag() | SIGCHLD, args);
@@ -115,7 +146,8 @@ static pid_t start_container(struct child_args *args)
 		die_hint(clone_hint(), "clone");
 	trace("running [%s] as PID %d on the host; without a PID namespace it has the same PID in the container",
 	      command_line(args->opts->command), pid);
-	give_terminal(pid);
+	if (args->tty_slave != -1)
+		close(args->tty_slave); /* the child's now */
 	let_child_go(args, pid);
 	close(args->sync_fd[0]);
 	return pid;
@@ -144,7 +176,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct options opts;
-	struct child_args args = {.opts = &opts};
+	struct child_args args = {.opts = &opts, .tty_slave = -1};
 	pid_t pid;
 
 	parse_args(argc, argv, STAGE, usage, &opts);

@@ -37,6 +37,7 @@ struct child_args {
 	struct options *opts;
 	int sync_fd[2];	  /* [0] the tool's end, [1] the child's */
 	sigset_t sigmask; /* the mask to restore before exec */
+	int tty_slave;	  /* an interactive run's terminal, or -1 */
 };
 
 /* ---- the child, inside the new namespaces ---- */
@@ -66,6 +67,32 @@ static void die_with_parent(struct child_args *args)
 		diex("no go-ahead from the tool: %s",
 		     got == 0 || errno == EPIPE ? "it is gone"
 						: strerror(errno));
+}
+
+/*
+ * A session of our own, before anything else: setsid(2) leaves the
+ * caller's session, and with it the caller's controlling terminal.  A
+ * process that shares a terminal can type into it: ioctl(TIOCSTI) pushes
+ * bytes into its input, and the user's shell reads them as commands once
+ * the container exits, on the host, outside every namespace.  TIOCSTI
+ * works only on the caller's own controlling terminal (unless it has
+ * CAP_SYS_ADMIN), and now the container has none of the user's.
+ */
+static void new_session(void)
+{
+	if (setsid() == -1)
+		die("setsid");
+	trace("setsid: a new session, without the caller's terminal");
+}
+
+/* An interactive run: the tool opened a pseudo-terminal on the host, and
+ * its slave becomes our controlling terminal and our fds 0, 1 and 2. */
+static void use_terminal(struct child_args *args)
+{
+	if (args->tty_slave == -1)
+		return;
+	attach_terminal(args->tty_slave);
+	trace("the container's terminal is a new pseudo-terminal");
 }
 
 /* Only this namespace's copy of the hostname changes. */
@@ -104,7 +131,9 @@ static void mount_proc(void)
  * is true.  This init runs the command as PID 2, forwards signals to it
  * (PID 2 gets the normal default actions), reaps every zombie re-parented to
  * it, and exits with the command's status.  Its exit kills whatever else is
- * still running in the namespace.
+ * still running in the namespace.  It resets what it relies on first: a
+ * SIGCHLD ignored by whoever started the tool would make the kernel reap
+ * the command behind its back, and sigwaitinfo() would never wake.
  */
 static noreturn void run_init(struct child_args *args)
 {
@@ -113,6 +142,8 @@ static noreturn void run_init(struct child_args *args)
 	sigset_t set;
 	pid_t cmd, pid;
 
+	if (signal(SIGCHLD, SIG_DFL) == SIG_ERR)
+		die("signal SIGCHLD");
 	cmd = fork();
 	if (cmd == -1)
 		die_hint(
@@ -148,6 +179,8 @@ static int child(void *arg)
 	struct child_args *args = arg;
 
 	die_with_parent(args);
+	new_session();
+	use_terminal(args);
 	set_hostname(args->opts->hostname);
 	make_mounts_private();
 	mount_proc();
@@ -186,6 +219,8 @@ static pid_t start_container(struct child_args *args)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
+	if (args->opts->tty)
+		open_host_pty(&terminal_master, &args->tty_slave);
 	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, PID and mount namespaces");
 	pid = clone(child, alloc_stack(STACK_SIZE),
 		    CLONE_FLAGS | user_namespace_flag() | SIGCHLD, args);
@@ -197,7 +232,8 @@ static pid_t start_container(struct child_args *args)
 	else
 		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
-	give_terminal(pid);
+	if (args->tty_slave != -1)
+		close(args->tty_slave); /* the child's now */
 	let_child_go(args, pid);
 	close(args->sync_fd[0]);
 	return pid;
@@ -228,7 +264,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct options opts;
-	struct child_args args = {.opts = &opts};
+	struct child_args args = {.opts = &opts, .tty_slave = -1};
 	pid_t pid;
 
 	parse_args(argc, argv, STAGE, usage, &opts);

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -95,6 +96,22 @@ static void die_with_parent(struct child_args *args)
 		diex("no go-ahead from the tool: %s",
 		     got == 0 || errno == EPIPE ? "it is gone"
 						: strerror(errno));
+}
+
+/*
+ * A session of our own, before anything else: setsid(2) leaves the
+ * caller's session, and with it the caller's controlling terminal.  A
+ * process that shares a terminal can type into it: ioctl(TIOCSTI) pushes
+ * bytes into its input, and the user's shell reads them as commands once
+ * the container exits, on the host, outside every namespace.  TIOCSTI
+ * works only on the caller's own controlling terminal (unless it has
+ * CAP_SYS_ADMIN), and now the container has none of the user's.
+ */
+static void new_session(void)
+{
+	if (setsid() == -1)
+		die("setsid");
+	trace("setsid: a new session, without the caller's terminal");
 }
 
 /* Only this namespace's copy of the hostname changes. */
@@ -364,6 +381,34 @@ static void make_tmp(void)
 	close(dir);
 }
 
+/*
+ * An interactive run: a pseudo-terminal of the container's own, from the
+ * devpts mount_dev() made, so that inside it is /dev/pts/0, as with runc.
+ * We open its master here, where /dev/ptmx is ours, keep the slave as our
+ * controlling terminal and our fds 0, 1 and 2, and pass the master to the
+ * tool over the socket we share (SCM_RIGHTS): the tool relays it to the
+ * user's terminal.
+ */
+static void open_terminal(struct child_args *args)
+{
+	int master, slave;
+
+	if (!args->opts->tty)
+		return;
+	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master == -1)
+		die("open /dev/ptmx");
+	if (unlockpt(master) == -1)
+		die("unlockpt /dev/ptmx");
+	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+	if (slave == -1)
+		die("ioctl TIOCGPTPEER");
+	send_fd(args->sync_fd[1], master);
+	close(master);
+	attach_terminal(slave);
+	trace("the container's terminal is /dev/pts/0 of its own devpts");
+}
+
 /* The host's PATH lists the host's directories, which mean nothing in the
  * image: use the usual ones, as docker does for an image that sets none. */
 static void set_path(void)
@@ -378,7 +423,9 @@ static void set_path(void)
  * is true.  This init runs the command as PID 2, forwards signals to it
  * (PID 2 gets the normal default actions), reaps every zombie re-parented to
  * it, and exits with the command's status.  Its exit kills whatever else is
- * still running in the namespace.
+ * still running in the namespace.  It resets what it relies on first: a
+ * SIGCHLD ignored by whoever started the tool would make the kernel reap
+ * the command behind its back, and sigwaitinfo() would never wake.
  */
 static noreturn void run_init(struct child_args *args)
 {
@@ -387,6 +434,8 @@ static noreturn void run_init(struct child_args *args)
 	sigset_t set;
 	pid_t cmd, pid;
 
+	if (signal(SIGCHLD, SIG_DFL) == SIG_ERR)
+		die("signal SIGCHLD");
 	cmd = fork();
 	if (cmd == -1)
 		die_hint(
@@ -455,6 +504,7 @@ static int child(void *arg)
 	struct child_args *args = arg;
 
 	die_with_parent(args);
+	new_session();
 	join_cgroup(args);
 	set_hostname(args->opts->hostname);
 	make_mounts_private();
@@ -466,6 +516,7 @@ static int child(void *arg)
 	mount_volumes(args);
 	enter_new_root();
 	set_path();
+	open_terminal(args);
 	report_started(args);
 	close_other_fds();
 	if (args->opts->init)
@@ -696,8 +747,9 @@ static pid_t start_container(struct child_args *args)
 	else
 		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
-	give_terminal(pid);
 	let_child_go(args, pid);
+	if (args->opts->tty)
+		terminal_master = receive_fd(args->sync_fd[0]);
 	return pid;
 }
 

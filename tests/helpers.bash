@@ -164,6 +164,61 @@ at_terminal() {
 	log "  screen: $output"
 }
 
+# ---- the container's own terminal (tests/stage1-uts.bats, rootless.bats) ----
+
+# in_stage N PROG: the path of a test program of tests/progs for stage N:
+# the image has them in its PATH from stage 4 on; before, the host's.
+in_stage() {
+	if (($1 >= 4)); then echo "$2"; else echo "$REPO/tests/progs/bin/$2"; fi
+}
+
+# The keyboard of an outer interactive shell ($PS1 'outer> '): run
+# $typed_command, then `echo done-2` once it ends, then exit.
+type_command_then_exit() {
+	# shellcheck disable=SC2016 # expanded by the outer shell
+	wait_for 100 screen_shows "$screen" 'outer> ' 1 && printf '%s; echo done-$((1+1))\n' "$typed_command"
+	wait_for 100 screen_shows "$screen" 'done-2' 1 && echo exit
+}
+
+# tiocsti_at_terminal N [USER-PREFIX...]: at an outer interactive shell
+# under a pseudo-terminal, run tests/progs/tiocsti in stage N, which pushes
+# "echo pwned-$((6*7))" into every terminal it holds.  The outer shell must
+# never run it: pwned-42 must not be on the screen.
+tiocsti_at_terminal() {
+	local n=$1
+	shift
+	typed_command="$(stage_bin "$n") run $(in_stage "$n" tiocsti)"
+	at_terminal type_command_then_exit "$* env PS1='outer> ' bash --norc --noprofile -i"
+	expect_match "$output" "done-2" "stage $n: the outer shell went on"
+	expect_match "$output" "fd 0: " "stage $n: the probe ran"
+	expect_no_match "$output" "pwned-42" "stage $n: the outer shell ran what the container typed"
+}
+
+# The keyboard of the Ctrl-Z test: Ctrl-Z once the command runs, `fg` at
+# the outer shell's prompt, then a line for the resumed command to read.
+type_ctrl_z_fg() {
+	# shellcheck disable=SC2016 # expanded by the outer shell
+	wait_for 100 screen_shows "$screen" 'outer> ' 1 && printf '%s; echo done-$((1+1))\n' "$typed_command"
+	wait_for 100 screen_shows "$screen" 'started-2' 1 && printf '\032'
+	wait_for 100 screen_shows "$screen" 'outer> ' 2 && echo fg
+	# a line typed before the tool runs again waits in the terminal
+	wait_for 100 screen_shows "$screen" 'outer> fg' 1 && echo ok
+	wait_for 100 screen_shows "$screen" 'done-2' 1 && echo exit
+}
+
+# ctrl_z_at_terminal N [USER-PREFIX...]: Ctrl-Z on a bare command in
+# stage N stops it and gives the outer shell its prompt back; fg resumes it.
+ctrl_z_at_terminal() {
+	local n=$1
+	shift
+	# shellcheck disable=SC2016 # expanded by the container's sh
+	typed_command="$(stage_bin "$n") run sh -c 'echo started-\$((1+1)); read x; echo resumed-\$x'"
+	at_terminal type_ctrl_z_fg "$* env PS1='outer> ' bash --norc --noprofile -i"
+	expect_match "$output" "Stopped" "stage $n: Ctrl-Z stopped the job"
+	expect_match "$output" "resumed-ok" "stage $n: fg resumed it"
+	expect_match "$output" "done-2" "stage $n: the outer shell went on"
+}
+
 # ---- the host's side ----
 
 # Every test's processes carry this in their environment, so teardown can

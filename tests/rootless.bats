@@ -469,3 +469,34 @@ deny() {
 	ctr "$n" --volume "$SCRATCH:/vol" byhandle /vol
 	expect_status 0
 }
+
+# ---- a session and a terminal of the container's own, as nobody ----
+
+@test "rootless: the container cannot type into the user's shell (TIOCSTI), with or without a pty" {
+	local nobody='setpriv --reuid=65534 --regid=65534 --clear-groups'
+	for n in $(rootless_stages); do
+		tiocsti_at_terminal "$n" "$nobody"
+		# stdin a pipe: no pty, and fds 1 and 2 are the user's terminal,
+		# which is not the new session's: TIOCSTI is refused
+		# shellcheck disable=SC2034 # read by type_command_then_exit
+		typed_command="true | $(stage_bin "$n") run $(in_stage "$n" tiocsti)"
+		at_terminal type_command_then_exit "$nobody env PS1='outer> ' bash --norc --noprofile -i"
+		expect_match "$output" "fd 1: Operation not permitted" "stage $n: TIOCSTI on the caller's terminal"
+		expect_no_match "$output" "pwned-42" "stage $n: the outer shell ran what the container typed"
+	done
+}
+
+@test "rootless: Ctrl-Z on a bare command gives the shell its prompt back, and fg resumes it" {
+	for n in $(rootless_stages); do
+		ctrl_z_at_terminal "$n" setpriv --reuid=65534 --regid=65534 --clear-groups
+	done
+}
+
+@test "rootless: a caller that ignores SIGCHLD does not hang the tool or --init" {
+	for n in $(rootless_stages); do
+		run --separate-stderr timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$REPO/tests/progs/bin/sigign" "$(stage_bin "$n")" run sh -c 'exit 7'
+		log_run "nobody: sigign stage$n/container run sh -c 'exit 7'"
+		expect_status 7
+	done
+}

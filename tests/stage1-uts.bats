@@ -299,3 +299,101 @@ type_into_bash() {
 		expect_match "$output" "still-alive" "stage $n: the shell survived Ctrl-C"
 	done
 }
+
+# ---- a session and a terminal of the container's own ----
+
+@test "stage1: the container cannot type into the user's shell (TIOCSTI)" {
+	for n in $(stages_from 1); do
+		tiocsti_at_terminal "$n"
+	done
+}
+
+@test "stage1: an interactive run has a terminal of its own, not the caller's" {
+	local outer inner
+	for n in $(stages_from 1); do
+		at_terminal true "tty; $(stage_bin "$n") run tty"
+		expect_status 0
+		# the first line is the caller's; what the container prints
+		# may follow a ^@, script's end of input echoed by its terminal
+		outer=$(sed -n 1p <<<"$output" | tr -d '\r')
+		inner=$(sed -n 2p <<<"$output" | tr -d '\r' | grep -o '/dev/pts/[0-9]*$')
+		expect_match "$outer" '^/dev/pts/[0-9]+$' "stage $n: the caller's tty"
+		expect_match "$inner" '^/dev/pts/[0-9]+$' "stage $n: tty inside"
+		# from stage 4 the devpts is the container's own: its first
+		# terminal is /dev/pts/0, whatever the caller's is called
+		if ((n >= 4)); then
+			expect_eq "$inner" /dev/pts/0 "stage $n: the container's own devpts"
+		else
+			[[ $inner != "$outer" ]] || fail "stage $n: the container has the caller's terminal $outer"
+		fi
+	done
+}
+
+# The keyboard of the resize test: once the container shows the first
+# size, resize the outer terminal, as a person dragging the window would.
+resize_outer_terminal() {
+	wait_for 100 screen_shows "$screen" 'size 30 100' 1 &&
+		stty -F "$(cat "$BATS_TEST_TMPDIR/outer-tty")" rows 40 cols 120
+}
+
+@test "stage1: stty size inside is the caller's terminal's, and follows a resize" {
+	# shellcheck disable=SC2016 # expanded by the container's sh
+	local loop='echo "inside $(tty)"; i=0; while [ $i -lt 100 ]; do s=$(stty size); echo "size $s"; [ "$s" = "40 120" ] && exit 0; i=$((i + 1)); sleep 0.1; done; exit 1'
+	for n in $(stages_from 1); do
+		at_terminal resize_outer_terminal "stty rows 30 cols 100; tty >$BATS_TEST_TMPDIR/outer-tty; $(stage_bin "$n") run sh -c '$loop'"
+		expect_status 0
+		# the very first size: the command may ask before the relay runs
+		expect_eq "$(grep -a -m1 -o 'size [0-9]* [0-9]*' <<<"$output")" "size 30 100" "stage $n: the first size"
+		expect_match "$output" "size 40 120" "stage $n: the size after the resize"
+		# the container's own terminal, which the tool resized (from
+		# stage 4 its devpts is its own, and any name may repeat)
+		expect_match "$output" "inside /dev/pts/" "stage $n: a terminal inside"
+		if ((n < 4)); then
+			expect_no_match "$output" "inside $(cat "$BATS_TEST_TMPDIR/outer-tty")" "stage $n: the caller's terminal"
+		fi
+	done
+}
+
+@test "stage1: Ctrl-Z on a bare command gives the shell its prompt back, and fg resumes it" {
+	for n in $(stages_from 1); do
+		ctrl_z_at_terminal "$n"
+	done
+}
+
+@test "stage1: a run without a terminal on stdin gets no pty: pipes are unchanged" {
+	for n in $(stages_from 1); do
+		at_terminal true "echo piped | $(stage_bin "$n") run sh -c 'tty >&2; cat' | od -An -c"
+		expect_status 0
+		expect_match "$output" "not a tty" "stage $n: stdin is the pipe"
+		expect_match "$output" 'p   i   p   e   d  \\n' "stage $n: the bytes of the pipe"
+		expect_no_match "$output" '\\r' "stage $n: no CR added"
+	done
+}
+
+@test "stage1: a caller that ignores SIGCHLD does not hang the tool or --init" {
+	local sigign=$REPO/tests/progs/bin/sigign
+	for n in $(stages_from 1); do
+		run --separate-stderr timeout 10 "$sigign" "$(stage_bin "$n")" run sh -c 'exit 7'
+		log_run "sigign stage$n/container run sh -c 'exit 7'"
+		expect_status 7
+		if ((n >= 2)); then
+			run --separate-stderr timeout 10 "$sigign" "$(stage_bin "$n")" run --init true
+			log_run "sigign stage$n/container run --init true"
+			expect_status 0
+		fi
+	done
+}
+
+@test "stage1: the user's terminal leaves raw mode when the container is killed, and keeps 128+N" {
+	local init
+	for n in $(stages_from 1); do
+		init=
+		((n >= 2)) && init=--init # a PID 1 cannot SIGKILL itself
+		# shellcheck disable=SC2016,SC2034 # expanded inside; read by type_command_then_exit
+		typed_command="$(stage_bin "$n") run $init sh -c 'kill -9 \$\$'; echo status-\$?; stty -a | grep -o -- '-\\?icanon'"
+		at_terminal type_command_then_exit "env PS1='outer> ' bash --norc --noprofile -i"
+		expect_match "$output" "status-137" "stage $n: the exit status"
+		grep -aq '^icanon' <<<"$output" || fail "stage $n: the terminal's canonical mode is not back"
+		expect_no_match "$output" "-icanon" "stage $n: the terminal left in raw mode"
+	done
+}
