@@ -178,6 +178,10 @@ noreturn void exec_command(char **argv);
 
 /* Do we run without root, and so in a user namespace of our own? */
 int rootless(void);
+/* --setgroups allow: root in a rootless container may call setgroups(2),
+ * and so drop the caller's groups.  Set by parse_args(); 0, deny, unless
+ * asked. */
+extern int setgroups_allowed;
 /* CLONE_NEWUSER without root, 0 as root: or'ed into every stage's clone. */
 int user_namespace_flag(void);
 /* The parent's side, after the clone and before the go-ahead: without

@@ -21,6 +21,9 @@
  * are the range, so files with several owners keep them apart.  Only the
  * setuid helpers newuidmap(1) and newgidmap(1), from shadow's uidmap
  * package, may write such a map: they check it against those two files.
+ * newgidmap leaves setgroups as it finds it when it maps a range (shadow's
+ * fix for CVE-2018-7169 denies it only for a map of the caller's own gid),
+ * so the tool writes "deny" first here too, unless --setgroups allow.
  *
  * Every stage calls user_namespace_flag() in its clone and
  * map_user_to_root() between the child's acknowledgement and its
@@ -41,6 +44,11 @@
 
 #include "common.h"
 
+int setgroups_allowed;
+
+#define SETGROUPS_ALLOW_NEEDS                                                  \
+	"--setgroups allow needs subordinate ids in /etc/subuid and /etc/subgid, and newgidmap (make doctor): without them, the kernel lets a user map its own gid only once setgroups is denied"
+
 /* Decided once, in the tool, before the clone: inside the new user
  * namespace the child is root, and must still know it is rootless. */
 int rootless(void)
@@ -52,10 +60,15 @@ int rootless(void)
 	return answer;
 }
 
+static int have_subordinate_ids(uid_t uid);
+
 int user_namespace_flag(void)
 {
 	if (!rootless())
 		return 0;
+	/* Refused here, before anything exists, where it can be foreseen. */
+	if (setgroups_allowed && !have_subordinate_ids(geteuid()))
+		diex("%s", SETGROUPS_ALLOW_NEEDS);
 	trace("not root: CLONE_NEWUSER too, a user namespace that the other namespaces belong to");
 	return CLONE_NEWUSER;
 }
@@ -108,6 +121,17 @@ static int subordinate_range(const char *file, const char *name,
 			(strcmp(who, name) == 0 || strcmp(who, number) == 0);
 	fclose(f);
 	return found;
+}
+
+static int have_subordinate_ids(uid_t uid)
+{
+	unsigned long start, count;
+	char name[256];
+
+	if (!user_name(uid, name, sizeof(name)))
+		snprintf(name, sizeof(name), "%u", uid);
+	return subordinate_range("/etc/subuid", name, uid, &start, &count) &&
+	       subordinate_range("/etc/subgid", name, uid, &start, &count);
 }
 
 /* helper PID 0 ID 1 1 START COUNT: the caller's id as root, then the range
@@ -173,21 +197,41 @@ static int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid)
 	return 1;
 }
 
+/*
+ * A supplementary group can deny as well as grant: a file of mode 604 whose
+ * group is X may be read by everyone except the members of X.  Root of a
+ * user namespace may call setgroups(2), and so leave group X, unless
+ * "deny" is written here before the gid map; after it, the kernel refuses
+ * the write.  With the one-line map, an unprivileged writer must deny it
+ * anyway; with subordinate ids, it is our choice: --setgroups.
+ */
+static void deny_setgroups(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
+	if (write_file(path, "deny") == -1)
+		die("write deny to %s", path);
+	trace("setgroups denied: root inside cannot drop the caller's supplementary groups");
+}
+
 void map_user_to_root(pid_t pid)
 {
 	char path[64];
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 
-	if (!rootless() || map_subordinate_ids(pid, uid, gid))
+	if (!rootless())
 		return;
+	if (!setgroups_allowed)
+		deny_setgroups(pid);
+	if (map_subordinate_ids(pid, uid, gid))
+		return;
+	if (setgroups_allowed)
+		diex("%s", SETGROUPS_ALLOW_NEEDS);
 	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
 	if (write_file(path, "0 %u 1", uid) == -1)
 		die("write '0 %u 1' to %s", uid, path);
-	/* Before gid_map, or the kernel refuses it (EPERM). */
-	snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
-	if (write_file(path, "deny") == -1)
-		die("write deny to %s", path);
 	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
 	if (write_file(path, "0 %u 1", gid) == -1)
 		die("write '0 %u 1' to %s", gid, path);

@@ -221,6 +221,64 @@ subids_ctr() {
 	expect_no_leftovers "subids"
 }
 
+# grouped_ctr [-127] N ARGS...: subids_ctr, by nobody with one supplementary
+# group, $GROUP, as a user who is in a group on the host runs it.
+grouped_ctr() {
+	# shellcheck disable=SC2034 # read by ctr, which this calls
+	local AS_USER=(with_subids setpriv --reuid=65534 --regid=65534 "--groups=$GROUP")
+	ctr "$@"
+}
+
+# A group can deny: a file of mode 604 whose group is GROUP is for everyone
+# but GROUP's members.  With a range of subordinate gids, newgidmap leaves
+# setgroups at allow, and root inside could leave GROUP: the tool writes
+# deny first, unless --setgroups allow.
+# bats test_tags=toolchain
+@test "rootless: with subordinate ids root inside cannot drop a group that denies the caller a file, unless --setgroups allow" {
+	local GROUP=4242 dir=$SCRATCH/grp file volume
+	command -v newuidmap >/dev/null || fail "newuidmap is not installed (apt-get install uidmap)"
+	mkdir "$dir"
+	echo "not for group $GROUP" >"$dir/secret"
+	chown "0:$GROUP" "$dir/secret"
+	chmod 604 "$dir/secret"
+	# On the host, nobody may read it only while not in the group.
+	run setpriv --reuid=65534 --regid=65534 "--groups=$GROUP" cat "$dir/secret"
+	expect_status 1
+	run setpriv --reuid=65534 --regid=65534 --clear-groups cat "$dir/secret"
+	expect_status 0
+	for n in $(rootless_stages); do
+		file=$dir/secret
+		volume=()
+		if ((n >= 4)); then
+			file=/data/secret
+			volume=(--volume "$dir:/data")
+		fi
+		# shellcheck disable=SC2016 # expanded by the container's sh
+		grouped_ctr -127 "$n" "${volume[@]}" sh -c 'cat /proc/self/setgroups && exec setpriv --clear-groups cat "$0"' "$file"
+		expect_status 127 # setpriv's status when a call fails
+		expect_eq "$output" deny "stage $n: /proc/self/setgroups"
+		expect_match "$stderr" "setgroups failed: Operation not permitted" "stage $n: setpriv --clear-groups"
+		grouped_ctr "$n" --setgroups allow "${volume[@]}" setpriv --clear-groups cat "$file"
+		expect_status 0
+		expect_eq "$output" "not for group $GROUP" "stage $n: --setgroups allow lets root inside drop the group"
+	done
+	expect_no_leftovers "setgroups"
+}
+
+# With one id mapped, the kernel takes the gid map only after deny.
+@test "rootless: --setgroups allow without subordinate ids exits 125 and says why, and a bad value is refused" {
+	for n in $(rootless_stages); do
+		nobody_ctr "$n" --setgroups allow true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "^container: --setgroups allow needs subordinate ids in /etc/subuid and /etc/subgid, and newgidmap" "stage $n"
+		nobody_ctr "$n" --setgroups maybe true
+		expect_status 125
+		expect_eq "$stderr" "container: invalid --setgroups 'maybe': must be allow or deny" "stage $n"
+	done
+	expect_no_leftovers "setgroups allow"
+}
+
 # make doctor reads the same files, and names the helper or the range that
 # is missing, with the fix.
 # bats test_tags=toolchain
