@@ -187,6 +187,14 @@ int user_namespace_flag(void);
 /* The parent's side, after the clone and before the go-ahead: without
  * root, map root in the child's user namespace to our own uid and gid. */
 void map_user_to_root(pid_t pid);
+/* The child's side, after its last mount: without root, move into a new
+ * user and mount namespace whose copies of our mounts are locked, so that
+ * root inside cannot make a :ro volume writable again.  It asks the tool
+ * for the new namespace's maps on sync_fd. */
+void lock_mounts(int sync_fd);
+/* The tool's side, after the go-ahead: without root, wait for the child's
+ * word on sync_fd, map its inner user namespace, and answer. */
+void map_inner_namespace(pid_t pid, int sync_fd);
 /* The hint for a failed clone, from errno: the reasons a user namespace is
  * refused to a user; NULL as root. */
 const char *clone_hint(void);
