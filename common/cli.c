@@ -36,6 +36,7 @@
 enum {
 	OPT_HOSTNAME = 256,
 	OPT_INIT,
+	OPT_SETGROUPS,
 	OPT_ROOTFS,
 	OPT_VOLUME,
 	OPT_LAYER,
@@ -69,6 +70,13 @@ static const struct option_doc option_docs[] = {
 	 .stage = 1,
 	 .help = "the container's hostname, 1 to 64 characters\n"
 		 "(default: %s)"},
+	{.name = "setgroups",
+	 .val = OPT_SETGROUPS,
+	 .arg = "allow|deny",
+	 .stage = 1,
+	 .help = "without root, with subordinate ids: allow lets\n"
+		 "root in the container call setgroups(2), and so\n"
+		 "drop the caller's groups (default: %s)"},
 	{.name = "init",
 	 .val = OPT_INIT,
 	 .stage = 2,
@@ -209,6 +217,8 @@ static const char *option_default(int val)
 	switch (val) {
 	case OPT_HOSTNAME:
 		return DEFAULT_HOSTNAME;
+	case OPT_SETGROUPS:
+		return "deny";
 	case OPT_ROOTFS:
 		return default_rootfs();
 	case OPT_VOLUME:
@@ -575,6 +585,12 @@ static void set_option(struct options *opts, int opt, const char *val)
 		opts->tty = 1;
 		break;
 	case 'i':
+		break;
+	case OPT_SETGROUPS:
+		if (strcmp(val, "allow") != 0 && strcmp(val, "deny") != 0)
+			diex("invalid --setgroups '%.80s': must be allow or deny",
+			     val);
+		setgroups_allowed = strcmp(val, "allow") == 0;
 		break;
 	case OPT_ROOTFS:
 		free(opts->rootfs);

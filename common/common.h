@@ -198,11 +198,23 @@ int relay_terminal(pid_t child);
 
 /* Do we run without root, and so in a user namespace of our own? */
 int rootless(void);
+/* --setgroups allow: root in a rootless container may call setgroups(2),
+ * and so drop the caller's groups.  Set by parse_args(); 0, deny, unless
+ * asked. */
+extern int setgroups_allowed;
 /* CLONE_NEWUSER without root, 0 as root: or'ed into every stage's clone. */
 int user_namespace_flag(void);
 /* The parent's side, after the clone and before the go-ahead: without
  * root, map root in the child's user namespace to our own uid and gid. */
 void map_user_to_root(pid_t pid);
+/* The child's side, after its last mount: without root, move into a new
+ * user and mount namespace whose copies of our mounts are locked, so that
+ * root inside cannot make a :ro volume writable again.  It asks the tool
+ * for the new namespace's maps on sync_fd. */
+void lock_mounts(int sync_fd);
+/* The tool's side, after the go-ahead: without root, wait for the child's
+ * word on sync_fd, map its inner user namespace, and answer. */
+void map_inner_namespace(pid_t pid, int sync_fd);
 /* The hint for a failed clone, from errno: the reasons a user namespace is
  * refused to a user; NULL as root. */
 const char *clone_hint(void);

@@ -21,25 +21,40 @@
  * are the range, so files with several owners keep them apart.  Only the
  * setuid helpers newuidmap(1) and newgidmap(1), from shadow's uidmap
  * package, may write such a map: they check it against those two files.
+ * newgidmap leaves setgroups as it finds it when it maps a range (shadow's
+ * fix for CVE-2018-7169 denies it only for a map of the caller's own gid),
+ * so the tool writes "deny" first here too, unless --setgroups allow.
  *
  * Every stage calls user_namespace_flag() in its clone and
  * map_user_to_root() between the child's acknowledgement and its
  * go-ahead; as root both do nothing, and the stages run as before.
+ * Stages 4 and 5 also lock their mounts: lock_mounts() in the child after
+ * its last mount, and map_inner_namespace() in the tool after the
+ * go-ahead.
  *
  * See: user_namespaces(7), clone(2) (CLONE_NEWUSER)
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdnoreturn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common.h"
+
+int setgroups_allowed;
+
+#define SETGROUPS_ALLOW_NEEDS                                                  \
+	"--setgroups allow needs subordinate ids in /etc/subuid and /etc/subgid, and newgidmap (make doctor): without them, the kernel lets a user map its own gid only once setgroups is denied"
 
 /* Decided once, in the tool, before the clone: inside the new user
  * namespace the child is root, and must still know it is rootless. */
@@ -52,10 +67,15 @@ int rootless(void)
 	return answer;
 }
 
+static int have_subordinate_ids(uid_t uid);
+
 int user_namespace_flag(void)
 {
 	if (!rootless())
 		return 0;
+	/* Refused here, before anything exists, where it can be foreseen. */
+	if (setgroups_allowed && !have_subordinate_ids(geteuid()))
+		diex("%s", SETGROUPS_ALLOW_NEEDS);
 	trace("not root: CLONE_NEWUSER too, a user namespace that the other namespaces belong to");
 	return CLONE_NEWUSER;
 }
@@ -108,6 +128,17 @@ static int subordinate_range(const char *file, const char *name,
 			(strcmp(who, name) == 0 || strcmp(who, number) == 0);
 	fclose(f);
 	return found;
+}
+
+static int have_subordinate_ids(uid_t uid)
+{
+	unsigned long start, count;
+	char name[256];
+
+	if (!user_name(uid, name, sizeof(name)))
+		snprintf(name, sizeof(name), "%u", uid);
+	return subordinate_range("/etc/subuid", name, uid, &start, &count) &&
+	       subordinate_range("/etc/subgid", name, uid, &start, &count);
 }
 
 /* helper PID 0 ID 1 1 START COUNT: the caller's id as root, then the range
@@ -173,26 +204,153 @@ static int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid)
 	return 1;
 }
 
+/*
+ * A supplementary group can deny as well as grant: a file of mode 604 whose
+ * group is X may be read by everyone except the members of X.  Root of a
+ * user namespace may call setgroups(2), and so leave group X, unless
+ * "deny" is written here before the gid map; after it, the kernel refuses
+ * the write.  With the one-line map, an unprivileged writer must deny it
+ * anyway; with subordinate ids, it is our choice: --setgroups.
+ */
+static void deny_setgroups(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
+	if (write_file(path, "deny") == -1)
+		die("write deny to %s", path);
+	trace("setgroups denied: root inside cannot drop the caller's supplementary groups");
+}
+
 void map_user_to_root(pid_t pid)
 {
 	char path[64];
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 
-	if (!rootless() || map_subordinate_ids(pid, uid, gid))
+	if (!rootless())
 		return;
+	if (!setgroups_allowed)
+		deny_setgroups(pid);
+	if (map_subordinate_ids(pid, uid, gid))
+		return;
+	if (setgroups_allowed)
+		diex("%s", SETGROUPS_ALLOW_NEEDS);
 	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
 	if (write_file(path, "0 %u 1", uid) == -1)
 		die("write '0 %u 1' to %s", uid, path);
-	/* Before gid_map, or the kernel refuses it (EPERM). */
-	snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
-	if (write_file(path, "deny") == -1)
-		die("write deny to %s", path);
 	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
 	if (write_file(path, "0 %u 1", gid) == -1)
 		die("write '0 %u 1' to %s", gid, path);
 	trace("user namespace: root inside is uid %u and gid %u outside", uid,
 	      gid);
+}
+
+/*
+ * Without root, root in the container owns the mount namespace it built,
+ * and may change any of its mounts: `mount -o remount,bind,rw` on a :ro
+ * volume makes it writable again, and the host directory with it.  The
+ * kernel forbids that for one kind of mount only: a locked one.  When a
+ * new mount namespace is made for a new, less privileged user namespace,
+ * every mount it copies is locked (mount_namespaces(7)): its read-only,
+ * nosuid, nodev and noexec flags can no longer be cleared, and it cannot
+ * be unmounted to show what is under it.
+ *
+ * So once its mounts are made, the container enters such a pair:
+ * unshare(CLONE_NEWUSER | CLONE_NEWNS), and CLONE_NEWUTS so that root
+ * inside may still rename the container.  bubblewrap makes a second user
+ * namespace in the same place, after its last pivot_root, for its sandbox.
+ * The new user namespace maps the same ids as ours, one to one: root is
+ * still root, and still the caller outside.  The kernel takes a map of more
+ * than one id only from a privileged process in the namespace just above:
+ * the tool does it (map_inner_namespace()), asked and answered on the
+ * socket of the go-ahead.  Root inside keeps no power over the PID
+ * namespace, which belongs to the outer user namespace: it cannot mount
+ * another /proc.  As root, there is no user namespace, and root in the
+ * container may remount anything: it is root.
+ */
+void lock_mounts(int sync_fd)
+{
+	char word;
+
+	if (!rootless())
+		return;
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS) == -1)
+		die("unshare CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS");
+	if (send(sync_fd, "u", 1, MSG_NOSIGNAL) != 1 ||
+	    recv(sync_fd, &word, 1, 0) != 1)
+		diex("the tool did not map the inner user namespace");
+	trace("a user namespace inside ours, with a mount namespace whose copies of our mounts are locked: a :ro volume stays read-only");
+}
+
+/* The same ids inside as outside, for every id that our namespace maps:
+ * read from its map, "INSIDE OUTSIDE COUNT" lines, written as "INSIDE
+ * INSIDE COUNT". */
+static void identity_map(const char *file, char *map, size_t size)
+{
+	unsigned long first, count;
+	size_t len = 0;
+	FILE *f = fopen(file, "re");
+
+	if (f == NULL)
+		die("open %s", file);
+	map[0] = '\0';
+	while (fscanf(f, "%lu %*u %lu", &first, &count) == 2) {
+		len += (size_t)snprintf(map + len, size - len, "%lu %lu %lu\n",
+					first, first, count);
+		if (len >= size)
+			diex("%s: too many lines", file);
+	}
+	fclose(f);
+}
+
+/* In a child of the tool, which joins the container's outer user namespace
+ * (its owner may), and there has the privilege to map the inner one. */
+static noreturn void write_inner_maps(pid_t pid, int outer)
+{
+	char path[64], map[256];
+
+	if (setns(outer, CLONE_NEWUSER) == -1)
+		die("setns into the container's user namespace");
+	identity_map("/proc/self/uid_map", map, sizeof(map));
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	if (write_file(path, "%s", map) == -1)
+		die("write the identity map to %s", path);
+	identity_map("/proc/self/gid_map", map, sizeof(map));
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	if (write_file(path, "%s", map) == -1)
+		die("write the identity map to %s", path);
+	_exit(0);
+}
+
+void map_inner_namespace(pid_t pid, int sync_fd)
+{
+	char path[64], word;
+	int inner, outer, wstatus;
+	pid_t helper;
+
+	if (!rootless() || recv(sync_fd, &word, 1, 0) != 1)
+		return; /* as root, or the child died: supervise() says how */
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	inner = open(path, O_RDONLY | O_CLOEXEC);
+	if (inner == -1)
+		die("open %s", path);
+	outer = ioctl(inner, NS_GET_PARENT);
+	if (outer == -1)
+		die("ioctl NS_GET_PARENT on %s", path);
+	close(inner);
+	helper = fork();
+	if (helper == -1)
+		die("fork the helper that maps the inner user namespace");
+	if (helper == 0)
+		write_inner_maps(pid, outer);
+	close(outer);
+	if (waitpid(helper, &wstatus, 0) == -1)
+		die("waitpid the helper");
+	if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0)
+		diex("could not map the container's inner user namespace");
+	if (send(sync_fd, "m", 1, MSG_NOSIGNAL) == -1 && errno != EPIPE)
+		die("send to the child");
 }
 
 const char *clone_hint(void)

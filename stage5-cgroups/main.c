@@ -226,7 +226,8 @@ static void mount_root(struct child_args *args)
  * the new mount and not the directory under it.  :ro must hold for every
  * mount below the volume too (a USB stick under /media, say), and a
  * read-only remount changes one mount only: make_read_only() (common/mount.c)
- * uses mount_setattr(2) with AT_RECURSIVE.
+ * uses mount_setattr(2) with AT_RECURSIVE.  Without root, root in the
+ * container could remount it read-write: lock_mounts() makes it stay.
  */
 static void mount_volumes(struct child_args *args)
 {
@@ -515,6 +516,7 @@ static int child(void *arg)
 	make_tmp();
 	mount_volumes(args);
 	enter_new_root();
+	lock_mounts(args->sync_fd[1]);
 	set_path();
 	open_terminal(args);
 	report_started(args);
@@ -748,6 +750,7 @@ static pid_t start_container(struct child_args *args)
 		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
 	let_child_go(args, pid);
+	map_inner_namespace(pid, args->sync_fd[0]);
 	if (args->opts->tty)
 		terminal_master = receive_fd(args->sync_fd[0]);
 	return pid;

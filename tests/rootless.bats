@@ -75,14 +75,21 @@ nobody_bg() {
 }
 
 @test "rootless: root inside is the caller outside: id -u is 0, ps -o uid on the host shows 65534" {
+	local inside
 	for n in $(rootless_stages); do
 		nobody_bg "$n" sh -c 'id -u; cat /proc/self/uid_map; echo ready; exec sleep 1000'
 		wait_for 50 bg_output_has ready
 		wait_container
 		expect_eq "$(ps -o uid= -p "$ctr_pid" | tr -d ' ')" 65534 "stage $n: the container's uid on the host"
+		expect_match "$(cat "/proc/$ctr_pid/uid_map")" '^ +0 +65534 +1$' "stage $n: the uid map, read on the host"
 		kill_container
 		expect_eq "$(sed -n 1p <<<"$output")" 0 "stage $n: id -u inside"
-		expect_match "$(sed -n 2p <<<"$output")" '^ +0 +65534 +1$' "stage $n: the uid map"
+		# From stage 4 the command is in a user namespace inside the
+		# first (lock_mounts()), and a map read inside is relative to the
+		# namespace above: the same ids, one to one.
+		inside=65534
+		((n < 4)) || inside=0
+		expect_match "$(sed -n 2p <<<"$output")" "^ +0 +$inside +1\$" "stage $n: the uid map, read inside"
 	done
 }
 
@@ -166,6 +173,55 @@ nobody_bg() {
 	done
 }
 
+# with_submount SRC TARGET CMD...: CMD, as root, in a mount namespace of its
+# own where SRC is bound on TARGET, as a USB stick under /media would be; the
+# host's mount table never sees it.
+with_submount() {
+	# shellcheck disable=SC2016 # $0, $1 and $@ are the inner sh's
+	unshare --mount --propagation private sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh "$@"
+}
+
+# submount_ctr SRC TARGET N ARGS...: nobody_ctr, with SRC bound on TARGET.
+submount_ctr() {
+	# shellcheck disable=SC2034 # read by ctr, which this calls
+	local AS_USER=(with_submount "$1" "$2" setpriv --reuid=65534 --regid=65534 --clear-groups)
+	shift 2
+	ctr "$@"
+}
+
+# The attacker's try: remount rw, keeping every other flag the volume has
+# (VFS-OPTIONS), so that only the read-only flag is at stake; then the same
+# on a fresh bind of the volume.  mount(8) says "permission denied" for
+# EPERM.
+# shellcheck disable=SC2016 # expanded by the container's sh
+REMOUNT_RW='for m in /vol /vol/sub; do
+	o=$(findmnt -no VFS-OPTIONS "$m")
+	mount -o "remount,bind,rw,${o#ro,}" "$m" && echo "remounted $m"
+	mount -o remount,bind,rw "$m" && echo "remounted $m"
+	echo x 2>/dev/null >"$m/new" && echo "wrote $m"
+done
+mount --rbind /vol /mnt && o=$(findmnt -no VFS-OPTIONS /mnt) &&
+	mount -o "remount,bind,rw,${o#ro,}" /mnt && echo "remounted a bind of /vol"
+echo x 2>/dev/null >/mnt/new && echo "wrote a bind of /vol"
+exit 0'
+
+@test "rootless: root inside cannot remount a :ro volume, a mount below it, or a bind of it read-write" {
+	local vol=$SCRATCH/vol sub=$SCRATCH/sub
+	mkdir "$vol" "$vol/sub" "$sub"
+	chown 65534:65534 "$vol" "$sub"
+	echo "the host's" >"$vol/file"
+	echo "the host's" >"$sub/file"
+	for n in $(rootless_stages_from 4); do
+		submount_ctr "$sub" "$vol/sub" "$n" --volume "$vol:/vol:ro" sh -c "$REMOUNT_RW"
+		expect_status 0
+		expect_eq "$output" "" "stage $n: what root inside managed"
+		expect_eq "$(grep -c ': permission denied' <<<"$stderr")" 5 "stage $n: the remounts refused (EPERM)"
+		expect_eq "$(entries "$vol") $(entries "$sub")" "file sub file" "stage $n: the host directories"
+		expect_eq "$(cat "$vol/file" "$sub/file")" "$(printf "the host's\nthe host's")" "stage $n: the host's files"
+	done
+	expect_no_leftovers "remount"
+}
+
 # with_etc SETUP CMD...: CMD, as root, in a mount namespace of its own whose
 # /etc is an overlay of the host's, changed first by the shell commands
 # SETUP, as an administrator would change it; the host's own files are
@@ -209,7 +265,11 @@ subids_ctr() {
 	for n in $(rootless_stages); do
 		subids_ctr "$n" cat /proc/self/uid_map /proc/self/gid_map
 		expect_status 0
-		expect_match "$output" $'^ +0 +65534 +1\n +1 +100000 +65536\n +0 +65534 +1\n +1 +200000 +65536$' "stage $n: the maps"
+		if ((n < 4)); then
+			expect_match "$output" $'^ +0 +65534 +1\n +1 +100000 +65536\n +0 +65534 +1\n +1 +200000 +65536$' "stage $n: the maps"
+		else # read inside lock_mounts()'s namespace: the one above, one to one
+			expect_match "$output" $'^ +0 +0 +1\n +1 +1 +65536\n +0 +0 +1\n +1 +1 +65536$' "stage $n: the maps"
+		fi
 	done
 	for n in $(rootless_stages_from 4); do
 		rm -f "$vol/f"
@@ -219,6 +279,64 @@ subids_ctr() {
 		expect_eq "$(stat -c %u:%g "$vol/f")" "100004:200006" "stage $n: the owner on the host (uid 1 inside is 100000)"
 	done
 	expect_no_leftovers "subids"
+}
+
+# grouped_ctr [-127] N ARGS...: subids_ctr, by nobody with one supplementary
+# group, $GROUP, as a user who is in a group on the host runs it.
+grouped_ctr() {
+	# shellcheck disable=SC2034 # read by ctr, which this calls
+	local AS_USER=(with_subids setpriv --reuid=65534 --regid=65534 "--groups=$GROUP")
+	ctr "$@"
+}
+
+# A group can deny: a file of mode 604 whose group is GROUP is for everyone
+# but GROUP's members.  With a range of subordinate gids, newgidmap leaves
+# setgroups at allow, and root inside could leave GROUP: the tool writes
+# deny first, unless --setgroups allow.
+# bats test_tags=toolchain
+@test "rootless: with subordinate ids root inside cannot drop a group that denies the caller a file, unless --setgroups allow" {
+	local GROUP=4242 dir=$SCRATCH/grp file volume
+	command -v newuidmap >/dev/null || fail "newuidmap is not installed (apt-get install uidmap)"
+	mkdir "$dir"
+	echo "not for group $GROUP" >"$dir/secret"
+	chown "0:$GROUP" "$dir/secret"
+	chmod 604 "$dir/secret"
+	# On the host, nobody may read it only while not in the group.
+	run setpriv --reuid=65534 --regid=65534 "--groups=$GROUP" cat "$dir/secret"
+	expect_status 1
+	run setpriv --reuid=65534 --regid=65534 --clear-groups cat "$dir/secret"
+	expect_status 0
+	for n in $(rootless_stages); do
+		file=$dir/secret
+		volume=()
+		if ((n >= 4)); then
+			file=/data/secret
+			volume=(--volume "$dir:/data")
+		fi
+		# shellcheck disable=SC2016 # expanded by the container's sh
+		grouped_ctr -127 "$n" "${volume[@]}" sh -c 'cat /proc/self/setgroups && exec setpriv --clear-groups cat "$0"' "$file"
+		expect_status 127 # setpriv's status when a call fails
+		expect_eq "$output" deny "stage $n: /proc/self/setgroups"
+		expect_match "$stderr" "setgroups failed: Operation not permitted" "stage $n: setpriv --clear-groups"
+		grouped_ctr "$n" --setgroups allow "${volume[@]}" setpriv --clear-groups cat "$file"
+		expect_status 0
+		expect_eq "$output" "not for group $GROUP" "stage $n: --setgroups allow lets root inside drop the group"
+	done
+	expect_no_leftovers "setgroups"
+}
+
+# With one id mapped, the kernel takes the gid map only after deny.
+@test "rootless: --setgroups allow without subordinate ids exits 125 and says why, and a bad value is refused" {
+	for n in $(rootless_stages); do
+		nobody_ctr "$n" --setgroups allow true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "^container: --setgroups allow needs subordinate ids in /etc/subuid and /etc/subgid, and newgidmap" "stage $n"
+		nobody_ctr "$n" --setgroups maybe true
+		expect_status 125
+		expect_eq "$stderr" "container: invalid --setgroups 'maybe': must be allow or deny" "stage $n"
+	done
+	expect_no_leftovers "setgroups allow"
 }
 
 # make doctor reads the same files, and names the helper or the range that
@@ -467,6 +585,8 @@ deny() {
 	ctr "$n" mount -t devtmpfs none /mnt
 	expect_status 0
 	ctr "$n" --volume "$SCRATCH:/vol" byhandle /vol
+	expect_status 0
+	ctr "$n" --volume "$SCRATCH:/vol:ro" mount -o remount,bind,rw /vol
 	expect_status 0
 }
 
