@@ -44,8 +44,9 @@ noreturn void diex(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like die(), and add "(hint: ...)" for a failure with a well-known cause. */
 noreturn void die_hint(const char *hint, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Undo what the tool made before die() exits: one cleanup, run only in the
- * process that registered it, never in its clone children. */
+/* Undo what the tool made before die() exits: up to four cleanups, run
+ * newest first, each only in the process that registered it, never in its
+ * clone children.  Registering one twice is registering it once. */
 void at_die(void (*cleanup)(void));
 /* Print "container: <what>" and carry on. */
 void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -160,7 +161,10 @@ int fallback_forced(const char *feature);
 void *alloc_stack(size_t size);
 /* The signals the tool forwards to the container, plus SIGCHLD. */
 void forwarded_signals(sigset_t *set);
-/* Block the signals the parent forwards, so none is lost before clone. */
+/* The first line of every stage's main(): block the signals the parent
+ * forwards, so none is lost before clone, and every other one that would
+ * end the tool mid-setup or mid-cleanup (SIGPIPE among them).  *old is the
+ * caller's mask, for the child to restore before exec. */
 void block_signals(sigset_t *old);
 /* Make the child's own process group the terminal's foreground, if the
  * tool has the terminal; supervise() gives it back. */

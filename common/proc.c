@@ -63,16 +63,31 @@ void forwarded_signals(sigset_t *set)
 	sigaddset(set, SIGCHLD);
 }
 
+/* The other signals whose default action ends a process.  The tool is not
+ * theirs to end mid-setup or mid-cleanup: they stay blocked for its life.
+ * SIGPIPE too, so that a closed stderr (`2>&1 | head -c1`) makes write(2)
+ * fail with EPIPE instead of killing the tool; blocked rather than ignored,
+ * because an ignored signal stays ignored across execve and the command
+ * must get the default.  The faults (SIGSEGV, SIGBUS, ...) cannot be
+ * blocked usefully, and SIGKILL not at all. */
+static const int held[] = {SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF,  SIGXCPU,
+			   SIGXFSZ, SIGIO,   SIGPWR,	SIGSTKFLT};
+
 void block_signals(sigset_t *old)
 {
 	sigset_t set;
 
 	/* Blocked rather than handled: a signal that arrives while we set up
 	 * stays pending, and supervise() forwards it once the child exists.
-	 * SIGTTOU too: give_terminal() takes the terminal back from the
-	 * background at the end. */
+	 * Each stage calls this on the first line of main(), before it makes
+	 * anything it must undo.  SIGTTOU too: give_terminal() takes the
+	 * terminal back from the background at the end. */
 	forwarded_signals(&set);
 	sigaddset(&set, SIGTTOU);
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++)
+		sigaddset(&set, held[i]);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(&set, sig);
 	if (sigprocmask(SIG_BLOCK, &set, old) == -1)
 		die("sigprocmask");
 }

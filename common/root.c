@@ -97,14 +97,28 @@ int open_in_root(const char *path)
  * runs: two overlays on one upper layer corrupt each other, and overlayfs
  * only warns.
  */
+/* What die() removes: the layer this process made, if the run ends before
+ * main() decides. */
+static const struct layer *made_layer;
+
+static void remove_made_layer(void)
+{
+	if (made_layer != NULL)
+		remove_new_layer(made_layer);
+}
+
 void make_layer(struct layer *layer, const char *dir)
 {
 	char paths[3][PATH_MAX];
 
 	layer->dir = dir;
 	layer->lock = -1;
+	for (int i = 0; i < 3; i++)
+		layer->made[i] = 0;
 	if (dir == NULL)
 		return;
+	made_layer = layer;
+	at_die(remove_made_layer);
 	make_path(paths[0], sizeof(paths[0]), "%s", dir);
 	make_path(paths[1], sizeof(paths[1]), "%s/upper", dir);
 	make_path(paths[2], sizeof(paths[2]), "%s/work", dir);

@@ -525,10 +525,10 @@ int main(int argc, char **argv)
 	int wstatus;
 	pid_t pid;
 
+	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage4";
 	make_layer(&args.layer, opts.layer);
-	block_signals(&args.sigmask);
 	pid = start_container(&args);
 	wstatus = supervise(pid);
 	if (!command_started(&args))

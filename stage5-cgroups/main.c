@@ -736,12 +736,12 @@ int main(int argc, char **argv)
 	int wstatus;
 	pid_t pid;
 
+	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage5";
+	make_layer(&args.layer, opts.layer);
 	find_controllers(&cg, &opts);
 	create_cgroup(&cg, &opts);
-	make_layer(&args.layer, opts.layer);
-	block_signals(&args.sigmask);
 	pid = start_container(&args);
 	wstatus = supervise(pid);
 	kills = oom_kills(&cg);

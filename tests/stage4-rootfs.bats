@@ -673,6 +673,28 @@ cache" "stage $n"
 	done
 }
 
+@test "stage4: a SIGTERM while the tool makes the --layer directory does not end it midway" {
+	# slow_mkdir.so holds the tool 1 s in the mkdir of DIR/work, after
+	# stage 5 made its cgroup, and says so; the tool gets SIGTERM inside
+	# that window.  A tool that blocks its signals only later dies there,
+	# and leaves the layer and the cgroup every time.  Blocked, the signal
+	# waits, and goes to the container, whose PID 1 ignores it.
+	local layer=$BATS_TEST_TMPDIR/new-layer before
+	before=$(cgroup_tree)
+	for n in $(stages_from 4); do
+		LD_PRELOAD=$REPO/tests/shims/bin/slow_mkdir.so CFS_MKDIR_DELAY_MS=1000 CFS_MKDIR_SLOW_SUFFIX=/new-layer/work \
+			ctr_bg "$n" --rootfs "$IMG" --layer "$layer" true
+		wait_for 50 bg_output_has "slow_mkdir: holding the tool" ||
+			fail "stage $n: the tool never reached the mkdir"
+		kill -TERM "$bg_pid"
+		wait_bg
+		expect_status 0
+		expect_no_new_cgroups "$before" "stage $n"
+		expect_no_leftovers "stage $n"
+		rm -rf "$layer"
+	done
+}
+
 @test "stage4: a volume on /, under /proc or /dev, twice on one path, or inside another volume exits 125" {
 	local src=$BATS_TEST_TMPDIR/src spec
 	mkdir "$src"

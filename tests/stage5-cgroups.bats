@@ -345,6 +345,19 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	done
 }
 
+@test "stage5: a closed stderr (--verbose 2>&1 | head -c1) does not end the tool before its cleanup" {
+	# The traces go on after head exits: a tool that SIGPIPE may end dies
+	# (141) while it removes its cgroups, and leaves them.
+	local before
+	before=$(cgroup_tree)
+	for n in $(stages_from 5); do
+		log "\$ stage$n/container run --verbose true 2>&1 | head -c1"
+		"$(stage_bin "$n")" run --verbose true 2>&1 | head -c1 >/dev/null
+		expect_eq "${PIPESTATUS[0]}" 0 "stage $n: the tool's status"
+		expect_no_new_cgroups "$before" "stage $n"
+	done
+}
+
 @test "stage5: the cgroup is removed after SIGTERM twice, SIGKILL of PID 1, and a forwarded SIGTERM" {
 	local before dirs
 	before=$(cgroup_tree)
