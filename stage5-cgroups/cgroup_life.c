@@ -274,7 +274,10 @@ static int try_lock_cgroups(int wait_ms)
 	if (global_lock != -1)
 		return 0; /* held: die() cleans up in the middle of a step */
 	global_lock = take_lock(global_name, wait_ms, 1);
-	return global_lock >= 0 ? 0 : -1;
+	if (global_lock < 0)
+		return -1;
+	at_die(remove_owned); /* which drops the lock's file too */
+	return 0;
 }
 
 void lock_cgroups(void)
@@ -544,6 +547,7 @@ static void remove_owned(void)
 		remove_cgroup(owned);
 	else if (in_leaf != NULL)
 		leave_delegated(in_leaf);
+	unlock_cgroups(); /* a die() under the lock: its file goes too */
 }
 
 void own_cgroup(struct cgroup *cg)
