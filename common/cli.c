@@ -684,6 +684,11 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 			       VERSION);
 			exit(0);
 		}
+		/* In a cluster such as -xq, getopt has not moved past the
+		 * argument yet: name the letter, from optopt.  optopt is 0
+		 * for an unknown long option, which is the argument itself. */
+		if (opt == '?' && optopt != 0)
+			usage_error("unknown option '-%c'", optopt);
 		if (opt == '?' && closest_option(argv[optind - 1]))
 			usage_error(
 				"unknown option '%.80s' (did you mean --%s?)",

@@ -3,8 +3,9 @@
  *
  * Error reporting, writing small files, parsing the command line and its
  * values, the clone stack and the parent's wait-and-forward loop, the user
- * namespace's maps, and for stages 4 and 5 the safeguards around the new
- * root (opening a mount point inside it, read-only trees, --layer).  None
+ * namespace's maps, the tool's lock files in a directory only its owner
+ * can open (state.c), and for stages 4 and 5 the safeguards around the
+ * new root (opening a mount point inside it, read-only trees, --layer).  None
  * of this is a lesson: the system calls each stage exists to teach stay in
  * that stage's main.c, so a reader never has to open this directory to
  * follow a stage.
@@ -44,8 +45,9 @@ noreturn void diex(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Like die(), and add "(hint: ...)" for a failure with a well-known cause. */
 noreturn void die_hint(const char *hint, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Undo what the tool made before die() exits: one cleanup, run only in the
- * process that registered it, never in its clone children. */
+/* Undo what the tool made before die() exits: up to four cleanups, run
+ * newest first, each only in the process that registered it, never in its
+ * clone children.  Registering one twice is registering it once. */
 void at_die(void (*cleanup)(void));
 /* Print "container: <what>" and carry on. */
 void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -79,6 +81,23 @@ void make_read_only(int dir);
  * mount_setattr(2) with AT_RECURSIVE does in one call from Linux 5.12. */
 void remount_tree_read_only(const char *top);
 
+/* ---- the tool's lock files (state.c) ---- */
+
+/* The state directory, /run/containers-from-scratch for root (the header
+ * of state.c says where for anyone else): mode 0700, the user's alone.
+ * state_dir() opens it, making it if create is set; -1 if it is absent. */
+int state_dir(int create);
+/* Remove the state directory if it is empty. */
+void remove_state_dir(void);
+/* Lock the file name in the state directory, made if create is set, and
+ * return its descriptor.  A lock another run holds is tried again for up
+ * to wait_ms: then -2 (errno EWOULDBLOCK).  -1 if create is not set and
+ * there is no such file. */
+int take_lock(const char *name, int wait_ms, int create);
+/* Remove a lock file we hold, release it, and the state directory if it is
+ * now empty. */
+void drop_lock(const char *name, int fd);
+
 /* ---- the new root of stages 4 and 5 (root.c) ---- */
 
 /* "/proc/self/fd/N": a path to what fd N is open on, even where a mount
@@ -93,14 +112,17 @@ int open_in_root(const char *path);
 /* --layer DIR: the directories the tool made, and its lock on DIR. */
 struct layer {
 	const char *dir; /* NULL: no --layer */
-	int lock;
-	int made[3]; /* DIR, DIR/upper, DIR/work */
+	int lock;	 /* a lock file in the state directory, or -1 */
+	char lock_name[32];
+	int made[3]; /* DIR, DIR/upper, DIR/work: new in this run */
 };
 /* Make DIR, DIR/upper and DIR/work where missing, and lock DIR: exits 125
- * if another container uses it.  Does nothing if dir is NULL. */
+ * if another container uses it.  Every run, with or without --layer, first
+ * removes the unused layers of runs that were killed. */
 void make_layer(struct layer *layer, const char *dir);
-/* A failed run leaves nothing behind: remove what make_layer() made. */
-void remove_new_layer(const struct layer *layer);
+/* At the end of the run: remove what make_layer() made, if the command
+ * never started (started is 0) or left DIR/upper empty; release DIR. */
+void finish_layer(struct layer *layer, int started);
 
 /* ---- the command line (cli.c, parse.c) ---- */
 
@@ -161,7 +183,10 @@ int fallback_forced(const char *feature);
 void *alloc_stack(size_t size);
 /* The signals the tool forwards to the container, plus SIGCHLD. */
 void forwarded_signals(sigset_t *set);
-/* Block the signals the parent forwards, so none is lost before clone. */
+/* The first line of every stage's main(): block the signals the parent
+ * forwards, so none is lost before clone, and every other one that would
+ * end the tool mid-setup or mid-cleanup (SIGPIPE among them).  *old is the
+ * caller's mask, for the child to restore before exec. */
 void block_signals(sigset_t *old);
 /* Send sig to the container; a second SIGINT or SIGTERM becomes SIGKILL. */
 void forward_signal(pid_t child, int sig, int *stops);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -63,25 +64,44 @@ static void vmessage(int errnum, const char *hint, const char *fmt, va_list ap)
 		fprintf(stderr, "container: %s\n", msg);
 }
 
-/* The cleanup die() runs, and the process that registered it: a clone child
- * inherits the pointer with the rest of memory, but the cleanup is not its
- * to run. */
-static void (*cleanup_on_die)(void);
-static pid_t cleanup_owner;
+/*
+ * The cleanups die() runs, newest first, as each was registered to undo
+ * something made after the one before it; each with the process that
+ * registered it: a clone child inherits the list with the rest of memory,
+ * but the cleanups are not its to run.
+ */
+#define MAX_CLEANUPS 4
+static struct {
+	void (*run)(void);
+	pid_t owner;
+} cleanups[MAX_CLEANUPS];
+static int ncleanups;
 
 void at_die(void (*cleanup)(void))
 {
-	cleanup_on_die = cleanup;
-	cleanup_owner = getpid();
+	for (int i = 0; i < ncleanups; i++)
+		if (cleanups[i].run == cleanup && cleanups[i].owner == getpid())
+			return; /* registered already */
+	if (ncleanups == MAX_CLEANUPS) {
+		/* A programming error, found by the first run that hits it. */
+		fprintf(stderr, "container: at_die: more than %d cleanups\n",
+			MAX_CLEANUPS);
+		abort();
+	}
+	cleanups[ncleanups].run = cleanup;
+	cleanups[ncleanups].owner = getpid();
+	ncleanups++;
 }
 
 static noreturn void die_exit(void)
 {
-	void (*cleanup)(void) = cleanup_on_die;
-
-	cleanup_on_die = NULL; /* a die() inside the cleanup must not loop */
-	if (cleanup != NULL && getpid() == cleanup_owner)
-		cleanup();
+	/* Each is taken off the list before it runs: a die() inside one goes
+	 * on with the rest, and never runs it twice. */
+	while (ncleanups > 0) {
+		ncleanups--;
+		if (cleanups[ncleanups].owner == getpid())
+			cleanups[ncleanups].run();
+	}
 	exit(EXIT_TOOL_FAILED);
 }
 

@@ -76,6 +76,16 @@ static void reset_signal_dispositions(void)
 		die("signal SIGCHLD");
 }
 
+/* The other signals whose default action ends a process.  The tool is not
+ * theirs to end mid-setup or mid-cleanup: they stay blocked for its life.
+ * SIGPIPE too, so that a closed stderr (`2>&1 | head -c1`) makes write(2)
+ * fail with EPIPE instead of killing the tool; blocked rather than ignored,
+ * because an ignored signal stays ignored across execve and the command
+ * must get the default.  The faults (SIGSEGV, SIGBUS, ...) cannot be
+ * blocked usefully, and SIGKILL not at all. */
+static const int held[] = {SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF,  SIGXCPU,
+			   SIGXFSZ, SIGIO,   SIGPWR,	SIGSTKFLT};
+
 void block_signals(sigset_t *old)
 {
 	sigset_t set;
@@ -83,10 +93,16 @@ void block_signals(sigset_t *old)
 	reset_signal_dispositions();
 	/* Blocked rather than handled: a signal that arrives while we set up
 	 * stays pending, and supervise() forwards it once the child exists.
-	 * SIGTTOU too: the relay sets the user's terminal back from raw mode
-	 * even when the tool was moved to the background. */
+	 * Each stage calls this on the first line of main(), before it makes
+	 * anything it must undo.  SIGTTOU too: the relay sets the user's
+	 * terminal back from raw mode even when the tool was moved to the
+	 * background. */
 	forwarded_signals(&set);
 	sigaddset(&set, SIGTTOU);
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++)
+		sigaddset(&set, held[i]);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(&set, sig);
 	if (sigprocmask(SIG_BLOCK, &set, old) == -1)
 		die("sigprocmask");
 }

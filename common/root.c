@@ -7,14 +7,15 @@
  * image's symlinks out of it, and the bookkeeping of a --layer directory,
  * which the tool makes on the host and removes again if the run fails.
  *
- * See: openat2(2) (RESOLVE_IN_ROOT), flock(2)
+ * See: openat2(2) (RESOLVE_IN_ROOT), flock(2), common/state.c
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -91,56 +92,215 @@ int open_in_root(const char *path)
 }
 
 /*
- * The tool makes DIR, DIR/upper and DIR/work before the container starts
- * and remembers which of them are new, so that a run that fails before its
- * command starts can remove them.  It also locks DIR for as long as it
- * runs: two overlays on one upper layer corrupt each other, and overlayfs
- * only warns.
+ * The tool makes DIR, DIR/upper and DIR/work before the container starts.
+ * What it made and the container never used must not outlive the run,
+ * whatever ends it; what the container used is the user's data and stays.
+ * So the lock on DIR, a file in the tool's state directory (common/state.c:
+ * only its owner can open it, unlike DIR itself), also holds the
+ * bookkeeping: which of the three were new, and DIR's inode.  It is
+ * written before the first mkdir.  The run removes the new ones at its
+ * end: all of them with what the setup put there if the command never
+ * started, and otherwise only if the container left DIR/upper empty.  A
+ * tool killed with SIGKILL does neither: the next run of stage 4 or 5
+ * finds its lock free, removes what was new and left empty, and the lock
+ * file.  The lock also keeps two containers off one DIR: two overlays on
+ * one upper layer corrupt each other, and overlayfs only warns.
  */
+#define LAYER_WAIT_MS 500 /* a run that is finishing a dead run's layer */
+
+/* What die() removes: the layer this process made, if the run ends before
+ * main() decides. */
+static struct layer *made_layer;
+
+static void remove_made_layer(void)
+{
+	if (made_layer != NULL)
+		finish_layer(made_layer, 1);
+}
+
+/* "made0 made1 made2 dev ino DIR": what the run made, and DIR's inode. */
+static void write_record(const struct layer *layer, const struct stat *st)
+{
+	char record[PATH_MAX + 128];
+	int len;
+
+	len = snprintf(record, sizeof(record), "%d %d %d %llx %llx %s\n",
+		       layer->made[0], layer->made[1], layer->made[2],
+		       st ? (unsigned long long)st->st_dev : 0ULL,
+		       st ? (unsigned long long)st->st_ino : 0ULL, layer->dir);
+	if (ftruncate(layer->lock, 0) == -1 ||
+	    pwrite(layer->lock, record, (size_t)len, 0) != len)
+		die("write the lock of --layer %s", layer->dir);
+}
+
+/* Remove name below parent and everything in it, without following a
+ * symlink: only for what the tool's own setup put there. */
+static void remove_tree(int parent, const char *name)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd;
+
+	fd = openat(parent, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		unlinkat(parent, name, 0);
+		return;
+	}
+	d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			remove_tree(fd, e->d_name);
+	closedir(d);
+	unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+/* Remove the parts of the layer at path that were new (made[]) and went
+ * unused: everything new if the command never started, otherwise only an
+ * upper layer left empty, and the rest with it.  dev and ino, if known,
+ * must still be DIR's. */
+static void remove_unused(const char *path, const int made[3], int started,
+			  unsigned long long dev, unsigned long long ino)
+{
+	struct stat st;
+	int dir, unused = 1;
+
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dir == -1)
+		return;
+	if (fstat(dir, &st) == -1 ||
+	    (ino != 0 && (st.st_dev != dev || st.st_ino != ino))) {
+		close(dir); /* not the directory the run made */
+		return;
+	}
+	if (made[1] && !started)
+		remove_tree(dir, "upper");
+	else if (made[1] && unlinkat(dir, "upper", AT_REMOVEDIR) == -1 &&
+		 errno != ENOENT)
+		unused = 0; /* the container wrote there: the user's data */
+	else if (!made[1] && started)
+		unused = 0; /* an upper layer of before: the user's */
+	if (made[2] && unused)
+		remove_tree(dir, "work"); /* overlayfs's own: work/work */
+	close(dir);
+	if (made[0] && unused && rmdir(path) == 0)
+		trace("removed --layer %s: the container never used it", path);
+}
+
+/* A lock file free to take is a dead run's: finish its layer, as cautious
+ * as a run that does not know whether its command started. */
+static void finish_dead_run(int lock)
+{
+	char record[PATH_MAX + 128], *path;
+	unsigned long long dev, ino;
+	int made[3], len, used = 0;
+	ssize_t got;
+
+	got = pread(lock, record, sizeof(record) - 1, 0);
+	if (got <= 0)
+		return;
+	record[got] = '\0';
+	record[strcspn(record, "\n")] = '\0';
+	if (sscanf(record, "%d %d %d %llx %llx %n", &made[0], &made[1],
+		   &made[2], &dev, &ino, &used) != 5 ||
+	    used == 0)
+		return;
+	path = record + used;
+	len = (int)strlen(path);
+	if (len == 0 || path[0] != '/')
+		return;
+	remove_unused(path, made, 1, dev, ino);
+}
+
+/* Every run of stage 4 or 5 looks for the layers of runs that were killed. */
+static void sweep_dead_runs(void)
+{
+	struct dirent *e;
+	int dir, lock;
+	DIR *d;
+
+	dir = state_dir(0);
+	if (dir == -1)
+		return;
+	d = fdopendir(dir);
+	if (d == NULL)
+		die("opendir the state directory");
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "layer-", 6) != 0)
+			continue;
+		lock = take_lock(e->d_name, 0, 0);
+		if (lock < 0)
+			continue; /* in use, or gone */
+		finish_dead_run(lock);
+		drop_lock(e->d_name, lock);
+	}
+	closedir(d);
+}
+
+/* FNV-1a: a short name for DIR's lock.  DIR is the canonical path that
+ * parse_args() made, so one directory has one name. */
+static unsigned long long hash(const char *s)
+{
+	unsigned long long h = 14695981039346656037ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 void make_layer(struct layer *layer, const char *dir)
 {
 	char paths[3][PATH_MAX];
+	struct stat st;
 
 	layer->dir = dir;
 	layer->lock = -1;
+	for (int i = 0; i < 3; i++)
+		layer->made[i] = 0;
+	sweep_dead_runs();
 	if (dir == NULL)
 		return;
+	snprintf(layer->lock_name, sizeof(layer->lock_name), "layer-%016llx",
+		 hash(dir));
+	layer->lock = take_lock(layer->lock_name, LAYER_WAIT_MS, 1);
+	if (layer->lock == -2)
+		diex("--layer %s is in use by another container", dir);
+	finish_dead_run(layer->lock); /* one of ours that died on DIR */
+	made_layer = layer;
+	at_die(remove_made_layer);
 	make_path(paths[0], sizeof(paths[0]), "%s", dir);
 	make_path(paths[1], sizeof(paths[1]), "%s/upper", dir);
 	make_path(paths[2], sizeof(paths[2]), "%s/work", dir);
+	/* What is missing now is what this run makes: said before it is. */
+	for (int i = 0; i < 3; i++)
+		layer->made[i] = lstat(paths[i], &st) == -1 && errno == ENOENT;
+	write_record(layer, NULL);
 	for (int i = 0; i < 3; i++) {
-		layer->made[i] = mkdir(paths[i], 0755) == 0;
-		if (!layer->made[i] && errno != EEXIST)
+		if (mkdir(paths[i], 0755) == -1 && errno != EEXIST)
 			die("mkdir %s", paths[i]);
 		if (i == 0) {
-			layer->lock =
-				open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (layer->lock == -1)
-				die("open --layer %s", dir);
-			if (flock(layer->lock, LOCK_EX | LOCK_NB) == -1)
-				diex("--layer %s is in use by another container",
-				     dir);
+			if (stat(dir, &st) == -1)
+				die("stat --layer %s", dir);
+			write_record(layer, &st);
 		}
 	}
 }
 
-/* In reverse order.  overlayfs made work/work inside a work directory. */
-void remove_new_layer(const struct layer *layer)
+void finish_layer(struct layer *layer, int started)
 {
-	char path[PATH_MAX];
+	struct stat st;
 
-	if (layer->dir == NULL)
+	made_layer = NULL;
+	if (layer->dir == NULL || layer->lock < 0)
 		return;
-	if (layer->made[2]) {
-		make_path(path, sizeof(path), "%s/work/work", layer->dir);
-		rmdir(path);
-		make_path(path, sizeof(path), "%s/work", layer->dir);
-		rmdir(path);
-	}
-	if (layer->made[1]) {
-		make_path(path, sizeof(path), "%s/upper", layer->dir);
-		rmdir(path);
-	}
-	if (layer->made[0])
-		rmdir(layer->dir);
+	if (stat(layer->dir, &st) == 0)
+		remove_unused(layer->dir, layer->made, started,
+			      (unsigned long long)st.st_dev,
+			      (unsigned long long)st.st_ino);
+	drop_lock(layer->lock_name, layer->lock);
+	layer->lock = -1;
 }

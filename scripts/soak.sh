@@ -5,7 +5,9 @@
 #
 # Runs tests/reliability.bats, in the same sandbox as make test, with
 # SOAK_RUNS sequential runs, SOAK_PARALLEL concurrent containers, and
-# SOAK_KILLS SIGKILLs of the tool at random moments per stage and mode.  Every
+# SOAK_KILLS SIGKILLs of the tool at random moments per stage and mode, and as
+# many SIGTERMs and SIGKILLs during setup with --layer, after which no unused
+# layer may be left once the next run swept (the count must be 0).  Every
 # scenario compares the host's mounts, /tmp, cgroups, hostname and processes
 # before and after, so a green soak means the host was left as found.
 set -euo pipefail

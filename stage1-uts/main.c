@@ -179,9 +179,9 @@ int main(int argc, char **argv)
 	struct child_args args = {.opts = &opts, .tty_slave = -1};
 	pid_t pid;
 
+	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage1";
-	block_signals(&args.sigmask);
 	pid = start_container(&args);
 	return exit_status(supervise(pid));
 }

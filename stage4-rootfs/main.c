@@ -495,8 +495,9 @@ static int child(void *arg)
 /*
  * --layer DIR keeps the writable layer on the host: the one thing this
  * stage creates there.  main() makes and locks it before the container
- * starts (make_layer() in common/root.c), and removes what it made if the
- * command never started: a failed run leaves nothing behind.  Did the child
+ * starts (make_layer() in common/root.c), and at the end removes what it
+ * made and the container never used (finish_layer()): all of it if the
+ * command never started, or else an upper layer left empty.  Did the child
  * report that its command started?  Its word stays in the socket after it
  * exits.
  */
@@ -580,13 +581,12 @@ int main(int argc, char **argv)
 	int wstatus;
 	pid_t pid;
 
+	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage4";
 	make_layer(&args.layer, opts.layer);
-	block_signals(&args.sigmask);
 	pid = start_container(&args);
 	wstatus = supervise(pid);
-	if (!command_started(&args))
-		remove_new_layer(&args.layer);
+	finish_layer(&args.layer, command_started(&args));
 	return exit_status(wstatus);
 }

@@ -29,8 +29,9 @@ struct cgroup {
 	const char *name;		  /* --name, or ctr-<the tool's PID> */
 	struct hierarchy h[NCONTROLLERS]; /* one on v2; up to three on v1 */
 	int nh;
-	int of[NCONTROLLERS];	  /* controller -> its hierarchy in h[] */
-	int owner_fd;		  /* h[0].dir, locked for as long as we live */
+	int of[NCONTROLLERS]; /* controller -> its hierarchy in h[] */
+	int owner_fd;	      /* our owner lock, held for as long as we live */
+	char owner_lock[64];  /* its name in the state directory */
 	char tool_leaf[PATH_BUF]; /* rootless: where the tool moved; "" */
 };
 

@@ -4,14 +4,22 @@
  * by a tool killed with SIGKILL is found, and how a cgroup is emptied and
  * removed.  main.c teaches the cgroup; this file keeps the host tidy.
  *
- * Two locks, both flock(2), which the kernel drops when their holder dies,
- * even of SIGKILL:
- *  - the global lock, on /sys/fs/cgroup itself, around each look-then-act
- *    step on other runs' cgroups: pruning them, and removing PARENT;
- *  - the owner lock, on the cgroup's own directory, taken right after its
- *    mkdir under the global lock, and held until the cgroup is gone.
- * So a cgroup whose owner lock is free, seen under the global lock, has no
- * owner: it is stale, whether or not processes still run in it.
+ * Two locks, both flock(2) on a lock file in the tool's state directory
+ * (/run/containers-from-scratch for root: see common/state.c), which only
+ * the user who runs the tool can open; the kernel drops them when their
+ * holder dies, even of SIGKILL:
+ *  - the global lock, one for each cgroup tree the tool uses, around each
+ *    look-then-act step on other runs' cgroups: pruning them, and making
+ *    or removing PARENT;
+ *  - the owner lock, one for each cgroup, named after the inode of its
+ *    first directory, taken right after its mkdir under the global lock,
+ *    and held until the cgroup is being removed.
+ * So a cgroup whose owner lock is free or gone, seen under the global
+ * lock, has no owner: it is stale, whether or not processes still run in
+ * it.  No lock sits on a directory in /sys/fs/cgroup: anyone can open those
+ * for reading, and so hold a flock on them, and stall every run.  Only
+ * runs of the tool by the same user share the locks, and the global one is
+ * waited for with a time limit: the way out never hangs on it.
  *
  * Discovery comes first: which hierarchy holds each controller.
  *
@@ -31,9 +39,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,10 +53,31 @@
 
 const char *const controllers[NCONTROLLERS] = {"pids", "memory", "cpu"};
 
+/* "cgroups-DEV-INO" of the tree's root, and "cgroup-DEV-INO" of a cgroup. */
+#define LOCK_NAME 64
+/* How long a start waits for another run's global lock, and an exit. */
+#define START_WAIT_MS 10000
+#define EXIT_WAIT_MS  1000
+
 static int global_lock = -1;
+static char global_name[LOCK_NAME];
 static struct cgroup *owned;   /* what die() removes */
 static struct cgroup *in_leaf; /* rootless: whose leaf holds the tool */
 static void remove_owned(void);
+
+/* A lock file's name: prefix-DEV-INO of path, so that the same directory,
+ * by whatever path, has one lock, and a new one never shares it.  "" if
+ * path is gone. */
+static void lock_name(char *name, const char *prefix, const char *path)
+{
+	struct stat st;
+
+	name[0] = '\0';
+	if (stat(path, &st) == 0)
+		snprintf(name, LOCK_NAME, "%s-%llx-%llx", prefix,
+			 (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino);
+}
 
 /* The filesystem type at path, as statfs(2) reports it; 0 if none. */
 static long fs_type(const char *path)
@@ -225,6 +254,7 @@ void find_controllers(struct cgroup *cg, const struct options *opts)
 			diex("no %s controller: %s/cgroup.controllers lacks it; boot a kernel that has it, without cgroup_disable=%s",
 			     controllers[c], unified, controllers[c]);
 	}
+	lock_name(global_name, "cgroups", cg->h[0].root);
 }
 
 /* The well-known causes of a failed mkdir or write in a cgroup filesystem. */
@@ -239,20 +269,81 @@ const char *cgroup_hint(int err)
 	return NULL;
 }
 
-void lock_cgroups(void)
+static int try_lock_cgroups(int wait_ms)
 {
 	if (global_lock != -1)
-		return; /* held: die() is cleaning up in the middle of a step */
-	global_lock = open(CGROUP_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (global_lock == -1 || flock(global_lock, LOCK_EX) == -1)
-		die("flock %s", CGROUP_ROOT);
+		return 0; /* held: die() cleans up in the middle of a step */
+	global_lock = take_lock(global_name, wait_ms, 1);
+	if (global_lock < 0)
+		return -1;
+	at_die(remove_owned); /* which drops the lock's file too */
+	return 0;
+}
+
+void lock_cgroups(void)
+{
+	/* Only runs of the tool by the same user can hold it, for a few
+	 * milliseconds each: a long wait is a stopped run (Ctrl-Z). */
+	if (try_lock_cgroups(START_WAIT_MS) == -1)
+		diex("another run of the tool has held the lock on the cgroups for %d s: is one stopped (Ctrl-Z)?",
+		     START_WAIT_MS / 1000);
 }
 
 void unlock_cgroups(void)
 {
 	if (global_lock != -1)
-		close(global_lock);
+		drop_lock(global_name, global_lock);
 	global_lock = -1;
+}
+
+/* Is process pid in the cgroup rel ("/container/NAME", as the hierarchy
+ * names it) of some hierarchy, as /proc/PID/cgroup says now? */
+static int in_cgroup(pid_t pid, const char *rel)
+{
+	char path[64], line[PATH_BUF];
+	const char *where;
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		where = strchr(line, ':');
+		where = where ? strchr(where + 1, ':') : NULL;
+		found = where != NULL && strcmp(where + 1, rel) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * SIGKILL one PID that cgroup.procs listed, but only the process that is
+ * still in the cgroup: by now it may have exited and its PID gone to a
+ * host process.  A pidfd pins one process; if that process still lives
+ * after we saw its PID in the cgroup, the PID is still its own, so it is
+ * the one we saw, and the signal goes to it and nowhere else.
+ */
+static void kill_member(pid_t pid, const char *rel)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (pidfd == -1 && errno == ENOSYS) {
+		/* Before Linux 5.3: a narrow window remains. */
+		if (in_cgroup(pid, rel) && kill(pid, SIGKILL) == -1 &&
+		    errno != ESRCH)
+			warn_msg("kill %d: %s", pid, strerror(errno));
+		return;
+	}
+	if (pidfd == -1)
+		return; /* ESRCH: gone already */
+	if (in_cgroup(pid, rel) &&
+	    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == -1 &&
+	    errno != ESRCH)
+		warn_msg("kill %d: %s", pid, strerror(errno));
+	close(pidfd);
 }
 
 /*
@@ -260,9 +351,10 @@ void unlock_cgroups(void)
  * kernel kills the rest, but a process can also have been moved in from
  * outside, or have outlived a SIGKILLed tool.  v2 has cgroup.kill (Linux
  * 5.14), which also catches a process that forks while we kill; v1 has not,
- * so we kill what cgroup.procs lists, and the caller looks again.
+ * so we kill each process that cgroup.procs lists and that is still there
+ * (kill_member()), and the caller looks again.
  */
-static void kill_all(const char *dir, int v2)
+static void kill_all(const char *dir, const char *rel, int v2)
 {
 	char path[PATH_BUF];
 	FILE *f;
@@ -276,14 +368,14 @@ static void kill_all(const char *dir, int v2)
 	if (f == NULL)
 		return;
 	while (fscanf(f, "%d", &pid) == 1)
-		if (kill(pid, SIGKILL) == -1 && errno != ESRCH)
-			warn_msg("kill %d: %s", pid, strerror(errno));
+		kill_member(pid, rel);
 	fclose(f);
 }
 
 /* rmdir fails with EBUSY while the cgroup holds a process, even one that
- * is still exiting: kill and try again. */
-static void remove_dir(const char *dir, int v2)
+ * is still exiting: kill and try again.  rel is the cgroup's path as the
+ * hierarchy names it. */
+static void remove_dir(const char *dir, const char *rel, int v2)
 {
 	const struct timespec tick = {0, 10 * 1000 * 1000};
 
@@ -296,10 +388,21 @@ static void remove_dir(const char *dir, int v2)
 			warn_msg("rmdir %s: %s", dir, strerror(errno));
 			return;
 		}
-		kill_all(dir, v2);
+		kill_all(dir, rel, v2);
 		nanosleep(&tick, NULL);
 	}
 	trace("removed cgroup %s", dir);
+}
+
+/* Where the hierarchy is mounted: /proc/PID/cgroup names a cgroup by its
+ * path below there.  A delegated v2 root is a cgroup deep in the tree. */
+static const char *mount_point(const struct hierarchy *h)
+{
+	if (!h->v2)
+		return h->root;
+	return fs_type(CGROUP_ROOT) == CGROUP2_SUPER_MAGIC ? CGROUP_ROOT
+							   : CGROUP_ROOT
+		       "/unified";
 }
 
 /* The cgroup called name, in every hierarchy, in the reverse order of their
@@ -310,24 +413,26 @@ static void remove_named(const struct cgroup *cg, const char *name)
 
 	for (int i = cg->nh - 1; i >= 0; i--) {
 		make_path(dir, sizeof(dir), "%s/%s", cg->h[i].parent, name);
-		remove_dir(dir, cg->h[i].v2);
+		remove_dir(dir, dir + strlen(mount_point(&cg->h[i])),
+			   cg->h[i].v2);
 	}
 }
 
 /* Is there a cgroup called name, and has it no owner?  Under the global
- * lock, a free owner lock says so; so does a cgroup whose first directory,
- * the one that carries the lock, is gone. */
+ * lock, a free or missing owner lock says so; so does a cgroup whose first
+ * directory, the one that names the lock, is gone. */
 static int is_stale(const struct cgroup *cg, const char *name)
 {
-	char dir[PATH_BUF];
-	int fd, stale;
+	char dir[PATH_BUF], lock[LOCK_NAME];
+	int fd;
 
 	make_path(dir, sizeof(dir), "%s/%s", cg->h[0].parent, name);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd != -1) {
-		stale = flock(fd, LOCK_EX | LOCK_NB) == 0;
-		close(fd);
-		return stale;
+	lock_name(lock, "cgroup", dir);
+	if (lock[0] != '\0') {
+		fd = take_lock(lock, 0, 0);
+		if (fd >= 0)
+			drop_lock(lock, fd); /* its owner is gone */
+		return fd != -2;
 	}
 	for (int i = 1; i < cg->nh; i++) {
 		make_path(dir, sizeof(dir), "%s/%s", cg->h[i].parent, name);
@@ -359,6 +464,42 @@ static void prune_if_stale(const struct cgroup *cg, const char *name)
 	      name);
 }
 
+/*
+ * An owner lock file outlives its cgroup where something else removed the
+ * cgroup (an administrator's rmdir, a test sandbox's teardown) after its
+ * tool was killed.  A free one says only what a missing one says, that
+ * the owner is gone: remove it.  As many as the prune tests, no more, from
+ * a different place each time, so that a start costs the same however
+ * many containers run.
+ */
+static void sweep_owner_locks(void)
+{
+	struct dirent *e;
+	int dir, fd, skip = 0, tested = 0;
+	DIR *d;
+
+	dir = state_dir(0);
+	if (dir == -1)
+		return;
+	d = fdopendir(dir);
+	if (d == NULL)
+		die("opendir the state directory");
+	while ((e = readdir(d)) != NULL)
+		skip += strncmp(e->d_name, "cgroup-", 7) == 0;
+	skip = skip > MAX_CANDIDATES ? getpid() % (skip - MAX_CANDIDATES + 1)
+				     : 0;
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL && tested < MAX_CANDIDATES) {
+		if (strncmp(e->d_name, "cgroup-", 7) != 0 || skip-- > 0)
+			continue;
+		tested++;
+		fd = take_lock(e->d_name, 0, 0);
+		if (fd >= 0)
+			drop_lock(e->d_name, fd);
+	}
+	closedir(d);
+}
+
 void prune_stale_cgroups(struct cgroup *cg)
 {
 	int tested = 0, start;
@@ -367,6 +508,7 @@ void prune_stale_cgroups(struct cgroup *cg)
 	size_t n = 0;
 	DIR *d;
 
+	sweep_owner_locks();
 	/* Our own name first: a stale one of that name is in the way. */
 	prune_if_stale(cg, cg->name);
 	/* The first hierarchy is enough: a cgroup is made there first and
@@ -405,13 +547,17 @@ static void remove_owned(void)
 		remove_cgroup(owned);
 	else if (in_leaf != NULL)
 		leave_delegated(in_leaf);
+	unlock_cgroups(); /* a die() under the lock: its file goes too */
 }
 
 void own_cgroup(struct cgroup *cg)
 {
-	cg->owner_fd = open(cg->h[0].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cg->owner_fd == -1 || flock(cg->owner_fd, LOCK_EX | LOCK_NB) == -1)
-		die("flock %s", cg->h[0].dir);
+	lock_name(cg->owner_lock, "cgroup", cg->h[0].dir);
+	if (cg->owner_lock[0] == '\0')
+		die("stat %s", cg->h[0].dir);
+	cg->owner_fd = take_lock(cg->owner_lock, 0, 1);
+	if (cg->owner_fd < 0)
+		die("lock %s", cg->h[0].dir);
 	owned = cg;
 	at_die(remove_owned);
 }
@@ -425,11 +571,19 @@ void own_cgroup(struct cgroup *cg)
 void remove_cgroup(struct cgroup *cg)
 {
 	owned = NULL;
-	remove_named(cg, cg->name);
+	/* Released first: a run that finds the cgroup unowned now would only
+	 * do what we are about to do. */
 	if (cg->owner_fd != -1)
-		close(cg->owner_fd);
+		drop_lock(cg->owner_lock, cg->owner_fd);
 	cg->owner_fd = -1;
-	lock_cgroups();
+	remove_named(cg, cg->name);
+	if (try_lock_cgroups(EXIT_WAIT_MS) == -1) {
+		/* A stopped run holds it: PARENT waits for a later run. */
+		trace("the lock on the cgroups is held: %s is left for a later run",
+		      cg->h[0].parent);
+		leave_delegated(cg);
+		return;
+	}
 	for (int i = cg->nh - 1; i >= 0; i--) {
 		if (rmdir(cg->h[i].parent) == 0)
 			trace("removed %s: no container is left",

@@ -422,3 +422,34 @@ tree_state() {
 		find . -type f -exec md5sum {} + | LC_ALL=C sort -k 2
 	)
 }
+
+# ---- another user ----
+
+# attacker_locks PATH...: as nobody, take flock(2) on every PATH that is
+# free, which anyone can do on a file or directory it can open for reading,
+# and hold them until end_attacker; sets $attacker_pid.
+attacker_locks() {
+	local script='' fd=10 p
+	for p in "$@"; do
+		script+="exec $fd<'$p' && { flock -x -n $fd || true; } && "
+		fd=$((fd + 1))
+	done
+	log "\$ setpriv --reuid=nobody flock -x $* &"
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		bash -c "${script}echo locked && exec sleep 1000" >"$BATS_TEST_TMPDIR/attacker.out" 2>&1 &
+	attacker_pid=$!
+	wait_for 50 grep -q locked "$BATS_TEST_TMPDIR/attacker.out" ||
+		fail "the attacker never got its locks: $(cat "$BATS_TEST_TMPDIR/attacker.out")"
+}
+
+end_attacker() {
+	kill "$attacker_pid"
+	wait "$attacker_pid" 2>/dev/null || true
+}
+
+# Has process $1 exited (gone, or a zombie not yet reaped)?
+exited() {
+	local state
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d ' ' -f 1)
+	[[ -z $state || $state == Z ]]
+}

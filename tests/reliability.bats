@@ -12,6 +12,8 @@ load helpers
 RUNS=${RELIABILITY_RUNS:-100}
 PARALLEL=${RELIABILITY_PARALLEL:-16}
 KILLS=${RELIABILITY_KILLS:-25}
+# Each of these kills takes a whole run of the tool with --layer: fewer.
+LAYER_KILLS=$((KILLS / 2))
 
 # The stages this suite drives: 4 and 5, where they are built.
 heavy_stages() { stages_from 4; }
@@ -100,6 +102,28 @@ container_cgroups() {
 			expect_no_leftovers "stage $n"
 		done
 		expect_eq "$(container_cgroups)" "" "stage $n: cgroups"
+	done
+}
+
+@test "reliability: SIGTERM and SIGKILL to the tool during setup with --layer, $LAYER_KILLS times each, leave no unused layer once the next run swept" {
+	# A layer the tool made and the container never wrote to is not the
+	# user's data: the run removes it, or, after a SIGKILL, the next run.
+	local k ms sig left
+	for n in $(heavy_stages); do
+		for sig in TERM KILL; do
+			for ((k = 0; k < LAYER_KILLS; k++)); do
+				ms=$((RANDOM % 21))
+				ctr_bg "$n" --layer "$BATS_TEST_TMPDIR/layer-$n-$sig-$k" sleep 1000
+				sleep "0.$(printf '%03d' "$ms")"
+				if [[ $sig == KILL ]]; then kill_tool; else stop_bg; fi
+				expect_no_leftovers "stage $n, SIG$sig after ${ms} ms"
+			done
+			ctr "$n" true
+			expect_status 0
+			left=$(find "$BATS_TEST_TMPDIR" -maxdepth 1 -name "layer-$n-$sig-*" | wc -l)
+			expect_eq "$left" 0 "stage $n: unused layers left after $LAYER_KILLS SIG$sig"
+			expect_eq "$(container_cgroups)" "" "stage $n: cgroups after the next run"
+		done
 	done
 }
 

@@ -108,6 +108,12 @@ load helpers
 		expect_status 125
 		expect_one_line_error
 		expect_match "$stderr" "unknown option '--no-such-option'" "stage $n"
+		# In a cluster the letter at fault is named, not an argument
+		# getopt has not yet moved past (it said 'run').
+		ctr "$n" -xq true
+		expect_status 125
+		expect_one_line_error
+		expect_eq "$stderr" "container: unknown option '-x'; try --help" "stage $n -xq"
 		ctr "$n" --hostname
 		expect_status 125
 		expect_one_line_error

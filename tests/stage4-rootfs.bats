@@ -673,6 +673,70 @@ cache" "stage $n"
 	done
 }
 
+@test "stage4: a --layer the tool made and the container never used is removed: a copy-up before a failed setup, a command not found" {
+	# An image whose /tmp is not 1777: the setup's chmod copies /tmp up
+	# into the new layer before the volume onto a file fails.
+	local img=$BATS_TEST_TMPDIR/img-tmp layer=$BATS_TEST_TMPDIR/new-layer
+	copy_image "$img"
+	chmod 755 "$img/tmp"
+	for n in $(stages_from 4); do
+		ctr "$n" --rootfs "$img" --layer "$layer" --volume "$BATS_TEST_TMPDIR:/etc/passwd" true
+		expect_status 125
+		expect_one_line_error
+		[[ ! -e $layer ]] || fail "stage $n: a failed setup left $layer: $(find "$layer")"
+		ctr -127 "$n" --rootfs "$IMG" --layer "$layer" no-such-command
+		expect_status 127
+		[[ ! -e $layer ]] || fail "stage $n: a command not found left $layer: $(find "$layer")"
+		# Used, it stays: the user's data.
+		ctr "$n" --rootfs "$IMG" --layer "$layer" touch /mine
+		expect_status 0
+		[[ -e $layer/upper/mine ]] || fail "stage $n: the used layer is gone"
+		rm -rf "$layer"
+	done
+	rm -rf "$img"
+}
+
+@test "stage4: a SIGTERM while the tool makes the --layer directory does not end it midway" {
+	# slow_mkdir.so holds the tool 1 s in the mkdir of DIR/work, after
+	# stage 5 made its cgroup, and says so; the tool gets SIGTERM inside
+	# that window.  A tool that blocks its signals only later dies there,
+	# and leaves the layer and the cgroup every time.  Blocked, the signal
+	# waits, and goes to the container, whose PID 1 ignores it.
+	local layer=$BATS_TEST_TMPDIR/new-layer before
+	before=$(cgroup_tree)
+	for n in $(stages_from 4); do
+		LD_PRELOAD=$REPO/tests/shims/bin/slow_mkdir.so CFS_MKDIR_DELAY_MS=1000 CFS_MKDIR_SLOW_SUFFIX=/new-layer/work \
+			ctr_bg "$n" --rootfs "$IMG" --layer "$layer" true
+		wait_for 50 bg_output_has "slow_mkdir: holding the tool" ||
+			fail "stage $n: the tool never reached the mkdir"
+		kill -TERM "$bg_pid"
+		wait_bg
+		expect_status 0
+		expect_no_new_cgroups "$before" "stage $n"
+		expect_no_leftovers "stage $n"
+		# true wrote nothing: the layer the tool made goes too.
+		[[ ! -e $layer ]] || fail "stage $n: the unused $layer is left: $(entries "$layer")"
+	done
+}
+
+@test "stage4: another user's flock on a --layer directory does not refuse the run" {
+	# The layer's lock is a file only its owner can open, not the
+	# directory, which anyone who can read it can lock.
+	local pub layer
+	pub=$(mktemp -d /tmp/layer-lock.XXXXXX)
+	chmod 755 "$pub"
+	layer=$pub/layer
+	mkdir -m 755 "$layer"
+	for n in $(stages_from 4); do
+		attacker_locks "$layer"
+		ctr "$n" --rootfs "$IMG" --layer "$layer" sh -c "echo $n >>/f"
+		expect_status 0
+		end_attacker
+	done
+	expect_eq "$(paste -sd ' ' "$layer/upper/f")" "$(stages_from 4 | paste -sd ' ')" "what the runs wrote"
+	rm -rf "$pub"
+}
+
 @test "stage4: a volume on /, under /proc or /dev, twice on one path, or inside another volume exits 125" {
 	local src=$BATS_TEST_TMPDIR/src spec
 	mkdir "$src"

@@ -345,6 +345,19 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	done
 }
 
+@test "stage5: a closed stderr (--verbose 2>&1 | head -c1) does not end the tool before its cleanup" {
+	# The traces go on after head exits: a tool that SIGPIPE may end dies
+	# (141) while it removes its cgroups, and leaves them.
+	local before
+	before=$(cgroup_tree)
+	for n in $(stages_from 5); do
+		log "\$ stage$n/container run --verbose true 2>&1 | head -c1"
+		"$(stage_bin "$n")" run --verbose true 2>&1 | head -c1 >/dev/null
+		expect_eq "${PIPESTATUS[0]}" 0 "stage $n: the tool's status"
+		expect_no_new_cgroups "$before" "stage $n"
+	done
+}
+
 @test "stage5: the cgroup is removed after SIGTERM twice, SIGKILL of PID 1, and a forwarded SIGTERM" {
 	local before dirs
 	before=$(cgroup_tree)
@@ -431,12 +444,64 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	done
 }
 
+@test "stage5: the cleanup kills only what is still in the cgroup, not a reused PID that cgroup.procs listed" {
+	# fake_procs.so adds a host process to every cgroup.procs the tool
+	# reads, as if a PID read there had since gone to it.  The survivor of
+	# a SIGKILLed tool makes the next run kill what its cgroup holds: v1
+	# reads cgroup.procs (v2 writes cgroup.kill).  A tool that kills every
+	# PID it read kills the host's process every time.
+	local before name=reused-$$ victim
+	before=$(cgroup_tree)
+	sleep 1000 &
+	victim=$!
+	for n in $(stages_from 5); do
+		ctr_bg "$n" --name "$name" setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo ready; exec sleep 1000'
+		wait_for 50 bg_output_has ready || fail "stage $n: the command never started"
+		kill_tool
+		LD_PRELOAD=$REPO/tests/shims/bin/fake_procs.so CFS_FAKE_PID=$victim ctr "$n" true
+		expect_status 0
+		expect_no_new_cgroups "$before" "stage $n after the next run"
+		kill -0 "$victim" 2>/dev/null ||
+			fail "stage $n: the tool killed host process $victim, which was never in its cgroup"
+	done
+	kill "$victim"
+	wait "$victim" 2>/dev/null || true
+	expect_no_leftovers "the survivors"
+}
+
 @test "stage5: --init under --pids-limit 1 says that the pids limit was reached" {
 	for n in $(stages_from 5); do
 		ctr "$n" --pids-limit 1 --init true
 		expect_status 125
 		expect_one_line_error
 		expect_match "$stderr" "pids limit" "stage $n"
+	done
+}
+
+@test "stage5: another user's flocks on the cgroup directories neither stall a run nor keep a cgroup" {
+	# flock(2) needs only an fd open for reading: nobody can lock
+	# /sys/fs/cgroup, each hierarchy, container/ and each cgroup.  A tool
+	# that locks those waits for nobody at its start and at its exit, and
+	# takes a stale cgroup that nobody locked for a live one.
+	local before name=locked-$$ dirs
+	before=$(cgroup_tree)
+	for n in $(stages_from 5); do
+		ctr_ready "$n" --name "$name-stale"
+		kill_tool
+		expect_no_leftovers "stage $n"
+		ctr_ready "$n" --name "$name"
+		mapfile -t dirs < <(find /sys/fs/cgroup -maxdepth 1 -type d; cgroup_tree)
+		attacker_locks "${dirs[@]}"
+		run --separate-stderr timeout 10 "$(stage_bin "$n")" run true
+		log_run "timeout 10 stage$n/container run true"
+		expect_status 0
+		# The running container's end removes its cgroup, without waiting.
+		kill -KILL "$ctr_pid"
+		wait_for 50 exited "$bg_pid" || fail "stage $n: the tool's exit waits for nobody's lock"
+		wait_bg
+		expect_status 137
+		expect_no_new_cgroups "$before" "stage $n, with nobody's locks held"
+		end_attacker
 	done
 }
 
