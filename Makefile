@@ -43,7 +43,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 LIBEXEC  := $(PREFIX)/libexec/containers-from-scratch
 C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*.c tests/shims/*.c)
-SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats)
+SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats tests/*.fixture)
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update test-vm cross \
