@@ -14,8 +14,8 @@ load helpers
 }
 
 @test "tools: make doctor, for a user who is not root, checks rootless mode: stages 1-4 run, stage 5 needs a delegated cgroup v2" {
-	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups "$REPO/scripts/doctor.sh"
-	log_run "setpriv --reuid=nobody scripts/doctor.sh"
+	run --separate-stderr "${NOBODY[@]}" "$REPO/scripts/doctor.sh"
+	log_run "${NOBODY[*]} scripts/doctor.sh"
 	# The suite's cgroups are root's: nothing is delegated to nobody.
 	[[ $status -ne 0 ]] || fail "doctor passed stage 5 as nobody"
 	expect_match "$output" "ok +rootless: an unprivileged user may make" "doctor as nobody"
@@ -160,6 +160,23 @@ load helpers
 	expect_status 0
 	expect_match "$output" "^--- stage2-pid/main.c" "the diff's first header"
 	expect_no_match "$output" "stage4-rootfs" "another step"
+}
+
+@test "tools: make diff STAGE=N shows every source file of the step, a new one as a new file" {
+	local f dir=$REPO/stage5-cgroups
+	[[ -f $dir/main.c ]] || skip "no stage 5 in this checkout"
+	run make -C "$REPO" -s --no-print-directory diff STAGE=5
+	log_run "make diff STAGE=5"
+	expect_status 0
+	for f in "$dir"/*.[ch]; do
+		f=${f##*/}
+		if [[ -f $REPO/stage4-rootfs/$f ]]; then
+			cmp -s "$REPO/stage4-rootfs/$f" "$dir/$f" ||
+				expect_match "$output" "--- stage4-rootfs/$f"$'\n'"\+\+\+ stage5-cgroups/$f" "$f, changed"
+		else
+			expect_match "$output" "--- /dev/null"$'\n'"\+\+\+ stage5-cgroups/$f"$'\n'"@@ -0,0 \+1," "$f, new"
+		fi
+	done
 }
 
 @test "tools: make doctor names a missing build or test tool, with the fix" {
