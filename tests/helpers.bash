@@ -249,17 +249,17 @@ exited() {
 	[[ ${stat%% *} == [ZX] ]]
 }
 
-# Wait for the background tool, for up to 30 s (times WAIT_SCALE); sets
+# Wait for the background tool, for up to 60 s (times WAIT_SCALE); sets
 # $status and $output.  A tool that is still running then fails the test,
 # which says so, and is killed.
 wait_bg() {
 	status=0
-	if ! wait_for 300 exited "$bg_pid"; then
+	if ! wait_for 600 exited "$bg_pid"; then
 		kill -KILL "$bg_pid" 2>/dev/null || true
 		wait "$bg_pid" 2>/dev/null || true
 		output=$(cat "$BATS_TEST_TMPDIR/bg.out")
 		log "  output: $output"
-		fail "the tool ($bg_pid) was still running after $((30 * WAIT_SCALE)) s: killed"
+		fail "the tool ($bg_pid) was still running after $((60 * WAIT_SCALE)) s: killed"
 		return 1
 	fi
 	wait "$bg_pid" || status=$?
