@@ -27,10 +27,6 @@ DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() {
-	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-}
-
 # The index (0-based) of a stage given as a number or a directory name.
 stage_index() {
 	local arg=${1%/} i

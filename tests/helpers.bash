@@ -9,7 +9,7 @@
 bats_require_minimum_version 1.5.0
 
 REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-STAGE_DIRS=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+mapfile -t STAGE_DIRS <"$REPO/scripts/stages.txt"
 LAST_STAGE=${#STAGE_DIRS[@]}
 
 # Grading (scripts/grade.sh, make grade): CFS_GRADE_STAGE=N with

@@ -87,13 +87,29 @@ load helpers
 	expect_eq "$(find "$dest" -type f -o -type l)" "" "files left after uninstall"
 }
 
-@test "tools: the Makefile, scripts/lib.sh and the suites list the same stages" {
-	local in_make in_lib
-	in_make=$(sed -n 's/^STAGES *:= *//p' "$REPO/Makefile")
+@test "tools: make install fails when a stage in the middle cannot be installed" {
+	local dest=$BATS_TEST_TMPDIR/dest
+	mkdir -p "$dest/opt/cfs/libexec/containers-from-scratch"
+	# A file where stage 3's directory must go.
+	touch "$dest/opt/cfs/libexec/containers-from-scratch/stage3-mount"
+	run make -C "$REPO" -s install DESTDIR="$dest" PREFIX=/opt/cfs
+	log_run "make install DESTDIR=$dest PREFIX=/opt/cfs (stage 3 blocked)"
+	((status != 0)) || fail "make install exited 0"
+}
+
+@test "tools: the Makefile, scripts/lib.sh, the suites and the tool's own table list the same stages" {
+	local list in_make in_lib in_cli
+	list=$(paste -sd ' ' "$REPO/scripts/stages.txt")
+	# shellcheck disable=SC2016 # $(STAGES) is make's
+	in_make=$(make -C "$REPO" -s --no-print-directory -f Makefile -f - print-stages <<<'print-stages: ; @echo $(STAGES)')
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	in_lib=$(bash -c 'source "$1/scripts/lib.sh" && echo "${STAGES[*]}"' bash "$REPO")
-	expect_eq "$in_lib" "$in_make" "STAGES in scripts/lib.sh and in the Makefile"
-	expect_eq "${STAGE_DIRS[*]}" "$in_make" "STAGE_DIRS in tests/helpers.bash and STAGES in the Makefile"
+	# common/cli.c cannot read a file: its table is checked here.
+	in_cli=$(sed -n '/stage_dirs\[\] = {/,/};/p' "$REPO/common/cli.c" | grep -o '"stage[^"]*"' | tr -d '"' | paste -sd ' ')
+	expect_eq "$in_make" "$list" "STAGES in the Makefile"
+	expect_eq "$in_lib" "$list" "STAGES in scripts/lib.sh"
+	expect_eq "${STAGE_DIRS[*]}" "$list" "STAGE_DIRS in tests/helpers.bash"
+	expect_eq "$in_cli" "$list" "stage_dirs in common/cli.c"
 }
 
 # bats test_tags=toolchain
