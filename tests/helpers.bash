@@ -225,12 +225,11 @@ ctr_bg() {
 	: >"$BATS_TEST_TMPDIR/bg.out" # emptied before, or a check could read the last run's
 	log "\$ ${AS_USER[*]:+${AS_USER[*]} }stage$n/container run $* &"
 	# exec in a subshell without bats' ERR trap: $! is then the tool itself,
-	# and its exit status is ours to read, not a test failure.  Not bats'
-	# fd 3 either: a tool that outlived its test would hold up the run.
+	# and its exit status is ours to read, not a test failure.
 	(
 		trap - ERR
 		exec "${AS_USER[@]}" "$bin" run "$@"
-	) >>"$BATS_TEST_TMPDIR/bg.out" 2>&1 3>&- &
+	) >>"$BATS_TEST_TMPDIR/bg.out" 2>&1 &
 	bg_pid=$!
 }
 
