@@ -7,7 +7,9 @@
 #   make grade STAGE=N score a student's stage with its tests
 #   make help         list every target, from the "## " comments below
 
-STAGES   := stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups
+# The stages, in teaching order: scripts/stages.txt, one directory a line,
+# is the one list that the Makefile, the scripts and the suites all read.
+STAGES   := $(shell cat scripts/stages.txt)
 # BUILD=DIR puts the stages under DIR/ (DIR/stage1-uts/container, ...) with
 # a link DIR/rootfs to the default image, and leaves the normal build alone:
 # `make STATIC=1 BUILD=build/static` (as make bench does).
@@ -43,7 +45,7 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 LIBEXEC  := $(PREFIX)/libexec/containers-from-scratch
 C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*.c tests/shims/*.c)
-SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats)
+SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats tests/*.fixture)
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update test-vm cross \
@@ -51,11 +53,24 @@ SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcar
 
 all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
-# A stage is its main.c, plus any other .c beside it (stage 5's cgroup_life.c).
+# make cross ARCH=arm64 (below) builds the same files under build/ARCH/
+# with CROSS_CC: one set of rules serves both, BUILD_CC being the compiler.
+CROSS_PREFIX_arm64 := aarch64-linux-gnu-
+CROSS_DIR := build/$(ARCH)
+CROSS_CC  ?= $(CROSS_PREFIX_$(ARCH))gcc
+CROSS_BINS  := $(BINS:%=$(CROSS_DIR)/%)
+CROSS_PROGS := $(PROGS:%=$(CROSS_DIR)/%)
+CROSS_SHIMS := $(SHIMS:%=$(CROSS_DIR)/%)
+CROSS_OUT := $(CROSS_BINS) $(CROSS_PROGS) $(CROSS_SHIMS)
+BUILD_CC = $(CC)
+$(CROSS_OUT): BUILD_CC = $(CROSS_CC)
+
+# A stage is its main.c, plus any other .c beside it (stage 5's
+# cgroup_life.c); the stage's source directory is the last part of $*.
 .SECONDEXPANSION:
-$(BINS): $(OUT)%/container: $$(wildcard $$*/*.c $$*/*.h) $(COMMON_C) $(COMMON_H)
+$(BINS) $(CROSS_BINS): %/container: $$(wildcard $$(notdir $$*)/*.c $$(notdir $$*)/*.h) $(COMMON_C) $(COMMON_H)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -I$* -o $@ $(wildcard $*/*.c) $(COMMON_C) $(LDFLAGS)
+	$(BUILD_CC) $(ALL_CFLAGS) -I$(notdir $*) -o $@ $(wildcard $(notdir $*)/*.c) $(COMMON_C) $(LDFLAGS)
 
 # Stages 4 and 5 look for the default image next to their own directory.
 ifneq ($(BUILD),)
@@ -66,42 +81,25 @@ endif
 
 # Small static programs the tests and the "Break it" exercises run inside
 # the container, where no libraries need to be present for them.
-tests/progs/bin/%: tests/progs/%.c
+# The shims too, for ARCH: an x86-64 one in an arm64 guest would not load,
+# and the race window it widens would stay closed.
+$(PROGS) $(CROSS_PROGS): tests/progs/$$(notdir $$@).c
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
+	$(BUILD_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
 
-tests/shims/bin/%.so: tests/shims/%.c
+$(SHIMS) $(CROSS_SHIMS): tests/shims/$$(basename $$(notdir $$@)).c
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
+	$(BUILD_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
 
 # make cross ARCH=arm64: every stage, test program and shim for another
 # architecture, with Debian's cross compiler (gcc-aarch64-linux-gnu) and the
 # same warnings, into build/ARCH/ so that the host's binaries stay as they
 # are.  make test-vm ARCH=arm64 boots them; CROSS_CC=... picks the compiler.
-CROSS_PREFIX_arm64 := aarch64-linux-gnu-
-CROSS_DIR := build/$(ARCH)
-CROSS_CC  ?= $(CROSS_PREFIX_$(ARCH))gcc
-CROSS_OUT := $(BINS:%=$(CROSS_DIR)/%) $(PROGS:%=$(CROSS_DIR)/%) $(SHIMS:%=$(CROSS_DIR)/%)
-
 cross: ## build every stage and test program for ARCH=arm64 into build/ARCH/
 	@test -n "$(ARCH)" || { echo "make cross: say which one: make cross ARCH=arm64" >&2; exit 2; }
 	@test -n "$(CROSS_PREFIX_$(ARCH))$(filter command line,$(origin CROSS_CC))" || \
 		{ echo "make cross: ARCH=$(ARCH): no cross compiler known; try ARCH=arm64, or set CROSS_CC" >&2; exit 2; }
 	@$(MAKE) --no-print-directory $(CROSS_OUT)
-
-$(CROSS_DIR)/%/container: $$(wildcard $$*/*.c $$*/*.h) $(COMMON_C) $(COMMON_H)
-	@mkdir -p $(@D)
-	$(CROSS_CC) $(ALL_CFLAGS) -I$* -o $@ $(wildcard $*/*.c) $(COMMON_C) $(LDFLAGS)
-
-$(CROSS_DIR)/tests/progs/bin/%: tests/progs/%.c
-	@mkdir -p $(@D)
-	$(CROSS_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -static -o $@ $<
-
-# The shims too: an x86-64 one in an arm64 guest would not load, and the
-# race window it widens would stay closed.
-$(CROSS_DIR)/tests/shims/bin/%.so: tests/shims/%.c
-	@mkdir -p $(@D)
-	$(CROSS_CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -shared -fPIC -o $@ $< -ldl
 
 # The default image: the host's own programs and the libraries they need.
 # ADD="vim strace" adds host programs too, and always rebuilds it; the next
@@ -187,7 +185,7 @@ install: all ## install under PREFIX (default /usr/local), honours DESTDIR
 		install -d $(DESTDIR)$(LIBEXEC)/$$s && \
 		install -m 755 $(OUT)$$s/container $(DESTDIR)$(LIBEXEC)/$$s/container && \
 		ln -sf ../libexec/containers-from-scratch/$$s/container \
-			$(DESTDIR)$(PREFIX)/bin/container-$${s%%-*}; \
+			$(DESTDIR)$(PREFIX)/bin/container-$${s%%-*} || exit 1; \
 	done
 	rm -rf $(DESTDIR)$(LIBEXEC)/rootfs
 	cp -a rootfs $(DESTDIR)$(LIBEXEC)/rootfs

@@ -21,11 +21,13 @@
 # Exit status: 0 when every copy matches, 1 when one does not, 2 on misuse.
 set -euo pipefail
 
-root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root=${1:-$repo}
 allowed=$root/scripts/copies-allowed.txt
 
 if (($# > 1)) || [[ ${1:-} == -* ]]; then
-	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
+	usage >&2
 	exit 2
 fi
 [[ -f $allowed ]] || {

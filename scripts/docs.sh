@@ -106,10 +106,6 @@ nlinks=0
 nupdated=0
 work=""
 
-usage() {
-	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-}
-
 # problem FILE LINE MESSAGE: one drift, named so that it can be found.
 # Kept in a file, since some are found in a subshell.
 problem() {

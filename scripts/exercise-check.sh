@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+mapfile -t STAGES <scripts/stages.txt
 mkdir -p build
 work=$(mktemp -d "$PWD/build/exercise-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT

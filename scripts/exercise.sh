@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HOLES=scripts/exercise-holes.txt
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+mapfile -t STAGES <scripts/stages.txt
 
 die() {
 	echo "exercise: $*" >&2

@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd -P)
 
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+mapfile -t STAGES <scripts/stages.txt
 # The project's flags without -Werror.  Unused functions are no warning
 # here: a skeleton's helpers are unused until the holes that call them are
 # written.

@@ -8,22 +8,27 @@
 #
 # It sets:
 #   repo           the top of the repository, absolute
-#   STAGES         the stage directories, in teaching order (the Makefile's
-#                  STAGES says the same; tests/tools.bats checks that)
-# and defines die, have and cgroup_mode.  A script that wants a name other
+#   STAGES         the stage directories, in teaching order, from
+#                  scripts/stages.txt (which the Makefile and the suites read)
+# and defines die, have, usage and cgroup_mode.  A script that wants a name other
 # than its file's in its messages sets PROG before sourcing, and one whose
 # die means "bad usage" sets DIE_STATUS=2.
 
 # shellcheck disable=SC2034 # both are for the scripts that source this
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck disable=SC2034
-STAGES=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+mapfile -t STAGES <"$repo/scripts/stages.txt"
 PROG=${PROG:-$(basename "$0" .sh)}
 
 # die MESSAGE: print "PROG: MESSAGE" to stderr and exit.
 die() {
 	echo "$PROG: $*" >&2
 	exit "${DIE_STATUS:-1}"
+}
+
+# usage: the script's --help, which is its header comment: from its second
+# line to its `set -euo pipefail`, without the "# ".
+usage() {
+	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
 }
 
 # have NAME: NAME is a command here.

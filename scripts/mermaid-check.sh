@@ -30,7 +30,7 @@ CACHE=$repo/.cache/mermaid
 
 case ${1:-} in
 -h | --help)
-	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+	usage
 	exit 0
 	;;
 esac

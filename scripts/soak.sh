@@ -18,5 +18,7 @@ cd "$repo"
 export RELIABILITY_RUNS=${SOAK_RUNS:-1000}
 export RELIABILITY_PARALLEL=${SOAK_PARALLEL:-32}
 export RELIABILITY_KILLS=${SOAK_KILLS:-200}
+# A soak test runs for minutes: its time limit is an hour, not make test's.
+export BATS_TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-3600}
 echo "soak: ${RELIABILITY_RUNS} runs in a row, ${RELIABILITY_PARALLEL} at once"
 exec tests/run tests/reliability.bats

@@ -52,7 +52,8 @@
 #                          if=cgroup-v2, which a v1 or hybrid host leaves
 #                          alone, are re-run on v2; amd64 only
 #   TEST_VM_ARCH=amd64     amd64 or arm64
-#   FULL=0                 1: arm64 runs every test, not only the smoke ones
+#   FULL=0                 1: every stage in every suite (amd64 checks only
+#                          stage 5 by default), every test (arm64: smoke ones)
 #   TEST_VM_WAIT_SCALE=1   stretch the suite's waits (6 for arm64)
 #
 # See: qemu-system-x86_64(1), qemu-system-aarch64(1), apt-get(8),
@@ -151,7 +152,7 @@ tail_pid=""
 usage() {
 	cat <<EOF
 Usage: scripts/test-vm.sh [BATS_ARG...]
-       make test-vm [KERNEL=vmlinuz [KERNEL_MODULES=dir]] [TEST_VM_ACCEL=tcg]
+       make test-vm [FULL=1] [KERNEL=vmlinuz [KERNEL_MODULES=dir]] [TEST_VM_ACCEL=tcg]
        make test-vm ARCH=arm64 [FULL=1]
 
 Boot Debian's kernel under qemu with a pure cgroup v2 hierarchy and run the
@@ -171,7 +172,8 @@ Settings (environment or make variables):
   TEST_VM_CPUS=N       guest CPUs (default 2)
   TEST_VM_APPEND=ARGS  extra kernel command line
   TEST_VM_ARCH=ARCH    amd64 (default) or arm64, emulated; make's ARCH=
-  FULL=1               arm64: every test, not only those tagged smoke
+  FULL=1               every check on every stage, not on stage 5 only;
+                       arm64: every test, not only those tagged smoke
   TEST_VM_WAIT_SCALE=N stretch the suite's waits N times (arm64: 6)
 
 Files: .cache/test-vm/ holds the kernel cache, the initramfs and
@@ -575,6 +577,13 @@ add_vm_files() {
 	fi
 	if ((WAIT_SCALE > 1)); then
 		echo "$WAIT_SCALE" >"$ROOT/test-vm/wait-scale"
+	fi
+	# Stages 1 to 4 never touch cgroups, and make test has checked them
+	# on the host: by default every suite runs here, but on stage 5 only
+	# (CFS_TEST_MIN_STAGE in tests/helpers.bash).  FULL=1, or naming the
+	# tests, checks every stage.
+	if [[ $VM_ARCH == amd64 && $FULL != 1 ]] && ((!${#suite_args[@]})); then
+		echo 5 >"$ROOT/test-vm/min-stage"
 	fi
 	# make bench-vm: the benchmark instead of the suite, BENCH_RUNS a row;
 	# CONTAINER_FORCE_FALLBACK=clone3 times stage 5 as it was before clone3.

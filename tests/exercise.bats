@@ -22,7 +22,7 @@ copy_tree() {
 	run make -C "$copy" -s exercise
 	log_run "make exercise"
 	expect_status 0
-	for dir in stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups; do
+	for dir in "${STAGE_DIRS[@]}"; do
 		[[ -f $copy/exercises/$dir/main.c ]] || fail "make exercise did not write exercises/$dir/main.c"
 	done
 	grep -q 'diex("stage 2: run_init() is not written yet")' "$work" ||

@@ -9,7 +9,7 @@
 bats_require_minimum_version 1.5.0
 
 REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-STAGE_DIRS=(stage1-uts stage2-pid stage3-mount stage4-rootfs stage5-cgroups)
+mapfile -t STAGE_DIRS <"$REPO/scripts/stages.txt"
 LAST_STAGE=${#STAGE_DIRS[@]}
 
 # Grading (scripts/grade.sh, make grade): CFS_GRADE_STAGE=N with
@@ -27,6 +27,10 @@ stage_bin() {
 	fi
 }
 
+# CFS_TEST_MIN_STAGE=N: check only stage N and later.  make test-vm sets 5:
+# stages 1 to 4 never touch cgroups, and make test checks them on the host.
+MIN_STAGE=${CFS_TEST_MIN_STAGE:-1}
+
 # Stage N and every later stage that exists in this checkout: a later stage
 # must keep every feature of an earlier one, so each check runs on them all.
 stages_from() {
@@ -35,7 +39,7 @@ stages_from() {
 		((CFS_GRADE_STAGE < $1)) || echo "$CFS_GRADE_STAGE"
 		return 0
 	fi
-	for ((n = $1; n <= LAST_STAGE; n++)); do
+	for ((n = $1 > MIN_STAGE ? $1 : MIN_STAGE; n <= LAST_STAGE; n++)); do
 		[[ -f $REPO/$(stage_dir "$n")/main.c ]] && echo "$n"
 	done
 	return 0
@@ -49,9 +53,11 @@ fail() {
 	return 1
 }
 
-# The command ctr runs the stage under: none, or setpriv to another user
-# (tests/rootless.bats sets it).
+# The command ctr, ctr_bg and raw run the stage under: none, or another
+# user.  NOBODY is how a test becomes the unprivileged user (uid 65534):
+# nobody_ctr, nobody_bg and as_nobody below set AS_USER to it.
 AS_USER=()
+NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 
 # ctr [-127] N [OPTIONS] COMMAND...: `container run` of stage N, through
 # bats' run, logged.  Sets $status, $output (stdout) and $stderr.  A leading
@@ -72,18 +78,25 @@ ctr() {
 raw() {
 	local n=$1
 	shift
-	run --separate-stderr "$(stage_bin "$n")" "$@"
-	log_run "stage$n/container $*"
+	run --separate-stderr "${AS_USER[@]}" "$(stage_bin "$n")" "$@"
+	log_run "${AS_USER[*]:+${AS_USER[*]} }stage$n/container $*"
 }
 
-# as_nobody N ARGS...: `container ARGS` of stage N as user nobody, through
-# bats' run, logged.
+# nobody_ctr, nobody_bg and as_nobody: ctr, ctr_bg and raw as nobody.
+# shellcheck disable=SC2034 # AS_USER: read by ctr, ctr_bg and raw
+nobody_ctr() {
+	local AS_USER=("${NOBODY[@]}")
+	ctr "$@"
+}
+# shellcheck disable=SC2034
+nobody_bg() {
+	local AS_USER=("${NOBODY[@]}")
+	ctr_bg "$@"
+}
+# shellcheck disable=SC2034
 as_nobody() {
-	local n=$1
-	shift
-	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$(stage_bin "$n")" "$@"
-	log_run "setpriv --reuid=nobody stage$n/container $*"
+	local AS_USER=("${NOBODY[@]}")
+	raw "$@"
 }
 
 log_run() {
@@ -258,18 +271,19 @@ kill_tool() {
 }
 
 # Start the tool in the background, its output in $BATS_TEST_TMPDIR/bg.out;
-# sets $bg_pid to the tool's PID.
+# sets $bg_pid to the tool's PID.  Under AS_USER too, which must then be a
+# program that execs the rest (setpriv), not a shell function.
 ctr_bg() {
 	local n=$1 bin
 	shift
 	bin=$(stage_bin "$n") # not inside the subshell: its fork would look like the container
 	: >"$BATS_TEST_TMPDIR/bg.out" # emptied before, or a check could read the last run's
-	log "\$ stage$n/container run $* &"
+	log "\$ ${AS_USER[*]:+${AS_USER[*]} }stage$n/container run $* &"
 	# exec in a subshell without bats' ERR trap: $! is then the tool itself,
 	# and its exit status is ours to read, not a test failure.
 	(
 		trap - ERR
-		exec "$bin" run "$@"
+		exec "${AS_USER[@]}" "$bin" run "$@"
 	) >>"$BATS_TEST_TMPDIR/bg.out" 2>&1 &
 	bg_pid=$!
 }
@@ -285,9 +299,27 @@ wait_container() {
 	done
 }
 
-# Wait for the background tool; sets $status and $output.
+# Has process $1 exited (gone, or a zombie not yet reaped)?
+exited() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	[[ ${stat%% *} == [ZX] ]]
+}
+
+# Wait for the background tool, for up to 60 s (times WAIT_SCALE); sets
+# $status and $output.  A tool that is still running then fails the test,
+# which says so, and is killed.
 wait_bg() {
 	status=0
+	if ! wait_for 600 exited "$bg_pid"; then
+		kill -KILL "$bg_pid" 2>/dev/null || true
+		wait "$bg_pid" 2>/dev/null || true
+		output=$(cat "$BATS_TEST_TMPDIR/bg.out")
+		log "  output: $output"
+		fail "the tool ($bg_pid) was still running after $((60 * WAIT_SCALE)) s: killed"
+		return 1
+	fi
 	wait "$bg_pid" || status=$?
 	output=$(cat "$BATS_TEST_TMPDIR/bg.out")
 	log "  status: $status"
@@ -373,8 +405,40 @@ host_snapshot() {
 	} >"$1"
 }
 
+# The time limit: tests/run sets BATS_TEST_TIMEOUT for every test.  At the
+# limit bats fails the test with "# timeout after Ns" and sends SIGTERM to
+# the test's own children only; a tool whose container ignores SIGTERM,
+# or a grandchild, would keep the test, and the run, waiting.  So a
+# watchdog, started here, SIGKILLs every process the test started (by its
+# mark) just after bats' limit: the test then fails by name and teardown
+# runs.  It waits with read -t on a fifo, which needs no child process.
+start_watchdog() {
+	[[ -n ${BATS_TEST_TIMEOUT:-} ]] || return 0
+	local fifo=$BATS_TEST_TMPDIR/watchdog
+	mkfifo "$fifo"
+	(
+		trap - ERR   # a failure here is no test's failure
+		trap '' TERM # bats' own timeout sends it to this one too
+		read -r -t $((BATS_TEST_TIMEOUT + 2)) <>"$fifo" || true
+		for _ in 1 2 3; do
+			# shellcheck disable=SC2046 # one PID per word
+			kill -KILL $(leftover_pids) 2>/dev/null || true
+			read -r -t 1 <>"$fifo" || true
+		done
+	) >/dev/null 2>&1 3>&- &
+	watchdog_pid=$!
+}
+
+stop_watchdog() {
+	[[ -n ${watchdog_pid:-} ]] || return 0
+	kill -KILL "$watchdog_pid" 2>/dev/null || true
+	wait "$watchdog_pid" 2>/dev/null || true
+	watchdog_pid=
+}
+
 common_setup() {
 	CFS_TEST_MARK="t$$-$BATS_TEST_NUMBER-$RANDOM"
+	start_watchdog
 	if [[ $(id -u) -ne 0 ]]; then
 		skip "needs root: run the suites with tests/run"
 	fi
@@ -384,6 +448,7 @@ common_setup() {
 # Kill what a failed test may have left, then check the host is as it was.
 common_teardown() {
 	local pids left
+	stop_watchdog
 	pids=$(leftover_pids)
 	if [[ -n $pids ]]; then
 		# shellcheck disable=SC2086

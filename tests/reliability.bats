@@ -4,14 +4,16 @@
 # resource exhaustion and bad input.  Runs against stage 5, which has the
 # most to clean up, and stage 4 wherever it applies.  Every test's teardown
 # compares the host's mounts, /tmp, the toolkit's cgroups, hostname and
-# processes with what they were before it.  `make soak` runs the same
-# scenarios at larger counts: RELIABILITY_RUNS, RELIABILITY_PARALLEL.
+# processes with what they were before it.  `make test` runs each scenario
+# at smoke counts, enough to catch a leak that every run makes; `make
+# soak` runs them at soak counts (RELIABILITY_RUNS, RELIABILITY_PARALLEL,
+# RELIABILITY_KILLS), for what only shows once in hundreds.
 
 load helpers
 
-RUNS=${RELIABILITY_RUNS:-100}
-PARALLEL=${RELIABILITY_PARALLEL:-16}
-KILLS=${RELIABILITY_KILLS:-25}
+RUNS=${RELIABILITY_RUNS:-20}
+PARALLEL=${RELIABILITY_PARALLEL:-8}
+KILLS=${RELIABILITY_KILLS:-10}
 # Each of these kills takes a whole run of the tool with --layer: fewer.
 LAYER_KILLS=$((KILLS / 2))
 

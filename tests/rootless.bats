@@ -45,32 +45,10 @@ rootless_stages_from() {
 	return 0
 }
 
-# nobody_ctr [-127] N ARGS...: `container run ARGS` of stage N as nobody.
-nobody_ctr() {
-	# shellcheck disable=SC2034 # read by ctr, which this calls
-	local AS_USER=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-	ctr "$@"
-}
-
-# nobody_bg N ARGS...: ctr_bg as nobody; setpriv execs the tool, so
-# $bg_pid is the tool itself.
-nobody_bg() {
-	local n=$1 bin
-	shift
-	bin=$(stage_bin "$n")
-	: >"$BATS_TEST_TMPDIR/bg.out"
-	log "\$ setpriv --reuid=nobody stage$n/container run $* &"
-	(
-		trap - ERR
-		exec setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" run "$@"
-	) >>"$BATS_TEST_TMPDIR/bg.out" 2>&1 &
-	bg_pid=$!
-}
-
 @test "rootless: the repository and the image are readable by nobody" {
-	run setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$(stage_bin 1)"
+	run "${NOBODY[@]}" test -x "$(stage_bin 1)"
 	expect_status 0
-	run setpriv --reuid=65534 --regid=65534 --clear-groups ls "$REPO/rootfs/etc"
+	run "${NOBODY[@]}" ls "$REPO/rootfs/etc"
 	expect_status 0
 }
 
@@ -251,7 +229,7 @@ DOCTOR=(env -u SUDO_USER -u SUDO_UID "$REPO/scripts/doctor.sh")
 # subids_ctr N ARGS...: nobody_ctr, with those subordinate ids.
 subids_ctr() {
 	# shellcheck disable=SC2034 # read by ctr, which this calls
-	local AS_USER=(with_subids setpriv --reuid=65534 --regid=65534 --clear-groups)
+	local AS_USER=(with_subids "${NOBODY[@]}")
 	ctr "$@"
 }
 
@@ -478,8 +456,7 @@ delegated_state() {
 # starts it: root moves the process in, and setpriv execs the tool there.
 delegated_ctr() {
 	# shellcheck disable=SC2016,SC2034 # expanded by that sh; read by ctr
-	local AS_USER=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$DELEGATED"
-		setpriv --reuid=65534 --regid=65534 --clear-groups)
+	local AS_USER=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$DELEGATED" "${NOBODY[@]}")
 	ctr "$@"
 }
 
@@ -490,8 +467,8 @@ delegated_beside_shell() {
 	local n=$1
 	shift
 	# shellcheck disable=SC2016 # expanded by those two sh
-	run --separate-stderr sh -c 'echo $$ >"$0/cgroup.procs" && exec setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "\"\$0\" run \"\$@\"; exit \$?" "$@"' \
-		"$DELEGATED" "$(stage_bin "$n")" "$@"
+	run --separate-stderr sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' \
+		"$DELEGATED" "${NOBODY[@]}" sh -c '"$0" run "$@"; exit $?' "$(stage_bin "$n")" "$@"
 	log_run "(nobody's shell in the delegated cgroup) stage$n/container run $*"
 }
 
@@ -551,30 +528,37 @@ delegated_beside_shell() {
 
 # ---- the security table: root inside has no power over the host ----
 
-# deny N WHAT COMMAND...: as nobody, COMMAND fails in stage N's container.
+# deny N WHAT ERROR COMMAND...: as nobody, COMMAND fails in stage N's
+# container, and says ERROR (a regex) on stdout or stderr: a row that
+# fails for another reason (a missing /mnt, a typo) is not a denial.
 deny() {
-	local n=$1 what=$2
-	shift 2
+	local n=$1 what=$2 error=$3
+	shift 3
 	nobody_ctr "$n" --volume "$SCRATCH:/vol" "$@"
 	((status != 0)) || fail "stage $n: $what was allowed without root"
+	expect_match "$output$stderr" "$error" "stage $n: $what"
 }
+
+# What the kernel's refusal looks like: EPERM, or EACCES for a file; and
+# mount(8)'s word for either.
+DENIED='Operation not permitted|Permission denied'
+MOUNT_DENIED='mount: /mnt: permission denied'
 
 @test "rootless: mknod, devtmpfs, sysfs, cgroupfs, sysrq, /proc/sys and open_by_handle_at are denied" {
 	for n in $(rootless_stages_from 4); do
-		deny "$n" mknod mknod /tmp/sda b 8 0
-		deny "$n" "mount devtmpfs" mount -t devtmpfs none /mnt
-		deny "$n" "mount sysfs" mount -t sysfs none /mnt
-		deny "$n" "mount cgroup2" mount -t cgroup2 none /mnt
-		deny "$n" "mount cgroup v1" mount -t cgroup -o pids none /mnt
+		deny "$n" mknod "$DENIED" mknod /tmp/sda b 8 0
+		deny "$n" "mount devtmpfs" "$MOUNT_DENIED" mount -t devtmpfs none /mnt
+		deny "$n" "mount sysfs" "$MOUNT_DENIED" mount -t sysfs none /mnt
+		deny "$n" "mount cgroup2" "$MOUNT_DENIED" mount -t cgroup2 none /mnt
+		deny "$n" "mount cgroup v1" "$MOUNT_DENIED" mount -t cgroup -o pids none /mnt
 		if [[ -e /proc/sysrq-trigger ]]; then
-			deny "$n" "write sysrq-trigger" sh -c 'echo h >/proc/sysrq-trigger'
+			deny "$n" "write sysrq-trigger" "$DENIED" sh -c 'echo h >/proc/sysrq-trigger'
 		else
 			log "no /proc/sysrq-trigger on this kernel: that row is not tried"
 		fi
 		# shellcheck disable=SC2016 # expanded by the container's sh
-		deny "$n" "write /proc/sys" sh -c 'v=$(cat /proc/sys/vm/overcommit_memory) && echo "$v" >/proc/sys/vm/overcommit_memory'
-		deny "$n" open_by_handle_at byhandle /vol
-		expect_match "$output" "denied: Operation not permitted" "stage $n: byhandle"
+		deny "$n" "write /proc/sys" "$DENIED" sh -c 'v=$(cat /proc/sys/vm/overcommit_memory) && echo "$v" >/proc/sys/vm/overcommit_memory'
+		deny "$n" open_by_handle_at "denied: Operation not permitted" byhandle /vol
 	done
 }
 

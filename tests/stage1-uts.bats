@@ -64,13 +64,31 @@ load helpers
 	done
 }
 
+# The container's sleep, the command or init's child: sets $pid.
+find_sleep() { pid=$(pgrep -x sleep -P "$ctr_pid,$bg_pid"); }
+
 @test "stage1: a command killed by signal N exits 128+N" {
+	local sig code init pid
 	for n in $(stages_from 1); do
 		ctr_bg "$n" sleep 1000
 		wait_container
 		kill -KILL "$ctr_pid"
 		wait_bg
 		expect_status 137
+		# From stage 2 on the command is PID 1, which no other signal ends
+		# from outside: under --init it is an ordinary process again.
+		init=()
+		((n == 1)) || init=(--init)
+		for sig in TERM:143 SEGV:139; do
+			code=${sig#*:}
+			sig=${sig%:*}
+			ctr_bg "$n" "${init[@]}" sh -c 'ulimit -c 0 && exec sleep 1000'
+			wait_container
+			wait_for 50 find_sleep || fail "stage $n: no sleep started"
+			kill "-$sig" "$pid"
+			wait_bg
+			expect_status "$code" || fail "stage $n ${init[*]}: SIG$sig"
+		done
 	done
 }
 

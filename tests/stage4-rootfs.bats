@@ -417,10 +417,7 @@ expect_nothing_created() {
 
 		ctr_bg "$n" --rootfs "$IMG" --volume "$src:/data" sleep 1000
 		wait_container
-		kill -TERM "$bg_pid"
-		sleep 0.5 # two signals sent at once would merge into one
-		kill -TERM "$bg_pid"
-		wait_bg
+		stop_bg # two SIGTERMs, the second once the tool took the first
 		expect_status 137
 		expect_eq "$(cat /proc/self/mounts)" "$mounts" "stage $n: mounts after two SIGTERMs"
 

@@ -173,16 +173,19 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	done
 }
 
+# The cgroup $1 was throttled in at least $2 periods.
+throttled_in() { (($(awk '$1 == "nr_throttled" { print $2 }' "$1/cpu.stat") >= $2)); }
+
 @test "stage5: --cpus caps CPU time: a busy loop under --cpus 0.1 is throttled" {
 	local d throttled
 	for n in $(stages_from 5); do
 		ctr_bg "$n" --cpus 0.1 sh -c 'echo ready; while :; do :; done'
 		wait_for 50 bg_output_has ready || fail "stage $n: the container never started"
 		wait_container
-		sleep 1
 		d=$(cgroup_of "$ctr_pid" cpu)
+		wait_for 50 throttled_in "$d" 5
 		throttled=$(awk '$1 == "nr_throttled" { print $2 }' "$d/cpu.stat")
-		log "cpu.stat after 1 s: $(tr '\n' ' ' <"$d/cpu.stat")"
+		log "cpu.stat: $(tr '\n' ' ' <"$d/cpu.stat")"
 		[[ ${throttled:-0} -ge 5 ]] || fail "stage $n: throttled in only ${throttled:-0} periods"
 		stop_bg
 	done
@@ -421,6 +424,9 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	done
 }
 
+# Process $1 lives: not a zombie, and no SIGKILL on its way.
+survives() { ! exited "$1" && ! signal_pending "$1" 9; }
+
 @test "stage5: a container that outlives its SIGKILLed tool is ended by the next run, which removes its cgroup" {
 	# Without --init, a command that changes its credentials loses its
 	# death signal (prctl(2)) and survives the tool: stages 1 to 4 cannot
@@ -429,10 +435,12 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	local before name=orphan-$$ d
 	before=$(cgroup_tree)
 	for n in $(stages_from 5); do
-		ctr_bg "$n" --name "$name" setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'echo ready; exec sleep 1000'
+		ctr_bg "$n" --name "$name" "${NOBODY[@]}" sh -c 'echo ready; exec sleep 1000'
 		wait_for 50 bg_output_has ready || fail "stage $n: the command never started"
+		wait_container
 		kill_tool
-		sleep 0.5
+		# The tool is reaped: a death signal would have been sent already.
+		survives "$ctr_pid" || fail "stage $n: the command died with the tool"
 		for d in $(cgroup_dirs "$name"); do
 			cgroup_empty "$d" && fail "stage $n: expected the survivor in $d"
 		done

@@ -14,8 +14,8 @@ load helpers
 }
 
 @test "tools: make doctor, for a user who is not root, checks rootless mode: stages 1-4 run, stage 5 needs a delegated cgroup v2" {
-	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups "$REPO/scripts/doctor.sh"
-	log_run "setpriv --reuid=nobody scripts/doctor.sh"
+	run --separate-stderr "${NOBODY[@]}" "$REPO/scripts/doctor.sh"
+	log_run "${NOBODY[*]} scripts/doctor.sh"
 	# The suite's cgroups are root's: nothing is delegated to nobody.
 	[[ $status -ne 0 ]] || fail "doctor passed stage 5 as nobody"
 	expect_match "$output" "ok +rootless: an unprivileged user may make" "doctor as nobody"
@@ -87,13 +87,29 @@ load helpers
 	expect_eq "$(find "$dest" -type f -o -type l)" "" "files left after uninstall"
 }
 
-@test "tools: the Makefile, scripts/lib.sh and the suites list the same stages" {
-	local in_make in_lib
-	in_make=$(sed -n 's/^STAGES *:= *//p' "$REPO/Makefile")
+@test "tools: make install fails when a stage in the middle cannot be installed" {
+	local dest=$BATS_TEST_TMPDIR/dest
+	mkdir -p "$dest/opt/cfs/libexec/containers-from-scratch"
+	# A file where stage 3's directory must go.
+	touch "$dest/opt/cfs/libexec/containers-from-scratch/stage3-mount"
+	run make -C "$REPO" -s install DESTDIR="$dest" PREFIX=/opt/cfs
+	log_run "make install DESTDIR=$dest PREFIX=/opt/cfs (stage 3 blocked)"
+	((status != 0)) || fail "make install exited 0"
+}
+
+@test "tools: the Makefile, scripts/lib.sh, the suites and the tool's own table list the same stages" {
+	local list in_make in_lib in_cli
+	list=$(paste -sd ' ' "$REPO/scripts/stages.txt")
+	# shellcheck disable=SC2016 # $(STAGES) is make's
+	in_make=$(make -C "$REPO" -s --no-print-directory -f Makefile -f - print-stages <<<'print-stages: ; @echo $(STAGES)')
 	# shellcheck disable=SC2016 # expanded by the inner bash
 	in_lib=$(bash -c 'source "$1/scripts/lib.sh" && echo "${STAGES[*]}"' bash "$REPO")
-	expect_eq "$in_lib" "$in_make" "STAGES in scripts/lib.sh and in the Makefile"
-	expect_eq "${STAGE_DIRS[*]}" "$in_make" "STAGE_DIRS in tests/helpers.bash and STAGES in the Makefile"
+	# common/cli.c cannot read a file: its table is checked here.
+	in_cli=$(sed -n '/stage_dirs\[\] = {/,/};/p' "$REPO/common/cli.c" | grep -o '"stage[^"]*"' | tr -d '"' | paste -sd ' ')
+	expect_eq "$in_make" "$list" "STAGES in the Makefile"
+	expect_eq "$in_lib" "$list" "STAGES in scripts/lib.sh"
+	expect_eq "${STAGE_DIRS[*]}" "$list" "STAGE_DIRS in tests/helpers.bash"
+	expect_eq "$in_cli" "$list" "stage_dirs in common/cli.c"
 }
 
 # bats test_tags=toolchain
@@ -160,6 +176,23 @@ load helpers
 	expect_status 0
 	expect_match "$output" "^--- stage2-pid/main.c" "the diff's first header"
 	expect_no_match "$output" "stage4-rootfs" "another step"
+}
+
+@test "tools: make diff STAGE=N shows every source file of the step, a new one as a new file" {
+	local f dir=$REPO/stage5-cgroups
+	[[ -f $dir/main.c ]] || skip "no stage 5 in this checkout"
+	run make -C "$REPO" -s --no-print-directory diff STAGE=5
+	log_run "make diff STAGE=5"
+	expect_status 0
+	for f in "$dir"/*.[ch]; do
+		f=${f##*/}
+		if [[ -f $REPO/stage4-rootfs/$f ]]; then
+			cmp -s "$REPO/stage4-rootfs/$f" "$dir/$f" ||
+				expect_match "$output" "--- stage4-rootfs/$f"$'\n'"\+\+\+ stage5-cgroups/$f" "$f, changed"
+		else
+			expect_match "$output" "--- /dev/null"$'\n'"\+\+\+ stage5-cgroups/$f"$'\n'"@@ -0,0 \+1," "$f, new"
+		fi
+	done
 }
 
 @test "tools: make doctor names a missing build or test tool, with the fix" {
