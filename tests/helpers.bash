@@ -511,10 +511,3 @@ end_attacker() {
 	kill "$attacker_pid"
 	wait "$attacker_pid" 2>/dev/null || true
 }
-
-# Has process $1 exited (gone, or a zombie not yet reaped)?
-exited() {
-	local state
-	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d ' ' -f 1)
-	[[ -z $state || $state == Z ]]
-}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # shellcheck disable=SC2154 # $output, $stderr, $bg_pid, $ctr_pid: set by run and helpers.bash
 # shellcheck disable=SC2030,SC2031 # $status: set by run, read by deny()
+# shellcheck disable=SC2153 # NOBODY: set by helpers.bash
 # Rootless mode: every stage run by a user without root (uid 65534 here, as
 # as_nobody runs it) enters a user namespace of its own, where the user is
 # root, and keeps its stage's behaviour: the hostname, PID 1, /proc, the
