@@ -37,12 +37,12 @@ enum {
 	OPT_HOSTNAME = 256,
 	OPT_INIT,
 	OPT_ROOTFS,
-	OPT_VOLUME,
 	OPT_LAYER,
 	OPT_PIDS_LIMIT,
 	OPT_MEMORY,
 	OPT_CPUS,
 	OPT_NAME,
+	OPT_VERBOSE,
 	OPT_VERSION,
 };
 
@@ -88,7 +88,7 @@ static const struct option_doc option_docs[] = {
 		 "it on the next run. Default: a 1 GiB tmpfs,\n"
 		 "discarded at exit"},
 	{.name = "volume",
-	 .val = OPT_VOLUME,
+	 .val = 'v',
 	 .arg = "HOST_DIR:CONTAINER_DIR[:ro]",
 	 .stage = 4,
 	 .help = "bind-mount a host directory into the container,\n"
@@ -120,7 +120,7 @@ static const struct option_doc option_docs[] = {
 		 "ctr-PID, PID being the tool's); one running\n"
 		 "container per name"},
 	{.name = "verbose",
-	 .val = 'v',
+	 .val = OPT_VERBOSE,
 	 .stage = 1,
 	 .help = "trace each isolation step on stderr",
 	 .more_stage = 5,
@@ -200,7 +200,7 @@ static const char *option_default(int val)
 		return DEFAULT_HOSTNAME;
 	case OPT_ROOTFS:
 		return default_rootfs();
-	case OPT_VOLUME:
+	case 'v':
 		snprintf(buf, sizeof(buf), "%d", MAX_VOLUMES);
 		return buf;
 	case OPT_PIDS_LIMIT:
@@ -554,7 +554,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 		check_hostname(val);
 		opts->hostname = val;
 		break;
-	case 'v':
+	case OPT_VERBOSE:
 		verbose = 1;
 		break;
 	case OPT_INIT:
@@ -569,7 +569,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 			diex("invalid --rootfs '%.80s': the host's own / cannot be the image; build one with 'make rootfs'",
 			     val);
 		break;
-	case OPT_VOLUME:
+	case 'v':
 		add_volume(opts, val);
 		break;
 	case OPT_LAYER:
@@ -641,7 +641,7 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 	argv++;
 	opterr = 0;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+:vh", long_options, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "+:v:h", long_options, NULL)) !=
 	       -1) {
 		if (opt == 'h') {
 			usage();

@@ -33,7 +33,7 @@
 
 /* ---- errors and tracing (err.c) ---- */
 
-/* Set once by main(): "stage3", used as the prefix of -v traces. */
+/* Set once by main(): "stage3", used as the prefix of --verbose traces. */
 extern const char *trace_prefix;
 extern int verbose;
 
@@ -49,7 +49,7 @@ noreturn void die_hint(const char *hint, const char *fmt, ...)
 void at_die(void (*cleanup)(void));
 /* Print "container: <what>" and carry on. */
 void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* With -v, print "<stage>: <what>" on stderr. */
+/* With --verbose, print "<stage>: <what>" on stderr. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- files (file.c) ---- */

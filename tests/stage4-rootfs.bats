@@ -342,6 +342,30 @@ expect_nothing_created() {
 	done
 }
 
+@test "stage4: -v HOST:CTR[:ro] is a volume, as in docker run" {
+	local src=$BATS_TEST_TMPDIR/src
+	mkdir "$src"
+	echo original >"$src/in"
+	for n in $(stages_from 4); do
+		ctr "$n" --rootfs "$IMG" -v "$src:/data" sh -c 'cat /data/in && echo out >/data/out'
+		expect_status 0
+		expect_eq "$output" original "stage $n: -v HOST:CTR"
+		expect_eq "$(cat "$src/out")" out "stage $n: the file that came out"
+		ctr "$n" --rootfs "$IMG" -v "$src:/data:ro" sh -c 'echo x >/data/new'
+		expect_status 2
+		expect_match "$stderr" "Read-only file system" "stage $n: -v HOST:CTR:ro"
+		[[ ! -e $src/new ]] || fail "stage $n: a write went through -v ...:ro"
+		rm "$src/out"
+	done
+	for n in 1 2 3; do
+		[[ -f $(stage_bin "$n") ]] || continue
+		ctr "$n" -v "$src:/data" true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "--volume is introduced in stage 4" "stage $n -v"
+	done
+}
+
 @test "stage4: a --volume path missing from the image is made in the upper layer, not the image" {
 	local img=$IMG src=$BATS_TEST_TMPDIR/src layer
 	mkdir "$src"
@@ -551,9 +575,9 @@ type_into_sh() {
 	done
 }
 
-@test "stage4: -v traces the overlay, pivot_root, /dev and /proc" {
+@test "stage4: --verbose traces the overlay, pivot_root, /dev and /proc" {
 	for n in $(stages_from 4); do
-		ctr "$n" -v true
+		ctr "$n" --verbose true
 		expect_status 0
 		expect_match "$stderr" "stage$n: mount overlay" "stage $n trace"
 		expect_match "$stderr" "stage$n: pivot_root" "stage $n trace"

@@ -223,7 +223,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 	local fallback
 	for n in $(stages_from 5); do
 		for fallback in "" clone3; do
-			CONTAINER_FORCE_FALLBACK=$fallback ctr "$n" -v --pids-limit 5 forkcount
+			CONTAINER_FORCE_FALLBACK=$fallback ctr "$n" --verbose --pids-limit 5 forkcount
 			expect_status 0
 			expect_eq "$output" 4 "stage $n ($fallback): forkcount under --pids-limit 5"
 			if cgroup_v2 && [[ -z $fallback ]]; then
@@ -389,7 +389,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 				fail "stage $n: processes in the stale $d: $(cat "$d/cgroup.procs")"
 		done
 		# Its owner is gone: the next run removes it, whatever its own name.
-		ctr "$n" -v true
+		ctr "$n" --verbose true
 		expect_status 0
 		expect_match "$stderr" "removed stale cgroup [^ ]*/container/$name" "stage $n trace"
 		expect_no_new_cgroups "$before" "stage $n after the next run"
@@ -423,7 +423,7 @@ cgroup_empty() { [[ -z $(cat "$1/cgroup.procs") ]]; }
 		for d in $(cgroup_dirs "$name"); do
 			cgroup_empty "$d" && fail "stage $n: expected the survivor in $d"
 		done
-		ctr "$n" -v true
+		ctr "$n" --verbose true
 		expect_status 0
 		expect_match "$stderr" "removed stale cgroup [^ ]*/container/$name" "stage $n trace"
 		expect_no_leftovers "stage $n"
@@ -612,7 +612,7 @@ bad_limits=(
 @test "stage5: --verbose prints the path of each cgroup it creates and removes" {
 	local d name=verbose-$$
 	for n in $(stages_from 5); do
-		ctr "$n" -v --name "$name" true
+		ctr "$n" --verbose --name "$name" true
 		expect_status 0
 		for d in $(cgroup_dirs "$name"); do
 			expect_match "$stderr" "stage$n: created cgroup $d" "stage $n trace"
