@@ -38,6 +38,7 @@ enum {
 	OPT_INIT,
 	OPT_ROOTFS,
 	OPT_LAYER,
+	OPT_TMPFS_LAYER,
 	OPT_PIDS_LIMIT,
 	OPT_MEMORY,
 	OPT_CPUS,
@@ -85,8 +86,14 @@ static const struct option_doc option_docs[] = {
 	 .stage = 4,
 	 .help = "keep the writable layer in DIR: the changes in\n"
 		 "DIR/upper, overlayfs's scratch in DIR/work; reuse\n"
-		 "it on the next run. Default: a 1 GiB tmpfs,\n"
-		 "discarded at exit"},
+		 "it on the next run. Default: a directory of its\n"
+		 "own on disk, removed at exit"},
+	{.name = "tmpfs-layer",
+	 .val = OPT_TMPFS_LAYER,
+	 .stage = 4,
+	 .help = "keep the discarded writable layer in memory, a\n"
+		 "1 GiB tmpfs: faster, but what the container writes\n"
+		 "is memory (in stage 5, counted in --memory)"},
 	{.name = "volume",
 	 .val = 'v',
 	 .arg = "HOST_DIR:CONTAINER_DIR[:ro]",
@@ -408,8 +415,10 @@ static void add_volume(struct options *opts, const char *spec)
 		diex("invalid --volume '%.200s': the container path must be absolute, not / and without '.' or '..'",
 		     spec);
 	normalize_path(ctr);
-	if (path_is_under(ctr, "/proc") || path_is_under(ctr, "/dev"))
-		diex("invalid --volume '%.200s': the container's /proc and /dev are its own, not a place for a volume",
+	/* /dev/shm may be a host directory: shared memory with the host. */
+	if (path_is_under(ctr, "/proc") ||
+	    (path_is_under(ctr, "/dev") && strcmp(ctr, "/dev/shm") != 0))
+		diex("invalid --volume '%.200s': the container's /proc and /dev are its own, not a place for a volume (but /dev/shm may be one)",
 		     spec);
 	for (int i = 0; i < opts->nvolumes; i++)
 		if (strcmp(opts->volumes[i].container, ctr) == 0)
@@ -542,6 +551,7 @@ static void usage_error(const char *fmt, ...)
 static void set_option(struct options *opts, int opt, const char *val)
 {
 	const char *name = find_option(opt)->name;
+	struct stat st;
 
 	/* "--hostname --verbose" would otherwise name the host "--verbose". */
 	if (val && val[0] == '-' && opt != OPT_PIDS_LIMIT &&
@@ -562,6 +572,9 @@ static void set_option(struct options *opts, int opt, const char *val)
 		break;
 	case OPT_ROOTFS:
 		free(opts->rootfs);
+		if (stat(val, &st) == 0 && S_ISREG(st.st_mode))
+			diex("invalid --rootfs '%.200s': a file, not an image directory; unpack a tarball with 'make import TAR=%.200s DEST=DIR', then give --rootfs DIR",
+			     val, val);
 		opts->rootfs = existing_dir("--rootfs", val);
 		/* Stage 4 covers the image's path with a scratch tmpfs, and a
 		 * mount on top of "/" is not seen through "/". */
@@ -577,6 +590,9 @@ static void set_option(struct options *opts, int opt, const char *val)
 		opts->layer = layer_dir(val);
 		if (strlen(opts->layer) + sizeof("/upper") > PATH_MAX)
 			diex("invalid --layer '%.80s...': path too long", val);
+		break;
+	case OPT_TMPFS_LAYER:
+		opts->tmpfs_layer = 1;
 		break;
 	case OPT_PIDS_LIMIT:
 		if (parse_long(val, 1, PIDS_LIMIT_MAX, &opts->pids_limit) == -1)
@@ -669,6 +685,8 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 			     stage_dirs[stage]);
 		set_option(opts, opt, optarg);
 	}
+	if (opts->layer && opts->tmpfs_layer)
+		usage_error("--layer DIR and --tmpfs-layer exclude each other");
 	if (optind >= argc)
 		usage_error("missing COMMAND");
 	if (argv[optind][0] == '\0')
