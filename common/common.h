@@ -115,6 +115,7 @@ struct scratch_layer {
 	int base;   /* STATE/layers */
 	int lock;   /* dir, locked */
 	int userns; /* rootless: the container's user namespace, or -1 */
+	const char *options; /* for the overlay: ",volatile" or "" */
 };
 /* Make the layer (DIR/upper, DIR/work), unless opts asks for --layer or
  * --tmpfs-layer; first remove the layers of tools killed with SIGKILL. */

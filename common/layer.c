@@ -36,6 +36,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -243,11 +244,13 @@ void make_scratch_layer(struct scratch_layer *s, const struct options *opts)
 {
 	char path[PATH_MAX], name[32];
 	struct statfs fs;
-	int state;
+	struct utsname u;
+	int state, major, minor;
 
 	s->dir[0] = '\0';
 	s->lock = -1;
 	s->userns = -1;
+	s->options = "";
 	if (opts->layer || opts->tmpfs_layer)
 		return;
 	state = state_dir(path, sizeof(path));
@@ -281,6 +284,12 @@ void make_scratch_layer(struct scratch_layer *s, const struct options *opts)
 	    fchmodat(s->lock, "upper", 0755, 0) == -1 ||
 	    mkdirat(s->lock, "work", 0700) == -1)
 		die("mkdir %s/upper and work", s->dir);
+	/* Unmounting an overlay syncs its upper layer's whole filesystem,
+	 * the host's disk, unless it is volatile (Linux 5.10): a layer that
+	 * is removed at exit need not survive a crash. */
+	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+	    (major > 5 || (major == 5 && minor >= 10)))
+		s->options = ",volatile";
 	trace("writable layer in %s, removed at exit", s->dir);
 }
 

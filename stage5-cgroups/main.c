@@ -190,10 +190,12 @@ static void mount_root(struct child_args *args)
 		trace("writable layer on a tmpfs, discarded at exit");
 	}
 	/* In a user namespace overlayfs may not use its trusted.* xattrs,
-	 * only user.* ones: userxattr. */
+	 * only user.* ones: userxattr.  The default layer, removed at exit,
+	 * may be "volatile": no sync of the host's disk when it unmounts. */
 	snprintf(data, sizeof(data),
-		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", lower,
-		 layer, layer, rootless() ? ",userxattr" : "");
+		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s%s", lower,
+		 layer, layer, rootless() ? ",userxattr" : "",
+		 args->scratch.options);
 	if (mkdir("root", 0755) == -1)
 		die("mkdir the mount point in the scratch tmpfs");
 	if (mount("overlay", "root", "overlay", 0, data) == -1)
