@@ -38,12 +38,13 @@ enum {
 	OPT_INIT,
 	OPT_SETGROUPS,
 	OPT_ROOTFS,
-	OPT_VOLUME,
 	OPT_LAYER,
+	OPT_TMPFS_LAYER,
 	OPT_PIDS_LIMIT,
 	OPT_MEMORY,
 	OPT_CPUS,
 	OPT_NAME,
+	OPT_VERBOSE,
 	OPT_VERSION,
 };
 
@@ -93,10 +94,16 @@ static const struct option_doc option_docs[] = {
 	 .stage = 4,
 	 .help = "keep the writable layer in DIR: the changes in\n"
 		 "DIR/upper, overlayfs's scratch in DIR/work; reuse\n"
-		 "it on the next run. Default: a 1 GiB tmpfs,\n"
-		 "discarded at exit"},
+		 "it on the next run. Default: a directory of its\n"
+		 "own on disk, removed at exit"},
+	{.name = "tmpfs-layer",
+	 .val = OPT_TMPFS_LAYER,
+	 .stage = 4,
+	 .help = "keep the discarded writable layer in memory, a\n"
+		 "1 GiB tmpfs: faster, but what the container writes\n"
+		 "is memory (in stage 5, counted in --memory)"},
 	{.name = "volume",
-	 .val = OPT_VOLUME,
+	 .val = 'v',
 	 .arg = "HOST_DIR:CONTAINER_DIR[:ro]",
 	 .stage = 4,
 	 .help = "bind-mount a host directory into the container,\n"
@@ -139,7 +146,7 @@ static const struct option_doc option_docs[] = {
 	 .help = "keep stdin open: it always is; accepted so that\n"
 		 "docker's -it works"},
 	{.name = "verbose",
-	 .val = 'v',
+	 .val = OPT_VERBOSE,
 	 .stage = 1,
 	 .help = "trace each isolation step on stderr",
 	 .more_stage = 5,
@@ -221,7 +228,7 @@ static const char *option_default(int val)
 		return "deny";
 	case OPT_ROOTFS:
 		return default_rootfs();
-	case OPT_VOLUME:
+	case 'v':
 		snprintf(buf, sizeof(buf), "%d", MAX_VOLUMES);
 		return buf;
 	case OPT_PIDS_LIMIT:
@@ -429,8 +436,10 @@ static void add_volume(struct options *opts, const char *spec)
 		diex("invalid --volume '%.200s': the container path must be absolute, not / and without '.' or '..'",
 		     spec);
 	normalize_path(ctr);
-	if (path_is_under(ctr, "/proc") || path_is_under(ctr, "/dev"))
-		diex("invalid --volume '%.200s': the container's /proc and /dev are its own, not a place for a volume",
+	/* /dev/shm may be a host directory: shared memory with the host. */
+	if (path_is_under(ctr, "/proc") ||
+	    (path_is_under(ctr, "/dev") && strcmp(ctr, "/dev/shm") != 0))
+		diex("invalid --volume '%.200s': the container's /proc and /dev are its own, not a place for a volume (but /dev/shm may be one)",
 		     spec);
 	for (int i = 0; i < opts->nvolumes; i++)
 		if (strcmp(opts->volumes[i].container, ctr) == 0)
@@ -563,6 +572,7 @@ static void usage_error(const char *fmt, ...)
 static void set_option(struct options *opts, int opt, const char *val)
 {
 	const char *name = find_option(opt)->name;
+	struct stat st;
 
 	/* "--hostname --verbose" would otherwise name the host "--verbose". */
 	if (val && val[0] == '-' && opt != OPT_PIDS_LIMIT &&
@@ -575,7 +585,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 		check_hostname(val);
 		opts->hostname = val;
 		break;
-	case 'v':
+	case OPT_VERBOSE:
 		verbose = 1;
 		break;
 	case OPT_INIT:
@@ -594,6 +604,9 @@ static void set_option(struct options *opts, int opt, const char *val)
 		break;
 	case OPT_ROOTFS:
 		free(opts->rootfs);
+		if (stat(val, &st) == 0 && S_ISREG(st.st_mode))
+			diex("invalid --rootfs '%.200s': a file, not an image directory; unpack a tarball with 'make import TAR=%.200s DEST=DIR', then give --rootfs DIR",
+			     val, val);
 		opts->rootfs = existing_dir("--rootfs", val);
 		/* Stage 4 covers the image's path with a scratch tmpfs, and a
 		 * mount on top of "/" is not seen through "/". */
@@ -601,7 +614,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 			diex("invalid --rootfs '%.80s': the host's own / cannot be the image; build one with 'make rootfs'",
 			     val);
 		break;
-	case OPT_VOLUME:
+	case 'v':
 		add_volume(opts, val);
 		break;
 	case OPT_LAYER:
@@ -609,6 +622,9 @@ static void set_option(struct options *opts, int opt, const char *val)
 		opts->layer = layer_dir(val);
 		if (strlen(opts->layer) + sizeof("/upper") > PATH_MAX)
 			diex("invalid --layer '%.80s...': path too long", val);
+		break;
+	case OPT_TMPFS_LAYER:
+		opts->tmpfs_layer = 1;
 		break;
 	case OPT_PIDS_LIMIT:
 		if (parse_long(val, 1, PIDS_LIMIT_MAX, &opts->pids_limit) == -1)
@@ -673,7 +689,7 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 	argv++;
 	opterr = 0;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+:vhti", long_options, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "+:v:hti", long_options, NULL)) !=
 	       -1) {
 		if (opt == 'h') {
 			usage();
@@ -706,6 +722,8 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 			     stage_dirs[stage]);
 		set_option(opts, opt, optarg);
 	}
+	if (opts->layer && opts->tmpfs_layer)
+		usage_error("--layer DIR and --tmpfs-layer exclude each other");
 	if (optind >= argc)
 		usage_error("missing COMMAND");
 	if (argv[optind][0] == '\0')

@@ -34,7 +34,7 @@
 
 /* ---- errors and tracing (err.c) ---- */
 
-/* Set once by main(): "stage3", used as the prefix of -v traces. */
+/* Set once by main(): "stage3", used as the prefix of --verbose traces. */
 extern const char *trace_prefix;
 extern int verbose;
 
@@ -51,7 +51,7 @@ noreturn void die_hint(const char *hint, const char *fmt, ...)
 void at_die(void (*cleanup)(void));
 /* Print "container: <what>" and carry on. */
 void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* With -v, print "<stage>: <what>" on stderr. */
+/* With --verbose, print "<stage>: <what>" on stderr. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- files (file.c) ---- */
@@ -80,6 +80,10 @@ void make_read_only(int dir);
 /* Remount top and every mount below it read-only, one at a time: what
  * mount_setattr(2) with AT_RECURSIVE does in one call from Linux 5.12. */
 void remount_tree_read_only(const char *top);
+/* Bind the host's directory host, with every mount below it, on path in
+ * the new root (the working directory), read-only: without root, for what
+ * only root may mount afresh, such as sysfs. */
+void bind_read_only(const char *host, const char *path);
 
 /* ---- the tool's lock files (state.c) ---- */
 
@@ -124,6 +128,27 @@ void make_layer(struct layer *layer, const char *dir);
  * never started (started is 0) or left DIR/upper empty; release DIR. */
 void finish_layer(struct layer *layer, int started);
 
+/* ---- the default writable layer of stages 4 and 5 (layer.c) ---- */
+
+/* STATE/layers/ctr-PID, on disk, locked while the tool runs. */
+struct scratch_layer {
+	char dir[PATH_MAX]; /* "": none (--layer DIR, or --tmpfs-layer) */
+	char base_path[PATH_MAX];
+	int base;   /* STATE/layers */
+	int lock;   /* dir, locked */
+	int userns; /* rootless: the container's user namespace, or -1 */
+	const char *options; /* for the overlay: ",volatile" or "" */
+};
+/* Make the layer (DIR/upper, DIR/work), unless opts asks for --layer or
+ * --tmpfs-layer; first remove the layers of tools killed with SIGKILL. */
+struct options;
+void make_scratch_layer(struct scratch_layer *s, const struct options *opts);
+/* Rootless: hold on to the user namespace of the container pid, whose
+ * root may remove the files of every id it maps. */
+void keep_layer_owner(struct scratch_layer *s, pid_t pid);
+/* Remove it and all it holds; warns rather than dies. */
+void remove_scratch_layer(struct scratch_layer *s);
+
 /* ---- the command line (cli.c, parse.c) ---- */
 
 struct volume {
@@ -135,8 +160,9 @@ struct volume {
 struct options {
 	const char *hostname;
 	int init;
-	char *rootfs; /* resolved; NULL means the default image */
-	char *layer;  /* keep the writable layer here; NULL: discard */
+	char *rootfs;	 /* resolved; NULL means the default image */
+	char *layer;	 /* keep the writable layer here; NULL: discard */
+	int tmpfs_layer; /* the discarded layer is a tmpfs, not on disk */
 	struct volume volumes[MAX_VOLUMES];
 	int nvolumes;
 	long pids_limit;

@@ -1,12 +1,12 @@
 /*
- * err.c - one-line messages on stderr, and the -v trace.
+ * err.c - one-line messages on stderr, and the --verbose trace.
  *
  * die(), die_hint() and diex() print "container: <what failed>[: <errno's
  * reason>][ (hint: ...)]" and exit 125, docker run's status for a failure of
  * the tool itself, so that it cannot be mistaken for the command's own
  * status.  warn_msg() prints the same kind of line and carries on.  trace()
- * prints "<stage>: <step>", only with -v.  Each is a single line, so that it
- * can be grepped.
+ * prints "<stage>: <step>", only with --verbose.  Each is a single line, so
+ * that it can be grepped.
  */
 #include <errno.h>
 #include <stdarg.h>

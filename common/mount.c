@@ -1,5 +1,6 @@
 /*
- * mount.c - making a mount tree read-only, for stage 4's --volume ...:ro.
+ * mount.c - making a mount tree read-only, for stage 4's --volume ...:ro
+ * and, without root, its /sys.
  *
  * One mount_setattr(2) call with AT_RECURSIVE does it (Linux 5.12).  Before
  * that, a read-only bind remount applies to one mount only, so every mount
@@ -89,4 +90,30 @@ void make_read_only(int dir)
 	where[len] = '\0';
 	trace("no mount_setattr: remounting each mount under %s", where);
 	remount_tree_read_only(where);
+}
+
+/*
+ * Bind the host's directory host on path in the new root (the working
+ * directory), with every mount below it, read-only.  The mount point is
+ * opened again after the bind, to get the new mount and not the directory
+ * under it.
+ */
+void bind_read_only(const char *host, const char *path)
+{
+	char source[32], target[32];
+	int src, dir;
+
+	src = open(host, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (src == -1)
+		die("open %s", host);
+	dir = open_in_root(path);
+	if (mount(fd_path(src, source, sizeof(source)),
+		  fd_path(dir, target, sizeof(target)), NULL, MS_BIND | MS_REC,
+		  NULL) == -1)
+		die("bind-mount %s on %s", host, path);
+	close(dir);
+	close(src);
+	dir = open_in_root(path);
+	make_read_only(dir);
+	close(dir);
 }

@@ -56,7 +56,7 @@
 # NORMALIZATION.  Some output legitimately differs from run to run and from
 # machine to machine.  Before two transcripts are compared, both go through
 # normalize(), which changes only this:
-#   - a host PID in the -v trace: "PID <digits> on the host" and "PID
+#   - a host PID in the --verbose trace: "PID <digits> on the host" and "PID
 #     <digits> into its cgroup" become "PID <pid> ..."
 #   - a default container name, "ctr-<digits>" (the tool's PID), becomes
 #     "ctr-<pid>"

@@ -6,15 +6,16 @@
  * (--rootfs, or the default built by `make rootfs`) becomes the read-only
  * lower layer of an overlay mount; the container's writes land in an upper
  * layer, so the image is never modified.  By default the upper layer is a
- * tmpfs that exists only in the container's mount namespace and vanishes
- * with it, like `docker run --rm`; --layer DIR keeps it on disk instead.
- * Then pivot_root(2) makes the overlay the root and the old root is
- * detached: unlike chroot(2), there is no path back to the host's files.
- * The container gets a fresh /proc and a /dev with only the harmless
- * devices, and --volume bind-mounts host directories in.
+ * directory on disk that the tool makes for the run and removes at its end,
+ * like `docker run --rm` (--tmpfs-layer puts it in memory); --layer DIR
+ * keeps it.  Then pivot_root(2) makes the overlay the root and the old root
+ * is detached: unlike chroot(2), there is no path back to the host's files.
+ * The container gets a fresh /proc, a /dev with only the harmless devices
+ * and a /dev/shm, a read-only /sys, and --volume (-v) bind-mounts host
+ * directories in.
  *
  * See: pivot_root(2), mount(2), mount_namespaces(7), overlayfs
- *      (Documentation/filesystems/overlayfs.rst), mknod(2), devpts
+ *      (Documentation/filesystems/overlayfs.rst), mknod(2), devpts, sysfs(5)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,10 +39,13 @@
 #define STAGE	    4
 #define CLONE_FLAGS (CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS)
 
-/* The default writable layer is a tmpfs: memory, so it is capped. */
 #define DEFAULT_PATH                                                           \
 	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* The scratch tmpfs holds the mount point, and the layer with
+ * --tmpfs-layer: memory, so it is capped. */
 #define SCRATCH_OPTIONS "mode=0755,size=1g"
+/* /dev/shm is memory too: docker's size. */
+#define SHM_OPTIONS "mode=1777,size=64m"
 /* The uid that a file of an unmapped owner shows in a user namespace
  * (/proc/sys/kernel/overflowuid). */
 #define OVERFLOW_UID 65534
@@ -50,11 +54,12 @@
 struct child_args {
 	struct options *opts;
 	int image_fd;		    /* the image, opened before covering it */
-	int layer_fd;		    /* --layer DIR, or -1 */
+	int layer_fd;		    /* --layer DIR, the disk layer, or -1 */
 	int volume_fd[MAX_VOLUMES]; /* each --volume's host directory */
 	int sync_fd[2];		    /* [0] the tool's end, [1] the child's */
 	struct layer layer; /* --layer DIR, made and locked by the tool */
-	sigset_t sigmask;   /* the mask to restore before exec */
+	struct scratch_layer scratch; /* or the default one, on disk */
+	sigset_t sigmask;	      /* the mask to restore before exec */
 };
 
 /* ---- the child, inside the new namespaces ---- */
@@ -132,16 +137,16 @@ static void make_mounts_private(void)
 static void open_host_dirs(struct child_args *args)
 {
 	const struct options *opts = args->opts;
+	const char *layer = opts->layer ? opts->layer : args->scratch.dir;
 
 	args->image_fd = open(opts->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (args->image_fd == -1)
 		die("open image %s", opts->rootfs);
 	args->layer_fd = -1;
-	if (opts->layer) {
-		args->layer_fd =
-			open(opts->layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (layer[0] != '\0') {
+		args->layer_fd = open(layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (args->layer_fd == -1)
-			die("open --layer %s", opts->layer);
+			die("open the writable layer %s", layer);
 	}
 	for (int i = 0; i < opts->nvolumes; i++) {
 		args->volume_fd[i] = open(opts->volumes[i].host,
@@ -153,10 +158,11 @@ static void open_host_dirs(struct child_args *args)
 
 /*
  * Build the container's root: an overlay whose lower layer is the image and
- * whose upper layer takes every write.  The scratch tmpfs that holds the
- * mount point (and, without --layer, the upper layer) is mounted over the
- * image's own path, in our private namespace only: nothing is created on the
- * host, and the kernel frees it all when the namespace dies.  The image and
+ * whose upper layer takes every write.  The upper layer is a directory on
+ * disk that the tool made for this run (common/layer.c), or --layer DIR;
+ * with --tmpfs-layer it is in the scratch tmpfs that holds the mount point.
+ * That tmpfs is mounted over the image's own path, in our private namespace
+ * only, and the kernel frees it when the namespace dies.  The image and
  * the layer stay reachable through the file descriptors opened before.
  * Ends with the working directory at the new root: from here on, relative
  * paths such as "dev" are inside it.
@@ -173,9 +179,10 @@ static void mount_root(struct child_args *args)
 		die("chdir %s", opts->rootfs);
 
 	fd_path(args->image_fd, lower, sizeof(lower));
-	if (opts->layer) {
+	if (args->layer_fd != -1) {
 		fd_path(args->layer_fd, layer, sizeof(layer));
-		trace("writable layer kept in %s/upper", opts->layer);
+		if (opts->layer)
+			trace("writable layer kept in %s/upper", opts->layer);
 	} else {
 		if (mkdir("layer", 0755) == -1 ||
 		    mkdir("layer/upper", 0755) == -1 ||
@@ -185,10 +192,12 @@ static void mount_root(struct child_args *args)
 		trace("writable layer on a tmpfs, discarded at exit");
 	}
 	/* In a user namespace overlayfs may not use its trusted.* xattrs,
-	 * only user.* ones: userxattr. */
+	 * only user.* ones: userxattr.  The default layer, removed at exit,
+	 * may be "volatile": no sync of the host's disk when it unmounts. */
 	snprintf(data, sizeof(data),
-		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", lower,
-		 layer, layer, rootless() ? ",userxattr" : "");
+		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s%s", lower,
+		 layer, layer, rootless() ? ",userxattr" : "",
+		 args->scratch.options);
 	if (mkdir("root", 0755) == -1)
 		die("mkdir the mount point in the scratch tmpfs");
 	if (mount("overlay", "root", "overlay", 0, data) == -1)
@@ -305,6 +314,54 @@ static void mount_dev(void)
 	close(dev);
 	trace("mount a minimal /dev: null zero full random urandom tty%s, and devpts",
 	      rootless() ? " (the host's, bound in)" : "");
+}
+
+/*
+ * /dev/shm: POSIX shared memory and semaphores (shm_open(3), sem_open(3),
+ * Python's multiprocessing), in a capped tmpfs of the container's own.
+ * No /dev/mqueue: it would show the host's POSIX message queues, for the
+ * container shares the host's IPC namespace (see docs/04-rootfs.md).
+ */
+static void mount_shm(void)
+{
+	char path[32];
+	int dev = open_in_root("/dev"), shm;
+
+	if (mkdirat(dev, "shm", 0755) == -1)
+		die("mkdir /dev/shm");
+	shm = openat(dev, "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (shm == -1 ||
+	    mount("tmpfs", fd_path(shm, path, sizeof(path)), "tmpfs",
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, SHM_OPTIONS) == -1)
+		die("mount tmpfs on /dev/shm");
+	close(shm);
+	close(dev);
+	trace("mount a tmpfs on /dev/shm for POSIX shared memory");
+}
+
+/*
+ * A read-only /sys, where programs read the machine's shape (the CPUs in
+ * /sys/devices/system/cpu).  Mounting sysfs takes CAP_SYS_ADMIN over the
+ * network namespace's owner, the host's: root has it.  Without root, the
+ * host's /sys is bound in, read-only with every mount below it, as
+ * bubblewrap does (bind_read_only() in common/mount.c).
+ */
+static void mount_sys(void)
+{
+	char path[32];
+	int dir;
+
+	if (rootless()) {
+		bind_read_only("/sys", "/sys");
+		trace("bind the host's /sys on /sys, read-only: sysfs needs root");
+		return;
+	}
+	dir = open_in_root("/sys");
+	if (mount("sysfs", fd_path(dir, path, sizeof(path)), "sysfs",
+		  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
+		die("mount sysfs on /sys");
+	close(dir);
+	trace("mount sysfs on /sys, read-only");
 }
 
 /*
@@ -475,6 +532,8 @@ static int child(void *arg)
 	mount_root(args);
 	mount_proc();
 	mount_dev();
+	mount_shm();
+	mount_sys();
 	make_tmp();
 	mount_volumes(args);
 	enter_new_root();
@@ -565,9 +624,10 @@ static void usage(void)
 	       "    and mount namespaces, with an image as its root filesystem. The\n"
 	       "    image is the read-only lower layer of an overlay: writes go to an\n"
 	       "    upper layer, and the image is never modified. The container gets\n"
-	       "    a fresh /proc, a minimal /dev and a writable /tmp. Without root, it\n"
-	       "    runs in a user namespace of its own, in which the caller is root,\n"
-	       "    and /dev holds bind mounts of the host's devices.\n");
+	       "    a fresh /proc, a minimal /dev with a /dev/shm, a read-only /sys\n"
+	       "    and a writable /tmp. Without root, it runs in a user namespace of\n"
+	       "    its own, in which the caller is root, and /dev holds bind mounts\n"
+	       "    of the host's devices.\n");
 	print_options(STAGE);
 	printf("\n"
 	       "SEE ALSO\n"
@@ -585,8 +645,11 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage4";
 	make_layer(&args.layer, opts.layer);
+	make_scratch_layer(&args.scratch, &opts);
 	pid = start_container(&args);
+	keep_layer_owner(&args.scratch, pid);
 	wstatus = supervise(pid);
+	remove_scratch_layer(&args.scratch);
 	finish_layer(&args.layer, command_started(&args));
 	return exit_status(wstatus);
 }

@@ -58,6 +58,10 @@ void own_cgroup(struct cgroup *cg);
 /* Kill what is left in cg, remove it in every hierarchy, and remove PARENT
  * if no container uses it any more.  Warns rather than dies. */
 void remove_cgroup(struct cgroup *cg);
+/* v1's /sys/fs/cgroup inside: a tmpfs on dir (an O_PATH fd of the mount
+ * point in the new root), a directory in it for each hierarchy we use with
+ * our cgroup there bound on it, all read-only. */
+void mount_v1_view(const struct cgroup *cg, int dir);
 /* How many processes the OOM killer killed in cg. */
 long long oom_kills(const struct cgroup *cg);
 /* Say that the OOM killer struck, which SIGKILL alone does not tell. */

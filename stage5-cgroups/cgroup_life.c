@@ -2,7 +2,8 @@
  * cgroup_life.c - stage 5's machinery around the lesson: how runs of the
  * tool that start and end at the same time share PARENT, how a cgroup left
  * by a tool killed with SIGKILL is found, and how a cgroup is emptied and
- * removed.  main.c teaches the cgroup; this file keeps the host tidy.
+ * removed; and v1's read-only view of the container's cgroups, inside.
+ * main.c teaches the cgroup; this file keeps the host tidy.
  *
  * Two locks, both flock(2) on a lock file in the tool's state directory
  * (/run/containers-from-scratch for root: see common/state.c), which only
@@ -39,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -626,4 +628,43 @@ void report_oom(long long kills, int wstatus, long long limit)
 		warn_msg(
 			"out of memory (limit %s): %lld process%s killed in the container",
 			size, kills, kills == 1 ? "" : "es");
+}
+
+/*
+ * v1 has no one filesystem to mount for every controller, and mounting a
+ * hierarchy again needs its exact options ("cpu,cpuacct").  So the
+ * container's own cgroup in each hierarchy is bound in, as
+ * /sys/fs/cgroup/pids, /sys/fs/cgroup/memory, ...: it shows the limits
+ * and nothing of the host's tree.  The tmpfs holding them is made
+ * read-only with them, in one make_read_only().
+ */
+void mount_v1_view(const struct cgroup *cg, int dir)
+{
+	char path[32], source[32];
+	const char *name;
+	int top, sub, src;
+
+	if (mount("tmpfs", fd_path(dir, path, sizeof(path)), "tmpfs",
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k") == -1)
+		die("mount tmpfs on /sys/fs/cgroup");
+	top = open_in_root(CGROUP_ROOT); /* the new tmpfs */
+	for (int i = 0; i < cg->nh; i++) {
+		name = strrchr(cg->h[i].root, '/') + 1;
+		if (mkdirat(top, name, 0755) == -1)
+			die("mkdir %s/%s in the container", CGROUP_ROOT, name);
+		sub = openat(top, name,
+			     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		src = open(cg->h[i].dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (sub == -1 || src == -1)
+			die("open %s", cg->h[i].dir);
+		if (mount(fd_path(src, source, sizeof(source)),
+			  fd_path(sub, path, sizeof(path)), NULL, MS_BIND,
+			  NULL) == -1)
+			die("bind-mount %s on %s/%s", cg->h[i].dir, CGROUP_ROOT,
+			    name);
+		close(src);
+		close(sub);
+	}
+	make_read_only(top);
+	close(top);
 }

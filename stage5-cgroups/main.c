@@ -16,13 +16,17 @@
  * has one unified hierarchy for all of them, with other file names; the
  * table in write_limits() shows the two side by side.  On v2, clone3(2)
  * starts the child inside its cgroup; on v1 the child joins it first thing.
+ * Then the child unshares a cgroup namespace, whose root is that cgroup:
+ * inside, /proc/self/cgroup shows "/", and /sys/fs/cgroup the container's
+ * own cgroup, read-only, with its limits.
  * The machinery around the lesson (finding each controller's hierarchy with
  * statfs(2), locking against concurrent runs, removing the cgroups of tools
  * killed with SIGKILL) is in cgroup_life.c.
  *
- * See: cgroups(7), clone3(2) (CLONE_INTO_CGROUP), the kernel's
- *      Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/ (pids.rst,
- *      memory.rst), and Documentation/scheduler/sched-bwc.rst (CPU quotas)
+ * See: cgroups(7), cgroup_namespaces(7), clone3(2) (CLONE_INTO_CGROUP),
+ *      the kernel's Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/
+ *      (pids.rst, memory.rst), Documentation/scheduler/sched-bwc.rst (CPU
+ *      quotas)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,10 +52,13 @@
 #define STAGE	    5
 #define CLONE_FLAGS (CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS)
 
-/* The default writable layer is a tmpfs: memory, so it is capped. */
 #define DEFAULT_PATH                                                           \
 	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* The scratch tmpfs holds the mount point, and the layer with
+ * --tmpfs-layer: memory, so it is capped. */
 #define SCRATCH_OPTIONS "mode=0755,size=1g"
+/* /dev/shm is memory too: docker's size. */
+#define SHM_OPTIONS "mode=1777,size=64m"
 /* The uid that a file of an unmapped owner shows in a user namespace
  * (/proc/sys/kernel/overflowuid). */
 #define OVERFLOW_UID 65534
@@ -60,13 +67,14 @@
 struct child_args {
 	struct options *opts;
 	int image_fd;		    /* the image, opened before covering it */
-	int layer_fd;		    /* --layer DIR, or -1 */
+	int layer_fd;		    /* --layer DIR, the disk layer, or -1 */
 	int volume_fd[MAX_VOLUMES]; /* each --volume's host directory */
 	int sync_fd[2];		    /* [0] the tool's end, [1] the child's */
 	struct layer layer; /* --layer DIR, made and locked by the tool */
-	sigset_t sigmask;   /* the mask to restore before exec */
-	struct cgroup *cg;  /* the container's cgroup */
-	int in_cgroup;	    /* clone3(2) started the child inside it */
+	struct scratch_layer scratch; /* or the default one, on disk */
+	sigset_t sigmask;	      /* the mask to restore before exec */
+	struct cgroup *cg;	      /* the container's cgroup */
+	int in_cgroup; /* clone3(2) started the child inside it */
 };
 
 /* ---- the child, inside the new namespaces ---- */
@@ -144,16 +152,16 @@ static void make_mounts_private(void)
 static void open_host_dirs(struct child_args *args)
 {
 	const struct options *opts = args->opts;
+	const char *layer = opts->layer ? opts->layer : args->scratch.dir;
 
 	args->image_fd = open(opts->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (args->image_fd == -1)
 		die("open image %s", opts->rootfs);
 	args->layer_fd = -1;
-	if (opts->layer) {
-		args->layer_fd =
-			open(opts->layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (layer[0] != '\0') {
+		args->layer_fd = open(layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (args->layer_fd == -1)
-			die("open --layer %s", opts->layer);
+			die("open the writable layer %s", layer);
 	}
 	for (int i = 0; i < opts->nvolumes; i++) {
 		args->volume_fd[i] = open(opts->volumes[i].host,
@@ -165,10 +173,11 @@ static void open_host_dirs(struct child_args *args)
 
 /*
  * Build the container's root: an overlay whose lower layer is the image and
- * whose upper layer takes every write.  The scratch tmpfs that holds the
- * mount point (and, without --layer, the upper layer) is mounted over the
- * image's own path, in our private namespace only: nothing is created on the
- * host, and the kernel frees it all when the namespace dies.  The image and
+ * whose upper layer takes every write.  The upper layer is a directory on
+ * disk that the tool made for this run (common/layer.c), or --layer DIR;
+ * with --tmpfs-layer it is in the scratch tmpfs that holds the mount point.
+ * That tmpfs is mounted over the image's own path, in our private namespace
+ * only, and the kernel frees it when the namespace dies.  The image and
  * the layer stay reachable through the file descriptors opened before.
  * Ends with the working directory at the new root: from here on, relative
  * paths such as "dev" are inside it.
@@ -185,9 +194,10 @@ static void mount_root(struct child_args *args)
 		die("chdir %s", opts->rootfs);
 
 	fd_path(args->image_fd, lower, sizeof(lower));
-	if (opts->layer) {
+	if (args->layer_fd != -1) {
 		fd_path(args->layer_fd, layer, sizeof(layer));
-		trace("writable layer kept in %s/upper", opts->layer);
+		if (opts->layer)
+			trace("writable layer kept in %s/upper", opts->layer);
 	} else {
 		if (mkdir("layer", 0755) == -1 ||
 		    mkdir("layer/upper", 0755) == -1 ||
@@ -197,10 +207,12 @@ static void mount_root(struct child_args *args)
 		trace("writable layer on a tmpfs, discarded at exit");
 	}
 	/* In a user namespace overlayfs may not use its trusted.* xattrs,
-	 * only user.* ones: userxattr. */
+	 * only user.* ones: userxattr.  The default layer, removed at exit,
+	 * may be "volatile": no sync of the host's disk when it unmounts. */
 	snprintf(data, sizeof(data),
-		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s", lower,
-		 layer, layer, rootless() ? ",userxattr" : "");
+		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s%s", lower,
+		 layer, layer, rootless() ? ",userxattr" : "",
+		 args->scratch.options);
 	if (mkdir("root", 0755) == -1)
 		die("mkdir the mount point in the scratch tmpfs");
 	if (mount("overlay", "root", "overlay", 0, data) == -1)
@@ -317,6 +329,54 @@ static void mount_dev(void)
 	close(dev);
 	trace("mount a minimal /dev: null zero full random urandom tty%s, and devpts",
 	      rootless() ? " (the host's, bound in)" : "");
+}
+
+/*
+ * /dev/shm: POSIX shared memory and semaphores (shm_open(3), sem_open(3),
+ * Python's multiprocessing), in a capped tmpfs of the container's own.
+ * No /dev/mqueue: it would show the host's POSIX message queues, for the
+ * container shares the host's IPC namespace (see docs/04-rootfs.md).
+ */
+static void mount_shm(void)
+{
+	char path[32];
+	int dev = open_in_root("/dev"), shm;
+
+	if (mkdirat(dev, "shm", 0755) == -1)
+		die("mkdir /dev/shm");
+	shm = openat(dev, "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (shm == -1 ||
+	    mount("tmpfs", fd_path(shm, path, sizeof(path)), "tmpfs",
+		  MS_NOSUID | MS_NODEV | MS_NOEXEC, SHM_OPTIONS) == -1)
+		die("mount tmpfs on /dev/shm");
+	close(shm);
+	close(dev);
+	trace("mount a tmpfs on /dev/shm for POSIX shared memory");
+}
+
+/*
+ * A read-only /sys, where programs read the machine's shape (the CPUs in
+ * /sys/devices/system/cpu).  Mounting sysfs takes CAP_SYS_ADMIN over the
+ * network namespace's owner, the host's: root has it.  Without root, the
+ * host's /sys is bound in, read-only with every mount below it, as
+ * bubblewrap does (bind_read_only() in common/mount.c).
+ */
+static void mount_sys(void)
+{
+	char path[32];
+	int dir;
+
+	if (rootless()) {
+		bind_read_only("/sys", "/sys");
+		trace("bind the host's /sys on /sys, read-only: sysfs needs root");
+		return;
+	}
+	dir = open_in_root("/sys");
+	if (mount("sysfs", fd_path(dir, path, sizeof(path)), "sysfs",
+		  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
+		die("mount sysfs on /sys");
+	close(dir);
+	trace("mount sysfs on /sys, read-only");
 }
 
 /*
@@ -492,6 +552,42 @@ static void join_cgroup(struct child_args *args)
 	}
 	trace("joined cgroup %s before running anything", cg->h[0].dir);
 }
+/*
+ * A cgroup namespace makes the cgroup its first process is in the root of
+ * what the container sees: /proc/self/cgroup shows "/", and a cgroup
+ * filesystem mounted inside shows that subtree only.  The root is fixed
+ * when the namespace is made, so it is made once the child is in its
+ * cgroup: a step earlier, the root would be the tool's cgroup.
+ */
+static void enter_cgroup_namespace(void)
+{
+	if (unshare(CLONE_NEWCGROUP) == -1)
+		die("unshare CLONE_NEWCGROUP");
+	trace("unshare CLONE_NEWCGROUP: the container's cgroup is its \"/\"");
+}
+
+/* /sys/fs/cgroup, read-only, where a program reads its own limits.  On v2,
+ * cgroup2 mounted in the namespace shows the container's cgroup as its
+ * top.  v1 has a hierarchy per controller: mount_v1_view() (cgroup_life.c)
+ * binds the container's cgroup of each one in. */
+static void mount_cgroup_view(const struct cgroup *cg)
+{
+	char path[32];
+	int dir = open_in_root("/sys/fs/cgroup");
+
+	if (cg->nh == 1 && cg->h[0].v2) {
+		if (mount("cgroup2", fd_path(dir, path, sizeof(path)),
+			  "cgroup2",
+			  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  NULL) == -1)
+			die("mount cgroup2 on /sys/fs/cgroup");
+	} else {
+		mount_v1_view(cg, dir);
+	}
+	close(dir);
+	trace("mount the container's cgroup on /sys/fs/cgroup, read-only");
+}
+
 /* Tell the tool that the setup is done and the command is about to start,
  * so that it keeps what it made for this run. */
 static void report_started(struct child_args *args)
@@ -507,12 +603,16 @@ static int child(void *arg)
 	die_with_parent(args);
 	new_session();
 	join_cgroup(args);
+	enter_cgroup_namespace();
 	set_hostname(args->opts->hostname);
 	make_mounts_private();
 	open_host_dirs(args);
 	mount_root(args);
 	mount_proc();
 	mount_dev();
+	mount_shm();
+	mount_sys();
+	mount_cgroup_view(args->cg);
 	make_tmp();
 	mount_volumes(args);
 	enter_new_root();
@@ -772,15 +872,17 @@ static void usage(void)
 	       "    and mount namespaces, with an image as its root filesystem. The\n"
 	       "    image is the read-only lower layer of an overlay: writes go to an\n"
 	       "    upper layer, and the image is never modified. The container gets\n"
-	       "    a fresh /proc, a minimal /dev and a writable /tmp. It runs in a\n"
-	       "    control group of its own, which caps its processes, memory and\n"
-	       "    CPU time. Without root, it runs in a user namespace of its own,\n"
-	       "    and needs cgroup v2 with a subtree delegated to the caller.\n");
+	       "    a fresh /proc, a minimal /dev with a /dev/shm, a read-only /sys\n"
+	       "    and a writable /tmp. It runs in a control group of its own, which\n"
+	       "    caps its processes, memory and CPU time, and in a cgroup namespace\n"
+	       "    whose root is that cgroup. Without root, it runs in a user\n"
+	       "    namespace of its own, and needs cgroup v2 with a subtree\n"
+	       "    delegated to the caller.\n");
 	print_options(STAGE);
 	printf("\n"
 	       "SEE ALSO\n"
-	       "    cgroups(7), pivot_root(2), mount(2), mount_namespaces(7), mknod(2),\n"
-	       "    overlayfs\n");
+	       "    cgroups(7), cgroup_namespaces(7), pivot_root(2), mount(2),\n"
+	       "    mount_namespaces(7), mknod(2), overlayfs\n");
 }
 
 int main(int argc, char **argv)
@@ -796,10 +898,13 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, STAGE, usage, &opts);
 	trace_prefix = "stage5";
 	make_layer(&args.layer, opts.layer);
+	make_scratch_layer(&args.scratch, &opts);
 	find_controllers(&cg, &opts);
 	create_cgroup(&cg, &opts);
 	pid = start_container(&args);
+	keep_layer_owner(&args.scratch, pid);
 	wstatus = supervise(pid);
+	remove_scratch_layer(&args.scratch);
 	kills = oom_kills(&cg);
 	finish_layer(&args.layer, command_started(&args));
 	remove_cgroup(&cg);

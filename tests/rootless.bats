@@ -124,7 +124,7 @@ rootless_stages_from() {
 	for n in $(rootless_stages_from 4); do
 		nobody_ctr "$n" ls -A /dev
 		expect_status 0
-		expect_eq "$(paste -sd ' ' <<<"$output")" "fd full null ptmx pts random stderr stdin stdout tty urandom zero" "stage $n: ls -A /dev"
+		expect_eq "$(paste -sd ' ' <<<"$output")" "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero" "stage $n: ls -A /dev"
 		nobody_ctr "$n" stat -c '%n %t:%T %a' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty
 		expect_eq "$output" "$(printf '%s\n' '/dev/null 1:3 666' '/dev/zero 1:5 666' '/dev/full 1:7 666' \
 			'/dev/random 1:8 666' '/dev/urandom 1:9 666' '/dev/tty 5:0 666')" "stage $n: the devices"
@@ -132,6 +132,22 @@ rootless_stages_from() {
 			head -c 8 /dev/urandom | wc -c && ! echo x 2>/dev/null >/dev/full && touch /tmp/t'
 		expect_status 0
 		expect_eq "$(paste -sd ' ' <<<"$output")" "00 00 8" "stage $n: the devices work, /tmp is writable"
+	done
+}
+
+@test "rootless: stage 4's /dev/shm is a tmpfs of its own, and /sys the host's, bound in read-only with every mount below it" {
+	local below
+	# The host's mounts below /sys: each one must be read-only inside.
+	below=$(awk '$5 ~ "^/sys/" { print $5 }' /proc/self/mountinfo | sort -u | paste -sd ' ')
+	for n in $(rootless_stages_from 4); do
+		nobody_ctr "$n" sh -c 'findmnt -no FSTYPE /dev/shm; stat -c %a /dev/shm; echo x >/dev/shm/f && cat /dev/shm/f'
+		expect_status 0
+		expect_eq "$(paste -sd ' ' <<<"$output")" "tmpfs 1777 x" "stage $n: /dev/shm"
+		# shellcheck disable=SC2016 # expanded by the container's awk
+		nobody_ctr "$n" sh -c 'ls /sys/devices/system/cpu | grep -c "^cpu[0-9]"; awk '"'"'$5 ~ "^/sys(/|$)" { print $6 }'"'"' /proc/self/mountinfo | grep -vc "^ro,"; touch /sys/new'
+		expect_eq "$(sed -n 1p <<<"$output")" "$(find /sys/devices/system/cpu -maxdepth 1 -name 'cpu[0-9]*' | wc -l)" "stage $n: the CPUs"
+		expect_eq "$(sed -n 2p <<<"$output")" 0 "stage $n: mounts at or below /sys that are not read-only (the host has: $below)"
+		expect_match "$stderr" "Read-only file system" "stage $n: a new file in /sys"
 	done
 }
 
@@ -318,6 +334,49 @@ grouped_ctr() {
 	expect_no_leftovers "setgroups allow"
 }
 
+# The VM's image has no newuidmap; the host's make check runs this.
+# bats test_tags=toolchain
+@test "rootless: the writable layer is on disk in the user's state directory, and removed, even files of other ids" {
+	local xdg=$SCRATCH/xdg layers
+	mkdir "$xdg"
+	chown 65534:65534 "$xdg"
+	layers=$xdg/containers-from-scratch/layers
+	for n in $(rootless_stages_from 4); do
+		XDG_STATE_HOME=$xdg subids_ctr "$n" sh -c 'mkdir -p /d/e && touch /d/e/f /d/g && chown -R 5:7 /d && chmod 500 /d/e /d &&
+			echo written >/w && ls /d/e'
+		expect_status 0
+		expect_eq "$output" f "stage $n: the files inside"
+		expect_eq "$(stat -c '%U %a' "$xdg/containers-from-scratch" "$layers" | paste -sd ' ')" \
+			"nobody 700 nobody 700" "stage $n: the state directory and its layers"
+		expect_eq "$(entries "$layers")" "" "stage $n: the layers left"
+	done
+}
+
+@test "rootless: a state directory that is a symlink, or that others may write in, is refused" {
+	local xdg=$SCRATCH/xdg elsewhere=$SCRATCH/elsewhere
+	mkdir "$xdg" "$elsewhere"
+	chown 65534:65534 "$xdg" "$elsewhere"
+	ln -s "$elsewhere" "$xdg/containers-from-scratch"
+	for n in $(rootless_stages_from 4); do
+		XDG_STATE_HOME=$xdg nobody_ctr "$n" true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "state directory" "stage $n: a symlink"
+		expect_eq "$(entries "$elsewhere")" "" "stage $n: the symlink's target"
+		XDG_STATE_HOME=$xdg nobody_ctr "$n" --tmpfs-layer true
+		expect_status 0
+	done
+	rm "$xdg/containers-from-scratch"
+	mkdir -m 777 "$xdg/containers-from-scratch"
+	chown 65534:65534 "$xdg/containers-from-scratch"
+	for n in $(rootless_stages_from 4); do
+		XDG_STATE_HOME=$xdg nobody_ctr "$n" true
+		expect_status 125
+		expect_one_line_error
+		expect_eq "$(entries "$xdg/containers-from-scratch")" "" "stage $n: a state directory others may write in"
+	done
+}
+
 # make doctor reads the same files, and names the helper or the range that
 # is missing, with the fix.
 # bats test_tags=toolchain
@@ -479,9 +538,15 @@ delegated_beside_shell() {
 	expect_delegated
 	before=$(delegated_state)
 	for n in $(stages_from 5); do
-		delegated_ctr "$n" --name deleg-$$ cat /proc/self/cgroup
+		# Its cgroup namespace: the container's cgroup is its /, and the
+		# cgroup2 mounted inside shows that cgroup, read-only.
+		delegated_ctr "$n" --name deleg-$$ --pids-limit 5 sh -c 'cat /proc/self/cgroup /sys/fs/cgroup/pids.max; findmnt -no FSTYPE,OPTIONS /sys/fs/cgroup; echo 9 >/sys/fs/cgroup/pids.max'
+		expect_eq "$(sed -n 1,2p <<<"$output" | paste -sd ' ')" "0::/ 5" "stage $n: the container's cgroup, inside"
+		expect_match "$(sed -n 3p <<<"$output")" "^cgroup2 +ro," "stage $n: /sys/fs/cgroup"
+		expect_match "$stderr" "Read-only file system" "stage $n: a write to pids.max"
+		delegated_ctr "$n" --name deleg-$$ --verbose true
 		expect_status 0
-		expect_eq "$output" "0::${DELEGATED#/sys/fs/cgroup}/container/deleg-$$" "stage $n: the container's cgroup"
+		expect_match "$stderr" "created cgroup $DELEGATED/container/deleg-$$"$'\n' "stage $n: the container's cgroup, on the host"
 		delegated_ctr "$n" --pids-limit 5 forkcount
 		expect_status 0
 		expect_eq "$output" 4 "stage $n: children under --pids-limit 5"

@@ -244,14 +244,14 @@ find_sleep() { pid=$(pgrep -x sleep -P "$ctr_pid,$bg_pid"); }
 	done
 }
 
-@test "stage1: -v traces each step, and where the command runs" {
+@test "stage1: --verbose traces each step, and where the command runs" {
 	for n in $(stages_from 1); do
-		ctr "$n" -v true
+		ctr "$n" --verbose true
 		expect_status 0
 		expect_match "$stderr" "stage$n: .*hostname" "stage $n trace"
 		expect_match "$stderr" "stage$n: running \[true\] as PID [0-9]+ on the host" "stage $n trace"
 		ctr "$n" true
-		expect_eq "${stderr:-}" "" "stage $n without -v is quiet"
+		expect_eq "${stderr:-}" "" "stage $n without --verbose is quiet"
 	done
 }
 

@@ -27,9 +27,10 @@ teardown() {
 }
 
 # The container's mount points, one per line, sorted: what it can reach.
-MOUNTS_INSIDE="awk '{ print \$5 }' /proc/self/mountinfo | sort"
+# Those below /sys are left out: stage 5 adds its cgroups there.
+MOUNTS_INSIDE="awk '\$5 !~ \"^/sys/\" { print \$5 }' /proc/self/mountinfo | sort"
 # The entries of the minimal /dev, as `ls -A` lists them.
-DEV_LISTING="fd full null ptmx pts random stderr stdin stdout tty urandom zero"
+DEV_LISTING="fd full null ptmx pts random shm stderr stdin stdout tty urandom zero"
 
 # The lines of stdin as one line of words: "a b c".
 one_line() { paste -sd ' '; }
@@ -159,6 +160,53 @@ expect_nothing_created() {
 	done
 }
 
+# Root's state directory, where each run's writable layer is made on disk.
+LAYERS=/var/lib/containers-from-scratch/layers
+
+# The layer of the tool $1, as the host sees it: LAYERS/ctr-PID.
+layer_of() { find "$LAYERS" -mindepth 1 -maxdepth 1 -name "ctr-$1" 2>/dev/null; }
+no_layer_of() { [[ -z $(layer_of "$1") ]]; }
+
+@test "stage4: the default writable layer is a directory on disk, root's alone, removed at exit" {
+	local dir
+	for n in $(stages_from 4); do
+		ctr_bg "$n" --rootfs "$IMG" sh -c 'echo data >/written; mkdir -p /d/e; chmod 000 /d/e /d; ln -s /etc /d2; echo ready; exec sleep 1000'
+		wait_for 50 bg_output_has ready
+		dir=$(layer_of "$bg_pid")
+		[[ -n $dir ]] || fail "stage $n: no layer of tool $bg_pid in $LAYERS"
+		expect_eq "$(cat "$dir/upper/written")" data "stage $n: the file, on the host's disk"
+		expect_eq "$(stat -c '%U %a' "${LAYERS%/*}" "$LAYERS" "$dir" | paste -sd ' ')" \
+			"root 700 root 700 root 700" "stage $n: the state directory, the layers, the layer"
+		expect_eq "$(stat -f -c %T "$dir/upper")" "$(stat -f -c %T /var/lib)" "stage $n: the layer's filesystem"
+		kill_container
+		no_layer_of "$bg_pid" || fail "stage $n: the layer is left: $(layer_of "$bg_pid")"
+		[[ -d /etc ]] || fail "stage $n: the symlink to /etc was followed"
+		# On a tmpfs, and in no directory of the host's.
+		ctr_bg "$n" --rootfs "$IMG" --tmpfs-layer sh -c 'echo ready; exec sleep 1000'
+		wait_for 50 bg_output_has ready
+		expect_eq "$(layer_of "$bg_pid")" "" "stage $n --tmpfs-layer: a layer on disk"
+		kill_container
+		ctr "$n" --tmpfs-layer --layer "$BATS_TEST_TMPDIR/new-layer" true
+		expect_status 125
+		expect_one_line_error
+	done
+}
+
+@test "stage4: the layer of a tool killed with SIGKILL is removed by the next run" {
+	local dir
+	for n in $(stages_from 4); do
+		ctr_bg "$n" --rootfs "$IMG" sh -c 'echo data >/written; echo ready; exec sleep 1000'
+		wait_for 50 bg_output_has ready
+		dir=$(layer_of "$bg_pid")
+		[[ -n $dir ]] || fail "stage $n: no layer of tool $bg_pid"
+		kill_tool
+		expect_no_leftovers "stage $n"
+		[[ -d $dir ]] || fail "stage $n: the killed tool removed its layer"
+		next_run_cleans_up "$n"
+		[[ ! -e $dir ]] || fail "stage $n: the next run left $dir"
+	done
+}
+
 @test "stage4: --layer DIR keeps exactly the changes in DIR/upper and reuses them" {
 	local img=$IMG layer
 	for n in $(stages_from 4); do
@@ -216,7 +264,7 @@ expect_nothing_created() {
 		expect_eq "$output" "contained: $marker is not reachable" "stage $n: escape"
 		ctr "$n" sh -c "$MOUNTS_INSIDE"
 		expect_status 0
-		expect_eq "$output" "$(printf '/\n/dev\n/dev/pts\n/proc')" "stage $n: the mounts inside"
+		expect_eq "$output" "$(printf '/\n/dev\n/dev/pts\n/dev/shm\n/proc\n/sys')" "stage $n: the mounts inside"
 		ctr "$n" findmnt -no FSTYPE /
 		expect_eq "$output" overlay "stage $n: the root"
 	done
@@ -263,6 +311,46 @@ expect_nothing_created() {
 			head -c 8 /dev/urandom | wc -c && ! echo x 2>/dev/null >/dev/full'
 		expect_status 0
 		expect_eq "$(echo "$output" | one_line)" "00 00 8" "stage $n: the devices work"
+	done
+}
+
+@test "stage4: /dev/shm is a capped tmpfs of the container's own, for everyone, and may be a volume" {
+	local src=$BATS_TEST_TMPDIR/src
+	mkdir "$src"
+	for n in $(stages_from 4); do
+		ctr "$n" --rootfs "$IMG" sh -c 'findmnt -no FSTYPE,OPTIONS /dev/shm; stat -c %a /dev/shm &&
+			chroot --userspec=65534:65534 / sh -c "echo by-nobody >/dev/shm/f && cat /dev/shm/f"'
+		expect_status 0
+		expect_match "$(sed -n 1p <<<"$output")" "^tmpfs .*nosuid,nodev,.*size=65536k" "stage $n: the mount"
+		expect_eq "$(sed -n '2,$p' <<<"$output")" "$(printf '1777\nby-nobody')" "stage $n: mode, and a file of nobody's"
+		[[ ! -e /dev/shm/f ]] || fail "stage $n: the file reached the host's /dev/shm"
+		ctr "$n" --rootfs "$IMG" -v "$src:/dev/shm" sh -c 'echo shared >/dev/shm/seg'
+		expect_status 0
+		expect_eq "$(cat "$src/seg")" shared "stage $n: a volume on /dev/shm"
+		rm "$src/seg"
+		ctr "$n" --rootfs "$IMG" -v "$src:/dev/other" true
+		expect_status 125
+		expect_one_line_error
+	done
+}
+
+@test "stage4: /sys is there, read-only: the CPUs can be counted and nothing written" {
+	local file
+	# A file that root may write on the host.
+	file=$(find /sys/kernel -maxdepth 1 -type f -perm -200 | head -n 1)
+	[[ -n $file ]] || fail "no writable file in the host's /sys/kernel"
+	for n in $(stages_from 4); do
+		ctr "$n" --rootfs "$IMG" sh -c 'findmnt -no FSTYPE,OPTIONS /sys; ls /sys/devices/system/cpu | grep -c "^cpu[0-9]"; ls /sys/class | grep -c .'
+		expect_status 0
+		expect_match "$(sed -n 1p <<<"$output")" "^sysfs +ro," "stage $n: the mount"
+		expect_eq "$(sed -n 2p <<<"$output")" "$(find /sys/devices/system/cpu -maxdepth 1 -name 'cpu[0-9]*' | wc -l)" "stage $n: the CPUs"
+		(($(sed -n 3p <<<"$output") > 0)) || fail "stage $n: /sys/class is empty"
+		# shellcheck disable=SC2016 # expanded by the container's sh
+		ctr "$n" --rootfs "$IMG" sh -c 'cat "$1" >"$1"' sh "$file"
+		((status != 0)) || fail "stage $n: a write to /sys went through"
+		expect_match "$stderr" "Read-only file system" "stage $n: the write"
+		ctr "$n" --rootfs "$IMG" touch /sys/new
+		expect_match "$stderr" "Read-only file system" "stage $n: a new file in /sys"
 	done
 }
 
@@ -318,7 +406,7 @@ expect_nothing_created() {
 		ctr "$n" --rootfs "$IMG" --volume "$src:/data" --volume "$src2:/mnt/two:rw" sh -c \
 			"cat /data/in && echo from-the-container >/data/out && echo two >/mnt/two/out2 && $MOUNTS_INSIDE"
 		expect_status 0
-		expect_eq "$output" "$(printf 'from the host\n/\n/data\n/dev\n/dev/pts\n/mnt/two\n/proc')" "stage $n: inside"
+		expect_eq "$output" "$(printf 'from the host\n/\n/data\n/dev\n/dev/pts\n/dev/shm\n/mnt/two\n/proc\n/sys')" "stage $n: inside"
 		expect_eq "$(cat "$src/out")" from-the-container "stage $n: the file that came out"
 		expect_eq "$(cat "$src2/out2")" two "stage $n: the second volume"
 	done
@@ -339,6 +427,30 @@ expect_nothing_created() {
 		expect_status 1
 		expect_eq "$(ls "$src")" in "stage $n: the host directory"
 		expect_eq "$(cat "$src/in")" original "stage $n: the host file"
+	done
+}
+
+@test "stage4: -v HOST:CTR[:ro] is a volume, as in docker run" {
+	local src=$BATS_TEST_TMPDIR/src
+	mkdir "$src"
+	echo original >"$src/in"
+	for n in $(stages_from 4); do
+		ctr "$n" --rootfs "$IMG" -v "$src:/data" sh -c 'cat /data/in && echo out >/data/out'
+		expect_status 0
+		expect_eq "$output" original "stage $n: -v HOST:CTR"
+		expect_eq "$(cat "$src/out")" out "stage $n: the file that came out"
+		ctr "$n" --rootfs "$IMG" -v "$src:/data:ro" sh -c 'echo x >/data/new'
+		expect_status 2
+		expect_match "$stderr" "Read-only file system" "stage $n: -v HOST:CTR:ro"
+		[[ ! -e $src/new ]] || fail "stage $n: a write went through -v ...:ro"
+		rm "$src/out"
+	done
+	for n in 1 2 3; do
+		[[ -f $(stage_bin "$n") ]] || continue
+		ctr "$n" -v "$src:/data" true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "--volume is introduced in stage 4" "stage $n -v"
 	done
 }
 
@@ -454,6 +566,18 @@ expect_nothing_created() {
 	done
 }
 
+@test "stage4: --rootfs FILE.tar exits 125 and names make import" {
+	local tar=$BATS_TEST_TMPDIR/image.tar
+	tar -C "$IMG" -cf "$tar" etc/os-release
+	for n in $(stages_from 4); do
+		ctr "$n" --rootfs "$tar" true
+		expect_status 125
+		expect_one_line_error
+		expect_match "$stderr" "make import TAR=$tar DEST=DIR" "stage $n"
+		expect_nothing_created "stage $n"
+	done
+}
+
 @test "stage4: a malformed --volume exits 125 with one line and creates nothing" {
 	local src=$BATS_TEST_TMPDIR/src bad
 	mkdir "$src"
@@ -548,9 +672,9 @@ type_into_sh() {
 	done
 }
 
-@test "stage4: -v traces the overlay, pivot_root, /dev and /proc" {
+@test "stage4: --verbose traces the overlay, pivot_root, /dev and /proc" {
 	for n in $(stages_from 4); do
-		ctr "$n" -v true
+		ctr "$n" --verbose true
 		expect_status 0
 		expect_match "$stderr" "stage$n: mount overlay" "stage $n trace"
 		expect_match "$stderr" "stage$n: pivot_root" "stage $n trace"
@@ -619,10 +743,10 @@ cache" "stage $n"
 	done
 }
 
-@test "stage4: an image whose /proc, /dev or /tmp is a symlink or a file exits 125 and mounts nothing" {
+@test "stage4: an image whose /proc, /dev, /tmp or /sys is a symlink or a file exits 125 and mounts nothing" {
 	local img=$BATS_TEST_TMPDIR/hostile target kind
 	for n in $(stages_from 4); do
-		for target in proc dev tmp; do
+		for target in proc dev tmp sys; do
 			for kind in symlink file; do
 				rm -rf "$img"
 				copy_image "$img"
@@ -734,11 +858,11 @@ cache" "stage $n"
 	rm -rf "$pub"
 }
 
-@test "stage4: a volume on /, under /proc or /dev, twice on one path, or inside another volume exits 125" {
+@test "stage4: a volume on /, under /proc or /dev (but for /dev/shm), twice on one path, or inside another volume exits 125" {
 	local src=$BATS_TEST_TMPDIR/src spec
 	mkdir "$src"
 	for n in $(stages_from 4); do
-		for spec in "$src:/" "$src:/proc" "$src:/proc/sys" "$src:/dev" "$src://dev/shm/"; do
+		for spec in "$src:/" "$src:/proc" "$src:/proc/sys" "$src:/dev" "$src://dev/pts/" "$src:/dev/shm/x" "$src:/dev/shmx"; do
 			ctr "$n" --rootfs "$IMG" --volume "$spec" true
 			expect_status 125
 			expect_one_line_error

@@ -193,10 +193,41 @@ throttled_in() { (($(awk '$1 == "nr_throttled" { print $2 }' "$1/cpu.stat") >= $
 
 # ---- joining ----
 
+@test "stage5: a cgroup namespace: /proc/self/cgroup is / in every hierarchy, and the host's paths are hidden" {
+	for n in $(stages_from 5); do
+		ctr "$n" --name cgns-$$ sh -c 'cat /proc/self/cgroup; readlink /proc/self/ns/cgroup'
+		expect_status 0
+		expect_no_match "$output" "container|cgns-|cfs-test" "stage $n: a host path inside"
+		expect_eq "$(grep -vc ':/$' <<<"$output")" 1 "stage $n: lines of /proc/self/cgroup that are not /"
+		[[ $(tail -n 1 <<<"$output") != "$(readlink /proc/self/ns/cgroup)" ]] ||
+			fail "stage $n: the container shares the suite's cgroup namespace"
+	done
+}
+
+@test "stage5: /sys/fs/cgroup shows the container's own cgroup, read-only, with its limits" {
+	local file
+	for n in $(stages_from 5); do
+		if v1_controller pids; then file=/sys/fs/cgroup/pids/pids.max; else file=/sys/fs/cgroup/pids.max; fi
+		# shellcheck disable=SC2016 # expanded by the container's sh
+		ctr "$n" --pids-limit 7 --name view-$$ sh -c 'cat "$1"; findmnt -no OPTIONS -T "$1"; find /sys/fs/cgroup -name "*view-*" -o -name container | head -n 3' sh "$file"
+		expect_status 0
+		expect_eq "$(sed -n 1p <<<"$output")" 7 "stage $n: $file inside"
+		expect_match "$(sed -n 2p <<<"$output")" "^ro," "stage $n: the mount of $file"
+		expect_eq "$(sed -n '3,$p' <<<"$output")" "" "stage $n: the host's tree, seen inside"
+		# shellcheck disable=SC2016 # expanded by the container's sh
+		ctr "$n" --pids-limit 7 sh -c 'echo 1000 >"$1"' sh "$file"
+		expect_match "$stderr" "Read-only file system" "stage $n: a write to $file"
+		ctr "$n" --memory 64m sh -c 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null'
+		expect_eq "$output" $((64 << 20)) "stage $n: the memory limit inside"
+	done
+}
+
 @test "stage5: the command is in its cgroup from its first instruction, and the tool is not" {
 	local ctl line dir
 	for n in $(stages_from 5); do
-		# cat reads its own cgroup as it starts: nothing ran outside.
+		# cat reads its own cgroup as it starts: nothing ran outside.  In
+		# its cgroup namespace, whose root is the container's cgroup, that
+		# is "/" (a cgroup outside the root would show as /..).
 		ctr "$n" --name probe-$$ cat /proc/self/cgroup
 		expect_status 0
 		for ctl in pids memory cpu; do
@@ -205,7 +236,7 @@ throttled_in() { (($(awk '$1 == "nr_throttled" { print $2 }' "$1/cpu.stat") >= $
 			else
 				line=$(echo "$output" | awk -F: '$1 == 0 { print $3 }')
 			fi
-			expect_eq "$line" "/container/probe-$$" "stage $n: the $ctl cgroup inside"
+			expect_eq "$line" "/" "stage $n: the $ctl cgroup inside"
 		done
 
 		ctr_ready "$n"
@@ -226,7 +257,7 @@ throttled_in() { (($(awk '$1 == "nr_throttled" { print $2 }' "$1/cpu.stat") >= $
 	local fallback
 	for n in $(stages_from 5); do
 		for fallback in "" clone3; do
-			CONTAINER_FORCE_FALLBACK=$fallback ctr "$n" -v --pids-limit 5 forkcount
+			CONTAINER_FORCE_FALLBACK=$fallback ctr "$n" --verbose --pids-limit 5 forkcount
 			expect_status 0
 			expect_eq "$output" 4 "stage $n ($fallback): forkcount under --pids-limit 5"
 			if cgroup_v2 && [[ -z $fallback ]]; then
@@ -323,6 +354,23 @@ throttled_in() { (($(awk '$1 == "nr_throttled" { print $2 }' "$1/cpu.stat") >= $
 	done
 }
 
+@test "stage5: a 100 MB file under --memory 64m is written: the default layer is on disk, not memory" {
+	# The test VM's root is a tmpfs, and so is the state directory there.
+	if [[ $(stat -f -c %T /var/lib) == tmpfs ]]; then
+		skip "/var/lib is on a tmpfs here: no disk for the writable layer"
+	fi
+	for n in $(stages_from 5); do
+		ctr "$n" --memory 64m sh -c 'dd if=/dev/zero of=/var/tmp/big bs=1M count=100 2>/dev/null && stat -c %s /var/tmp/big'
+		expect_status 0
+		expect_eq "$output" $((100 << 20)) "stage $n: the file's size"
+		expect_no_match "$stderr" "out of memory" "stage $n stderr"
+		# The trade-off: a tmpfs layer is memory, charged to the container.
+		ctr "$n" --memory 64m --tmpfs-layer sh -c 'dd if=/dev/zero of=/var/tmp/big bs=1M count=100 2>/dev/null'
+		expect_status 137
+		expect_match "$stderr" "out of memory" "stage $n --tmpfs-layer stderr"
+	done
+}
+
 # ---- cleanup ----
 
 # bats test_tags=smoke
@@ -405,7 +453,7 @@ throttled_in() { (($(awk '$1 == "nr_throttled" { print $2 }' "$1/cpu.stat") >= $
 				fail "stage $n: processes in the stale $d: $(cat "$d/cgroup.procs")"
 		done
 		# Its owner is gone: the next run removes it, whatever its own name.
-		ctr "$n" -v true
+		ctr "$n" --verbose true
 		expect_status 0
 		expect_match "$stderr" "removed stale cgroup [^ ]*/container/$name" "stage $n trace"
 		expect_no_new_cgroups "$before" "stage $n after the next run"
@@ -417,9 +465,9 @@ throttled_in() { (($(awk '$1 == "nr_throttled" { print $2 }' "$1/cpu.stat") >= $
 		for d in $(cgroup_dirs "$name"); do
 			wait_for 30 cgroup_empty "$d" || fail "stage $n: $d never emptied"
 		done
-		ctr "$n" --name "$name" cat /proc/self/cgroup
+		ctr "$n" --verbose --name "$name" true
 		expect_status 0
-		expect_match "$output" "/container/$name" "stage $n: the reused name"
+		expect_match "$stderr" "created cgroup [^ ]*/container/$name"$'\n' "stage $n: the reused name"
 		expect_no_new_cgroups "$before" "stage $n after reusing the name"
 	done
 }
@@ -444,7 +492,7 @@ survives() { ! exited "$1" && ! signal_pending "$1" 9; }
 		for d in $(cgroup_dirs "$name"); do
 			cgroup_empty "$d" && fail "stage $n: expected the survivor in $d"
 		done
-		ctr "$n" -v true
+		ctr "$n" --verbose true
 		expect_status 0
 		expect_match "$stderr" "removed stale cgroup [^ ]*/container/$name" "stage $n trace"
 		expect_no_leftovers "stage $n"
@@ -685,7 +733,7 @@ bad_limits=(
 @test "stage5: --verbose prints the path of each cgroup it creates and removes" {
 	local d name=verbose-$$
 	for n in $(stages_from 5); do
-		ctr "$n" -v --name "$name" true
+		ctr "$n" --verbose --name "$name" true
 		expect_status 0
 		for d in $(cgroup_dirs "$name"); do
 			expect_match "$stderr" "stage$n: created cgroup $d" "stage $n trace"
