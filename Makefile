@@ -47,7 +47,7 @@ SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcar
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update test-vm cross \
-	exercise grade exercise-check
+	exercise grade exercise-check import
 
 all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
@@ -147,6 +147,12 @@ doctor: ## check that this machine can run and build every stage
 # to exercises/, which is not tracked and which make clean never touches.
 exercise: ## write the course's skeletons to exercises/ (STAGE=N, FORCE=1)
 	@scripts/exercise.sh write $(if $(filter 1,$(FORCE)),--force) $(STAGE)
+
+# A root filesystem tarball (docker export, mmdebstrap, Alpine's
+# minirootfs, an OCI layer) as an image for --rootfs, owned so that it works
+# for whoever runs this: see scripts/import.sh and docs/04-rootfs.md.
+import: ## unpack a root filesystem tarball into an image: TAR=FILE DEST=DIR
+	@scripts/import.sh "$(TAR)" "$(DEST)"
 
 # The student's build keeps the project's warnings but not -Werror.
 grade: all ## score exercises/stageN-*/main.c or SRC=file (STAGE=N; JUNIT=, FILTER=)
