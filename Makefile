@@ -47,7 +47,7 @@ SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcar
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update test-vm cross \
-	exercise grade exercise-check import
+	exercise grade exercise-check import oracle
 
 all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
@@ -140,6 +140,9 @@ soak: all ## long reliability run (SOAK_RUNS, SOAK_PARALLEL, SOAK_KILLS)
 compare: all ## run one probe in every stage, print a table
 	scripts/compare.sh
 
+oracle: all ## stage 5 next to runc on a real Debian image: a Markdown table
+	scripts/oracle.sh
+
 doctor: ## check that this machine can run and build every stage
 	scripts/doctor.sh
 
@@ -202,9 +205,9 @@ uninstall: ## remove what make install put there
 	rm -rf $(DESTDIR)$(LIBEXEC)
 	for s in $(STAGES); do rm -f $(DESTDIR)$(PREFIX)/bin/container-$${s%%-*}; done
 
-clean: ## remove the builds and the image
+clean: ## remove the builds, the image and the Debian test image
 	rm -f $(BINS)
-	rm -rf rootfs tests/progs/bin tests/shims/bin build
+	rm -rf rootfs tests/progs/bin tests/shims/bin build .cache/images
 
 help: ## list every target (this)
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## / { printf "make %-12s %s\n", $$1, $$2 }' $(firstword $(MAKEFILE_LIST))
