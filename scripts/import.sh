@@ -289,7 +289,8 @@ fi
 if ! as_owner "${untar[@]}"; then
 	# Files of subordinate owners can only be removed from inside.
 	if ((made)); then
-		as_owner rm -rf -- "$dest" || echo "$PROG: could not remove $dest" >&2
+		as_owner rm -rf -- "$dest" || rmdir -- "$dest" 2>/dev/null ||
+			echo "$PROG: could not remove $dest" >&2
 	else
 		as_owner find "$dest" -mindepth 1 -delete || echo "$PROG: could not empty $dest" >&2
 	fi
