@@ -299,6 +299,17 @@ fi
 
 # ---- what it did ----
 
+# count N WORD: "1 WORD", "2 WORDs" ("entry", "entries").
+count() {
+	if (($1 == 1)); then
+		echo "1 $2"
+	elif [[ $2 == *y ]]; then
+		echo "$1 ${2%y}ies"
+	else
+		echo "$1 $2s"
+	fi
+}
+
 case $mode in
 root) who="as root: owners as in the tarball" ;;
 subids)
@@ -309,9 +320,7 @@ owner)
 	((maxuid == 0 && maxgid == 0)) || who+="; owners up to uid $maxuid and gid $maxgid are lost (make doctor says how to get a range)"
 	;;
 esac
-echo "$PROG: $tarball ($zname, $entries entries) unpacked into $dest $who"
-# count N WORD: "1 WORD", "2 WORDs".
-count() { if (($1 == 1)); then echo "1 $2"; else echo "$1 $2s"; fi; }
+echo "$PROG: $tarball ($zname, $(count "$entries" entry)) unpacked into $dest $who"
 if ((${#devices[@]})); then
 	echo "$PROG: left out $(count ${#devices[@]} "device node") (${devices[*]}): every stage makes its own /dev"
 fi
