@@ -217,28 +217,6 @@ exit 0'
 	expect_no_leftovers "remount"
 }
 
-# with_etc SETUP CMD...: CMD, as root, in a mount namespace of its own whose
-# /etc is an overlay of the host's, changed first by the shell commands
-# SETUP, as an administrator would change it; the host's own files are
-# never touched.
-with_etc() {
-	local over
-	over=$(mktemp -d "$BATS_TEST_TMPDIR/etc.XXXXXX")
-	mkdir "$over/upper" "$over/work"
-	# shellcheck disable=SC2016 # $1, $2 and $@ are the inner bash's
-	unshare --mount --propagation private bash -c '
-		mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc &&
-			eval "$2" || exit 99
-		shift 2
-		exec "$@"' bash "$over" "$@"
-}
-
-# with_subids CMD...: CMD where /etc/subuid and /etc/subgid give nobody uids
-# 100000-165535 and gids 200000-265535.
-with_subids() {
-	with_etc 'echo nobody:100000:65536 >>/etc/subuid && echo nobody:200000:65536 >>/etc/subgid' "$@"
-}
-
 # doctor as root for nobody, whoever runs make check: it checks the user
 # sudo ran it for, if any.
 DOCTOR=(env -u SUDO_USER -u SUDO_UID "$REPO/scripts/doctor.sh")
