@@ -48,7 +48,7 @@ C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*
 SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats tests/*.fixture)
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
-	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update test-vm cross \
+	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update docs-update-vm test-vm cross \
 	exercise grade exercise-check import oracle
 
 all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
@@ -182,6 +182,10 @@ bench-vm: all ## make bench in the cgroup v2 VM; ends "v2: stage5/stage4=R" (BEN
 # re-run in the same v2 VM with the real sudo: a hybrid host leaves them.
 docs-check-vm: all ## re-run chapter 5's cgroup v2 transcripts in the v2 VM (DOCS_VM_FILES)
 	TEST_VM_MODE=docs scripts/test-vm.sh
+
+# The same transcripts regenerated there, and written back into docs/.
+docs-update-vm: all ## regenerate chapter 5's cgroup v2 transcripts in the v2 VM (DOCS_VM_FILES)
+	TEST_VM_MODE=docs-update scripts/test-vm.sh
 
 # ARCH=arm64 boots Debian's arm64 kernel with the make cross build, and runs
 # the tests tagged smoke; FULL=1 runs them all.

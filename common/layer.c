@@ -114,6 +114,11 @@ static int layer_state_dir(char *path, size_t size)
 
 	if (!rootless()) {
 		make_path(path, size, "/var/lib/%s", STATE_DIR);
+		/* A minimal system (an initramfs, a container) may have no
+		 * /var/lib yet: make it, as the FHS has it. */
+		if ((mkdir("/var", 0755) == -1 && errno != EEXIST) ||
+		    (mkdir("/var/lib", 0755) == -1 && errno != EEXIST))
+			die("mkdir /var/lib");
 		parent = open("/var/lib", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		fd = parent == -1 ? -1 : private_dir(parent, STATE_DIR);
 	} else {

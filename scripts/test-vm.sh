@@ -51,6 +51,10 @@
 #                          docs-check-vm): the transcripts marked
 #                          if=cgroup-v2, which a v1 or hybrid host leaves
 #                          alone, are re-run on v2; amd64 only
+#   TEST_VM_MODE=docs-update  the same with scripts/docs.sh update (make
+#                          docs-update-vm): the VM prints each file it
+#                          regenerated, and this script writes it back
+#                          into the work tree
 #   TEST_VM_ARCH=amd64     amd64 or arm64
 #   FULL=0                 1: every stage in every suite (amd64 checks only
 #                          stage 5 by default), every test (arm64: smoke ones)
@@ -255,7 +259,7 @@ choose_arch() {
 		;;
 	*) die "TEST_VM_ARCH=$VM_ARCH: expected amd64 or arm64" ;;
 	esac
-	if [[ ${TEST_VM_MODE:-test} == docs ]]; then
+	if [[ ${TEST_VM_MODE:-test} == docs* ]]; then
 		[[ $VM_ARCH == amd64 ]] ||
 			die "TEST_VM_MODE=docs (make docs-check-vm) runs on amd64 only"
 		HOST_NEEDS[sudo]=sudo
@@ -503,7 +507,7 @@ build_root() {
 	for prog in "${VM_TREES[@]}"; do
 		adds+=(--add-tree "$prog")
 	done
-	if [[ ${TEST_VM_MODE:-test} == docs ]]; then
+	if [[ ${TEST_VM_MODE:-test} == docs* ]]; then
 		find_sudo_files
 		for prog in "${sudo_files[@]}"; do
 			adds+=(--add "$prog")
@@ -511,7 +515,7 @@ build_root() {
 	fi
 	"$REPO/scripts/mkrootfs.sh" "${adds[@]}" "$ROOT" ||
 		die "scripts/mkrootfs.sh failed"
-	if [[ ${TEST_VM_MODE:-test} == docs ]]; then
+	if [[ ${TEST_VM_MODE:-test} == docs* ]]; then
 		add_sudo_config
 	fi
 	add_vm_files
@@ -590,9 +594,10 @@ add_vm_files() {
 	if [[ ${TEST_VM_MODE:-test} == bench ]]; then
 		echo "bench ${BENCH_RUNS:-20} ${CONTAINER_FORCE_FALLBACK:-}" >"$ROOT/test-vm/mode"
 	fi
-	# make docs-check-vm: the docs' transcripts instead of the suite.
-	if [[ ${TEST_VM_MODE:-test} == docs ]]; then
-		echo "docs ${DOCS_VM_FILES:-docs/05-cgroups.md}" >"$ROOT/test-vm/mode"
+	# make docs-check-vm: the docs' transcripts instead of the suite;
+	# make docs-update-vm: the same, regenerated.
+	if [[ ${TEST_VM_MODE:-test} == docs* ]]; then
+		echo "$TEST_VM_MODE ${DOCS_VM_FILES:-docs/05-cgroups.md}" >"$ROOT/test-vm/mode"
 	fi
 	tar -C "$REPO" "${excludes[@]}" -cf - . |
 		tar -C "$ROOT/repo" -xf -
@@ -827,7 +832,27 @@ report() {
 	if [[ -n $counts ]]; then
 		say "$counts"
 	fi
+	if [[ $vm_outcome == pass && ${TEST_VM_MODE:-test} == docs-update ]]; then
+		write_back_docs "$log"
+	fi
 	[[ $vm_outcome == pass ]]
+}
+
+# make docs-update-vm: the VM printed each regenerated file between
+# "TEST-VM-DOC-BEGIN FILE" and "TEST-VM-DOC-END FILE", every line behind
+# "TEST-VM-DOC: "; write each back where it came from, in the work tree.
+write_back_docs() {
+	local log=$1 file
+	for file in ${DOCS_VM_FILES:-docs/05-cgroups.md}; do
+		awk -v f="$file" '
+			$0 == "TEST-VM-DOC-BEGIN " f { on = 1; next }
+			$0 == "TEST-VM-DOC-END " f { on = 0; found = 1 }
+			on && sub(/^TEST-VM-DOC: /, "") { print }
+			END { exit !found }' <<<"$log" >"$REPO/$file.vm" ||
+			die "the VM printed no complete $file"
+		mv -- "$REPO/$file.vm" "$REPO/$file"
+		say "wrote $file, as the VM regenerated it"
+	done
 }
 
 main() {

@@ -186,13 +186,26 @@ run_bench() {
 # holds here (if=cgroup-v2, and the unmarked ones) and fails if one's
 # output differs from the docs.  A command sent to the background gets 2 s
 # to start instead of 0.5: the CPU is emulated.
+# make docs-update-vm ("docs-update FILE..."): update instead of check, and
+# print each file for test-vm.sh to write back on the host.
 run_docs() {
-	local files=()
+	local files=() verb file rc
 	read -ra files <"$DATA/mode"
-	files=("${files[@]:1}") # after the word "docs"
+	verb=check
+	[[ ${files[0]} != docs-update ]] || verb=update
+	files=("${files[@]:1}") # after the mode's word
 	cd "$REPO" || die "cd $REPO"
-	say "running scripts/docs.sh check ${files[*]}"
-	BG_DELAY=2 BLOCK_TIMEOUT=600 scripts/docs.sh check "${files[@]}" </dev/null
+	say "running scripts/docs.sh $verb ${files[*]}"
+	BG_DELAY=2 BLOCK_TIMEOUT=600 scripts/docs.sh "$verb" "${files[@]}" </dev/null
+	rc=$?
+	if [[ $verb == update ]] && ((rc == 0)); then
+		for file in "${files[@]}"; do
+			echo "TEST-VM-DOC-BEGIN $file"
+			sed 's/^/TEST-VM-DOC: /' "$file"
+			echo "TEST-VM-DOC-END $file"
+		done
+	fi
+	return "$rc"
 }
 
 # The suite as "make test" runs it: tests/run makes its own sandbox.
