@@ -569,17 +569,29 @@ static void enter_cgroup_namespace(void)
 /* /sys/fs/cgroup, read-only, where a program reads its own limits.  On v2,
  * cgroup2 mounted in the namespace shows the container's cgroup as its
  * top.  v1 has a hierarchy per controller: mount_v1_view() (cgroup_life.c)
- * binds the container's cgroup of each one in. */
+ * binds the container's cgroup of each one in.  Without root, /sys is the
+ * host's, bound in, and /sys/fs/cgroup the root of the host's cgroup2
+ * mount: the kernel refuses a filesystem mounted again on its own root
+ * (EBUSY), so a tmpfs goes between them first. */
 static void mount_cgroup_view(const struct cgroup *cg)
 {
+	unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	char path[32];
-	int dir = open_in_root("/sys/fs/cgroup");
+	int dir = open_in_root("/sys/fs/cgroup"), rc;
 
 	if (cg->nh == 1 && cg->h[0].v2) {
-		if (mount("cgroup2", fd_path(dir, path, sizeof(path)),
-			  "cgroup2",
-			  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			  NULL) == -1)
+		rc = mount("cgroup2", fd_path(dir, path, sizeof(path)),
+			   "cgroup2", flags, NULL);
+		if (rc == -1 && errno == EBUSY) {
+			if (mount("tmpfs", path, "tmpfs", flags & ~MS_RDONLY,
+				  "size=0,mode=755") == -1)
+				die("mount tmpfs on /sys/fs/cgroup");
+			close(dir);
+			dir = open_in_root("/sys/fs/cgroup");
+			rc = mount("cgroup2", fd_path(dir, path, sizeof(path)),
+				   "cgroup2", flags, NULL);
+		}
+		if (rc == -1)
 			die("mount cgroup2 on /sys/fs/cgroup");
 	} else {
 		mount_v1_view(cg, dir);
