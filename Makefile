@@ -42,7 +42,7 @@ SOAK_KILLS    ?= 200
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 LIBEXEC  := $(PREFIX)/libexec/containers-from-scratch
-C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*.c tests/shims/*.c)
+C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*.c tests/shims/*.c scripts/*.c)
 SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats)
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
@@ -149,9 +149,9 @@ exercise: ## write the course's skeletons to exercises/ (STAGE=N, FORCE=1)
 	@scripts/exercise.sh write $(if $(filter 1,$(FORCE)),--force) $(STAGE)
 
 # The student's build keeps the project's warnings but not -Werror.
-grade: all ## score exercises/stageN-*/main.c or SRC=file (STAGE=N; JUNIT=, FILTER=)
+grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N; JUNIT=, FILTER=, TRUSTED=1)
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
-		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") \
+		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") $(if $(filter 1,$(TRUSTED)),--trusted) \
 		$(if $(FILTER),--filter "$(FILTER)") $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(SRC)
 
 # CI: every skeleton builds and fails, every reference scores full marks,

@@ -80,7 +80,7 @@ copy_tree() {
 		"$REPO/stage3-mount/main.c" >"$wrong"
 	! grep -q 'MS_REC | MS_PRIVATE, NULL' "$wrong" || fail "the test's sed did not remove the remount"
 	# It also leaks its /proc, which keeps bats waiting: GRADE_GRACE ends that.
-	GRADE_GRACE=5 run --separate-stderr "$REPO/scripts/grade.sh" --filter "never appear on the shared host" 3 "$wrong"
+	GRADE_GRACE=5 run --separate-stderr "$REPO/scripts/grade.sh" --trusted --filter "never appear on the shared host" 3 "$wrong"
 	log_run "grade.sh 3 (no private remount)"
 	expect_status 1
 	expect_match "$output" "not ok [0-9]+ stage3: mounts made inside never appear on the shared host" "the failing test"
@@ -99,4 +99,62 @@ copy_tree() {
 	run --separate-stderr "$REPO/scripts/grade.sh" 1 "$BATS_TEST_TMPDIR/missing.c"
 	expect_status 2
 	expect_match "$output" "stage 1: 0/[0-9]+ tests passed$" "the score of a missing file"
+}
+
+# A submission with a constructor: it runs before main() in every process
+# of the stage the tests start.
+hostile_source() {
+	cat <<-EOC
+		#include <ftw.h>
+		#include <stdio.h>
+		static int spoil(const char *path, const struct stat *st, int type, struct FTW *ftw)
+		{
+			FILE *f;
+			(void)st;
+			(void)ftw;
+			if (type == FTW_F && (f = fopen(path, "a")) != NULL) {
+				fputs("\n@test \"pwned\" { true; }\n", f);
+				fclose(f);
+			}
+			return 0;
+		}
+		__attribute__((constructor)) static void hostile(void)
+		{
+			char line[128];
+			FILE *f = fopen("$1", "r");
+			if (f != NULL && fgets(line, sizeof(line), f) != NULL)
+				printf("LEAKED: %s\n", line);
+			nftw("$REPO/tests", spoil, 16, FTW_PHYS);
+			nftw("$REPO/scripts", spoil, 16, FTW_PHYS);
+			nftw("$REPO/rootfs/etc", spoil, 16, FTW_PHYS);
+		}
+	EOC
+	cat "$REPO/stage1-uts/main.c"
+}
+
+checkout_state() {
+	(cd "$REPO" && find tests scripts common stage1-uts rootfs/etc Makefile -type f -print0 | sort -z | xargs -0 sha1sum)
+}
+
+@test "exercise: a hostile submission cannot write the checkout, the tests or the image, nor read a root-only file" {
+	local evil=$BATS_TEST_TMPDIR/stage1.c secret inc=$BATS_TEST_TMPDIR/include.c
+	secret=$REPO/build/secret-$BATS_TEST_NUMBER-$$
+	mkdir -p "$REPO/build"
+	(umask 077 && echo "the-root-only-secret-$$" >"$secret")
+	hostile_source "$secret" >"$evil"
+	checkout_state >"$BATS_TEST_TMPDIR/before"
+	run --separate-stderr "$REPO/scripts/grade.sh" --filter "the default hostname is" 1 "$evil"
+	log_run "grade.sh 1 (a hostile constructor)"
+	checkout_state >"$BATS_TEST_TMPDIR/after"
+	printf '#include "%s"\n' "$secret" >"$inc"
+	cat "$REPO/stage1-uts/main.c" >>"$inc"
+	local out1=$output$stderr
+	run --separate-stderr "$REPO/scripts/grade.sh" --junit "$BATS_TEST_TMPDIR/report.xml" 1 "$inc"
+	log_run "grade.sh 1 (#include of a root-only file)"
+	rm -f "$secret"
+	diff -u "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after" || fail "the submission changed the checkout"
+	! grep -q "the-root-only-secret" <<<"$out1$output$stderr" || fail "the secret leaked into the output"
+	! grep -q "the-root-only-secret" "$BATS_TEST_TMPDIR/report.xml" || fail "the secret leaked into the JUnit report"
+	expect_status 2
+	expect_match "$output" "stage 1: 0/21 tests passed$" "the score of a submission that does not compile"
 }
