@@ -81,7 +81,7 @@ inside() {
 	fi
 	unset CFS_GRADE_MAPPED
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-	mount -t tmpfs -o mode=1777 cfs-grade-tmp /tmp
+	new_root "$box/../root"
 	mount -t tmpfs -o mode=755 cfs-grade-box "$box"
 	# The host's cgroups are no business of stages 1 to 4.
 	mount -t tmpfs -o mode=755,ro cfs-grade-cgroup /sys/fs/cgroup
@@ -183,6 +183,49 @@ trusted() {
 	GRADE_SCRATCH=$work run_tests "$n" "$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
 }
 
+# new_root DIR: a root of our own, as bubblewrap makes one: a tmpfs at DIR
+# with every top-level directory of / bound in, but a fresh /proc of our PID
+# namespace and a fresh /tmp; then pivot_root(8) into it.  The host's /proc
+# cannot be unmounted in a user namespace, and a second proc on top of it
+# is a mount the tests would count.
+new_root() {
+	local dir=$1 entry
+	mount -t tmpfs -o mode=755 cfs-grade-root "$dir"
+	# Or else binding /work would bind this new root into itself.
+	mount --make-unbindable "$dir"
+	for entry in /* /.[!.]*; do
+		[[ -e $entry || -L $entry ]] || continue
+		case $entry in
+		/proc | /tmp) mkdir "$dir$entry" ;;
+		*)
+			if [[ -L $entry ]]; then
+				cp -P "$entry" "$dir$entry"
+			elif [[ -d $entry ]]; then
+				mkdir "$dir$entry"
+				mount --rbind "$entry" "$dir$entry"
+			else
+				touch "$dir$entry"
+				mount --bind "$entry" "$dir$entry"
+			fi
+			;;
+		esac
+	done
+	mount -t proc cfs-grade-proc "$dir/proc"
+	mount -t tmpfs -o mode=1777 cfs-grade-tmp "$dir/tmp"
+	mkdir "$dir/.old-root"
+	cd "$dir"
+	pivot_root . .old-root
+	cd /
+	# A checkout under /tmp (CI's may be) is bound back at its path.
+	if [[ $REPO == /tmp/* ]]; then
+		mkdir -p "$REPO"
+		mount --rbind "/.old-root$REPO" "$REPO"
+	fi
+	umount -l /.old-root
+	rmdir /.old-root
+	cd "$REPO"
+}
+
 # shown_diagnostics STAGE: of the compiler's messages on stdin, only those
 # about the submission and the kit's own files; the others would quote a
 # file the submission named.
@@ -256,11 +299,10 @@ suite=tests/$stage.bats
 if [[ -n $junit && $junit != /* ]]; then
 	junit=$PWD/$junit
 fi
-# From stage 3 on, the suites do not yet pass in the sandbox: its /proc is
-# a second proc mount on /proc (stage 3 counts them), rootless /dev binds
-# the host's devices (stage 4 lists the mounts), and stage 5 needs the
-# host's cgroups.  They run as root, for trusted code.
-if ((n >= 3 && !trusted)); then
+# Stages 4 and 5 do not yet pass in the sandbox: rootless /dev binds the
+# host's devices, which two tests of stage 4 see in the mount list, and
+# stage 5 needs the host's cgroups.  They run as root, for trusted code.
+if ((n >= 4 && !trusted)); then
 	die "stage $n's tests run the stage as root, where a submission could do anything: grade it on a disposable machine (a VM), as root, with TRUSTED=1 (or --trusted); see docs/teaching.md"
 fi
 if ((trusted)) && [[ $(id -u) -ne 0 ]]; then
@@ -275,7 +317,7 @@ total=${#names[@]}
 mkdir -p build
 work=$(mktemp -d "$REPO/build/grade.XXXXXX")
 chmod 755 "$work"
-mkdir "$work/box" "$work/image"
+mkdir "$work/box" "$work/image" "$work/root"
 log=$work/tap
 : >"$log"
 runner=
@@ -376,11 +418,11 @@ sandbox() {
 	if ((uid == 0)); then
 		setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
 			unshare --user --mount --uts --ipc --net --pid --fork --kill-child \
-			--mount-proc --propagation private -- \
+			--propagation private -- \
 			"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
 	else
 		unshare --user --mount --uts --ipc --net --pid --fork --kill-child \
-			--mount-proc --propagation private -- \
+			--propagation private -- \
 			"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
 	fi
 	runner=$!
