@@ -74,10 +74,12 @@ inside() {
 	local stage=$1 box=$2 src=$3 n out status=0 c
 	n=${stage:5:1}
 	# Root of the namespace only once the grader has written its maps:
-	# exec again to take the capabilities that uid 0 has there.
+	# exec again to take the capabilities that uid 0 has there.  That exec
+	# clears the parent-death signal that unshare --kill-child set, which
+	# ends the whole PID namespace with the grader: set it again.
 	if [[ -z ${CFS_GRADE_MAPPED:-} ]]; then
 		until [[ -n $(</proc/self/uid_map) ]]; do sleep 0.05; done
-		CFS_GRADE_MAPPED=1 exec "$0" --inside "$@"
+		CFS_GRADE_MAPPED=1 exec setpriv --pdeathsig KILL -- "$0" --inside "$@"
 	fi
 	unset CFS_GRADE_MAPPED
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -313,6 +315,8 @@ fi
 # The names of the tests, in order, as bats numbers them.
 mapfile -t names < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "${filter[1]:-}")
 total=${#names[@]}
+out_of_time=0
+hung=
 
 mkdir -p build
 work=$(mktemp -d "$REPO/build/grade.XXXXXX")
@@ -321,13 +325,20 @@ mkdir "$work/box" "$work/image" "$work/root"
 log=$work/tap
 : >"$log"
 runner=
-# Ctrl-C, or the end: the sandbox goes first, and everything in it with its
-# PID namespace; then the scratch directory.
+init=
+# stop_runner: the sandbox ends, and everything in it with its PID
+# namespace, whose first process ($init) is gone only once the others are.
+stop_runner() {
+	local tries=200
+	kill -KILL -- "-$runner" 2>/dev/null || kill -KILL "$runner" 2>/dev/null || true
+	wait "$runner" 2>/dev/null || true
+	while [[ -n $init && -e /proc/$init ]] && ((tries-- > 0)); do
+		sleep 0.05
+	done
+}
+# Ctrl-C, or the end: the sandbox goes first; then the scratch directory.
 cleanup() {
-	if [[ -n $runner ]]; then
-		kill -KILL -- "-$runner" 2>/dev/null || kill -KILL "$runner" 2>/dev/null || true
-		wait "$runner" 2>/dev/null || true
-	fi
+	[[ -z $runner ]] || stop_runner
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -343,6 +354,7 @@ write_junit() {
 		result[i]="failure"
 		details[i]=$why
 	done
+	[[ -z $hung ]] || details[hung - 1]="timed out: the grade's time limit ran out during this test"
 	while IFS= read -r line; do
 		if [[ $line =~ ^(not\ )?ok\ ([0-9]+)\  ]]; then
 			num=${BASH_REMATCH[2]}
@@ -430,6 +442,12 @@ sandbox() {
 		kill -0 "$runner" 2>/dev/null || die "the sandbox did not start: see $log"
 		sleep 0.02
 	done
+	# unshare forks the first process of the PID namespace.
+	until init=$(cat "/proc/$runner/task/$runner/children" 2>/dev/null) && [[ -n $init ]]; do
+		kill -0 "$runner" 2>/dev/null || die "the sandbox did not start: see $log"
+		sleep 0.02
+	done
+	init=${init%% *}
 	if ((uid == 0)); then
 		# One write(2) each, as the kernel wants: cat, not printf.
 		map=$(printf '0 %d 1\n1 %d 65535' "$NOBODY" "$SPARE_IDS")
@@ -474,6 +492,7 @@ run_suite() {
 	while kill -0 "$runner" 2>/dev/null; do
 		if ((SECONDS >= deadline)); then
 			why="the grade's time limit (GRADE_TIMEOUT=${GRADE_TIMEOUT}s) ran out"
+			out_of_time=1
 		elif (($(grep -c '^\(not \)\?ok ' "$log") >= expected)); then
 			done_at=${done_at:-$SECONDS}
 			((SECONDS - done_at < ${GRADE_GRACE:-30})) ||
@@ -481,13 +500,14 @@ run_suite() {
 		fi
 		if [[ -n $why ]]; then
 			echo "grade: $why; stopped" >>"$log"
-			kill -KILL -- "-$runner" 2>/dev/null || kill -KILL "$runner" 2>/dev/null || true
+			stop_runner
 			break
 		fi
 		((quiet)) || shown=$(show_new "$shown")
 		sleep 0.2
 	done
 	wait "$runner" 2>/dev/null || status=$?
+	stop_runner
 	runner=
 	((quiet)) || show_new "$shown" >/dev/null
 	return "$status"
@@ -548,8 +568,16 @@ while IFS= read -r line; do
 		passed=$((passed + 1))
 	fi
 done <"$log"
+# The first test with no result was running when the time ran out.
+hung=
 for ((i = 1; i <= total; i++)); do
-	[[ -n ${seen[$i]:-} ]] || failed_list+=("$i (not run)")
+	[[ -z ${seen[$i]:-} ]] || continue
+	if ((out_of_time)) && [[ -z $hung ]]; then
+		hung=$i
+		failed_list+=("$i (timed out)")
+	else
+		failed_list+=("$i (not run)")
+	fi
 done
 if [[ -n $junit ]]; then
 	write_junit "not run: the grade was stopped before this test ended"

@@ -158,3 +158,54 @@ checkout_state() {
 	expect_status 2
 	expect_match "$output" "stage 1: 0/21 tests passed$" "the score of a submission that does not compile"
 }
+
+@test "exercise: a submission that hangs under --init is graded in time, its hung test counted as failed in the score and JUnit" {
+	local hang=$BATS_TEST_TMPDIR/stage2.c xml=$BATS_TEST_TMPDIR/report.xml start=$SECONDS
+	# Blocks every signal and waits forever when run with --init.
+	cat >"$hang" <<-'EOC'
+		#include <signal.h>
+		#include <string.h>
+		#include <unistd.h>
+		__attribute__((constructor)) static void hang(int argc, char **argv)
+		{
+			sigset_t all;
+			for (int i = 1; i < argc; i++)
+				if (strcmp(argv[i], "--init") == 0) {
+					sigfillset(&all);
+					sigprocmask(SIG_SETMASK, &all, NULL);
+					for (;;)
+						pause();
+				}
+		}
+	EOC
+	cat "$REPO/stage2-pid/main.c" >>"$hang"
+	BATS_TEST_TIMEOUT=10 GRADE_TIMEOUT=90 run --separate-stderr "$REPO/scripts/grade.sh" \
+		--junit "$xml" --filter 'the command is PID 1|--init exits' 2 "$hang"
+	log_run "grade.sh 2 (hangs under --init)"
+	((SECONDS - start < 240)) || fail "the grade took $((SECONDS - start))s"
+	expect_status 1
+	expect_match "$output" "stage 2: 1/2 tests passed$" "the score, out of every test"
+	expect_match "$output" "failed: [0-9]+ \(timed out\)" "the hung test, named"
+	grep -q '<testsuite [^>]*tests="2" failures="1"' "$xml" || fail "the JUnit report does not count the hung test: $(cat "$xml")"
+}
+
+@test "exercise: Ctrl-C ends the whole grade and leaves nothing running" {
+	local hang=$BATS_TEST_TMPDIR/stage1.c pid work
+	sed 's/^int main(int argc, char \*\*argv)$/static int real_main(int argc, char **argv);\nint main(int argc, char **argv) { if (argc > 2) pause(); return real_main(argc, argv); }\nstatic int real_main(int argc, char **argv)/' \
+		"$REPO/stage1-uts/main.c" >"$hang"
+	grep -q real_main "$hang" || fail "the test's sed found no main()"
+	find "$REPO/build" -maxdepth 1 -name "grade.*" 2>/dev/null | sort >"$BATS_TEST_TMPDIR/before" || true
+	# A background job ignores SIGINT, as the shell sets it: not a grade
+	# started at a terminal, which this stands for.
+	setsid env --default-signal=INT "$REPO/scripts/grade.sh" 1 "$hang" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	pid=$!
+	wait_for 120 grep -q "running tests" "$BATS_TEST_TMPDIR/out"
+	work=$(find "$REPO/build" -maxdepth 1 -name "grade.*" | sort | comm -13 "$BATS_TEST_TMPDIR/before" - | head -n 1)
+	[[ -n $work ]] || fail "no scratch directory of the grade found"
+	wait_for 60 pgrep -f "$work/box/stage1-uts/container"
+	kill -INT "$pid"
+	wait_for 60 eval "! kill -0 $pid 2>/dev/null"
+	wait "$pid" || true
+	! pgrep -f "$work" || fail "processes of the grade left behind: $(pgrep -af "$work")"
+	[[ ! -e $work ]] || fail "the grade left $work"
+}
