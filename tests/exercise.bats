@@ -209,3 +209,17 @@ checkout_state() {
 	! pgrep -f "$work" || fail "processes of the grade left behind: $(pgrep -af "$work")"
 	[[ ! -e $work ]] || fail "the grade left $work"
 }
+
+@test "exercise: an ordinary user grades a stage without root, to full marks" {
+	local copy=$REPO/build/user-$BATS_TEST_NUMBER-$$
+	rm -rf "$copy"
+	copy_tree "$copy"
+	cp -a "$REPO/rootfs/." "$copy/rootfs/"
+	chown -R 65534:65534 "$copy"
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$copy/scripts/grade.sh" --filter 'default hostname|never changes' 1 "$copy/stage1-uts/main.c"
+	log_run "grade.sh 1 as nobody"
+	rm -rf "$copy"
+	expect_status 0
+	expect_match "$output" "stage 1: 2/2 tests passed$" "full marks"
+}
