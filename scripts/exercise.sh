@@ -185,7 +185,11 @@ write() {
 			echo "exercise: kept your $dest as $backup"
 		fi
 		mv "$tmp" "$dest"
-		echo "exercise: wrote $dest (grade it with: make grade STAGE=$n)"
+		if ((n < 4)); then
+			echo "exercise: wrote $dest (grade it with: make grade STAGE=$n)"
+		else
+			echo "exercise: wrote $dest (grade it on a VM with: sudo make grade STAGE=$n TRUSTED=1)"
+		fi
 	done
 }
 
