@@ -223,3 +223,11 @@ checkout_state() {
 	expect_status 0
 	expect_match "$output" "stage 1: 2/2 tests passed$" "full marks"
 }
+
+@test "exercise: the image has its loader cache even when PATH lacks /usr/sbin, as a Debian user's does" {
+	local img=$BATS_TEST_TMPDIR/img
+	run --separate-stderr env PATH=/usr/local/bin:/usr/bin:/bin "$REPO/scripts/mkrootfs.sh" "$img"
+	log_run "mkrootfs.sh with PATH=/usr/local/bin:/usr/bin:/bin"
+	expect_status 0
+	[[ -s $img/etc/ld.so.cache ]] || fail "the image has no /etc/ld.so.cache"
+}
