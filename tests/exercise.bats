@@ -231,3 +231,15 @@ checkout_state() {
 	expect_status 0
 	[[ -s $img/etc/ld.so.cache ]] || fail "the image has no /etc/ld.so.cache"
 }
+
+@test "exercise: make exercise never writes through a symbolic link in exercises/" {
+	local copy=$BATS_TEST_TMPDIR/repo outside=$BATS_TEST_TMPDIR/outside
+	copy_tree "$copy"
+	mkdir -p "$outside" "$copy/exercises"
+	ln -s "$outside" "$copy/exercises/stage1-uts"
+	run --separate-stderr "$copy/scripts/exercise.sh" write 1
+	log_run "exercise.sh write 1 (exercises/stage1-uts is a link)"
+	[[ $status -ne 0 ]] || fail "the link was followed"
+	expect_match "$stderr" "symbolic link" "the refusal"
+	[[ -z $(ls -A "$outside") ]] || fail "a file was written outside exercises/: $(ls -A "$outside")"
+}
