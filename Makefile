@@ -47,7 +47,7 @@ SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcar
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update test-vm cross \
-	exercise grade exercise-check
+	exercise grade grade-all exercise-check
 
 all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
@@ -153,6 +153,11 @@ grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N;
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
 		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") $(if $(filter 1,$(TRUSTED)),--trusted) \
 		$(if $(FILTER),--filter "$(FILTER)") $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(SRC)
+
+grade-all: all ## grade every DIR/*.c and DIR/*/main.c: a table, DIR/grades/grades.csv and JUnit (STAGE=N DIR=...)
+	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
+		scripts/grade-all.sh $(if $(filter 1,$(TRUSTED)),--trusted) \
+		$(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(if $(DIR),$(DIR),$(error give DIR=submissions/))
 
 # CI: every skeleton builds and fails, every reference scores full marks,
 # and every hole alone fails at least one test.
