@@ -243,3 +243,29 @@ checkout_state() {
 	expect_match "$stderr" "symbolic link" "the refusal"
 	[[ -z $(ls -A "$outside") ]] || fail "a file was written outside exercises/: $(ls -A "$outside")"
 }
+
+@test "exercise: make grade-all survives a hanging and a hostile submission, and gives each its row" {
+	local dir=$BATS_TEST_TMPDIR/subs
+	mkdir -p "$dir/wrong"
+	cp "$REPO/stage1-uts/main.c" "$dir/good.c"
+	sed 's/set_hostname(args->opts->hostname);/(void)0;/' "$REPO/stage1-uts/main.c" >"$dir/wrong/main.c"
+	sed 's/^int main(int argc, char \*\*argv)$/static int real_main(int argc, char **argv);\nint main(int argc, char **argv) { if (argc > 2) pause(); return real_main(argc, argv); }\nstatic int real_main(int argc, char **argv)/' \
+		"$REPO/stage1-uts/main.c" >"$dir/hangs.c"
+	hostile_source /root/.no-such-secret >"$dir/hostile.c"
+	checkout_state >"$BATS_TEST_TMPDIR/before"
+	GRADE_FILTER='default hostname|never changes' BATS_TEST_TIMEOUT=5 GRADE_TIMEOUT=60 \
+		run --separate-stderr "$REPO/scripts/grade-all.sh" 1 "$dir"
+	log_run "grade-all.sh 1 (good, wrong, hangs, hostile)"
+	checkout_state >"$BATS_TEST_TMPDIR/after"
+	expect_status 0
+	diff -u "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after" || fail "a submission changed the checkout"
+	local csv
+	csv=$(sort "$dir/grades/grades.csv")
+	expect_match "$csv" 'good,2,2,""' "the good row"
+	expect_match "$csv" 'hostile,2,2,""' "the hostile row (it passes, and changed nothing)"
+	expect_match "$csv" 'wrong,[01],2,"[0-9]' "the wrong row"
+	expect_match "$csv" 'hangs,[01],2,".*timed out' "the hanging row"
+	for name in good wrong hangs hostile; do
+		grep -q '<testsuite [^>]*tests="2"' "$dir/grades/$name.xml" || fail "no JUnit report of 2 tests for $name"
+	done
+}
