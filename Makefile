@@ -44,12 +44,12 @@ SOAK_KILLS    ?= 200
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 LIBEXEC  := $(PREFIX)/libexec/containers-from-scratch
-C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*.c tests/shims/*.c)
+C_FILES  = $(COMMON_C) $(COMMON_H) $(wildcard $(STAGES:%=%/*.[ch]) tests/progs/*.c tests/shims/*.c scripts/*.c)
 SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcard tests/*.bats tests/*.fixture)
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update docs-update-vm test-vm cross \
-	exercise grade exercise-check import oracle
+	exercise grade grade-all exercise-check import oracle
 
 all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
@@ -156,10 +156,15 @@ import: ## unpack a root filesystem tarball into an image: TAR=FILE DEST=DIR
 	@scripts/import.sh "$(TAR)" "$(DEST)"
 
 # The student's build keeps the project's warnings but not -Werror.
-grade: all ## score exercises/stageN-*/main.c or SRC=file (STAGE=N; JUNIT=, FILTER=)
+grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N; JUNIT=, FILTER=, TRUSTED=1)
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
-		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") \
+		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") $(if $(filter 1,$(TRUSTED)),--trusted) \
 		$(if $(FILTER),--filter "$(FILTER)") $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(SRC)
+
+grade-all: all ## grade every DIR/*.c and DIR/*/main.c: a table, DIR/grades/grades.csv and JUnit (STAGE=N DIR=...)
+	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
+		scripts/grade-all.sh $(if $(filter 1,$(TRUSTED)),--trusted) \
+		$(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(if $(DIR),$(DIR),$(error give DIR=submissions/))
 
 # CI: every skeleton builds and fails, every reference scores full marks,
 # and every hole alone fails at least one test.

@@ -286,7 +286,9 @@ check_overlay() {
 }
 
 check_image() {
-	if [[ -e $repo/rootfs/.built ]]; then
+	if [[ -e $repo/rootfs/.built && ! -s $repo/rootfs/etc/ld.so.cache ]]; then
+		fail "4 5" "default image: no /etc/ld.so.cache in $repo/rootfs (built without ldconfig)" "make clean rootfs"
+	elif [[ -e $repo/rootfs/.built ]]; then
 		ok "default image: $repo/rootfs ($(du -sh "$repo/rootfs" 2>/dev/null | cut -f1))"
 	else
 		fail "4 5" "default image: no rootfs/.built" "make rootfs (or pass --rootfs DIR)"

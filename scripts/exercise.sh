@@ -169,6 +169,12 @@ write() {
 		dir=$(stage_dir "$n")
 		[[ -f $dir/main.c ]] || continue
 		dest=exercises/$dir/main.c
+		# Never write through a link: exercises/ is the student's, and a
+		# link there could point anywhere, sudo or not.
+		local path
+		for path in exercises "exercises/$dir" "$dest"; do
+			[[ ! -L $path ]] || die "$path is a symbolic link: not followed (remove it, or make it a directory)"
+		done
 		if [[ -e $dest && $force -eq 0 ]]; then
 			echo "exercise: $dest exists, and may hold your work: kept (FORCE=1 replaces it, after a backup)" >&2
 			continue
@@ -185,7 +191,11 @@ write() {
 			echo "exercise: kept your $dest as $backup"
 		fi
 		mv "$tmp" "$dest"
-		echo "exercise: wrote $dest (grade it with: make grade STAGE=$n)"
+		if ((n < 4)); then
+			echo "exercise: wrote $dest (grade it with: make grade STAGE=$n)"
+		else
+			echo "exercise: wrote $dest (grade it on a VM with: sudo make grade STAGE=$n TRUSTED=1)"
+		fi
 	done
 }
 

@@ -5,36 +5,269 @@
 # Builds SRC (default: the workspace's exercises/stageN-*/main.c) against
 # the project's common/, with the project's warnings shown but not fatal,
 # then runs tests/stageN-*.bats against that one binary only
-# (CFS_GRADE_STAGE and CFS_GRADE_BIN in tests/helpers.bash), in the same
-# sandbox as make check (tests/run).  A stage that is missing or does not
-# compile scores 0, and the compiler's messages are shown.
+# (CFS_GRADE_STAGE and CFS_GRADE_BIN in tests/helpers.bash).  A stage that
+# is missing or does not compile scores 0.
 #
-# Usage: scripts/grade.sh [--junit FILE] [--filter REGEX] N [SRC]
+# A submission is untrusted code, and stages 1 to 4 are graded in a sandbox
+# it cannot get out of, for root and for an ordinary user alike:
+#   - a user namespace whose root is an unprivileged user outside: nobody
+#     (65534) when the grader is root, the grader itself otherwise; ids 1 to
+#     65535 inside are ids no one uses (root) or the grader's /etc/subuid
+#     range.  Root inside may make namespaces, as the tests need, but holds
+#     nothing on the host, and reads only what that user may read;
+#   - new mount, UTS, IPC, network and PID namespaces: no network, and
+#     every process of the grade dies with the PID namespace's first one;
+#   - every mount read-only (scripts/grade-readonly.c), but two fresh
+#     tmpfs: /tmp and a box that holds the build and a copy of the image.
+#     The checkout, the tests, the grader and other submissions can be
+#     read, never written, and nothing is left on disk.
+# The compiler runs in the sandbox too, with a time limit and stdin from
+# /dev/null, and only its messages about the submission and the kit's own
+# files are shown: an #include of another file shows nothing of it.
+#
+# Stage 5 needs root over the host's cgroups: its tests run as root, so on
+# a host they only grade code you trust, with --trusted (make grade
+# TRUSTED=1; make exercise-check grades the project's own code this way).
+# A student's stage 5 is graded on a disposable machine (a VM) as root.
+#
+# Every test has a time limit, BATS_TEST_TIMEOUT seconds (default 30, as the
+# suites use it); a test that hangs fails as "timed out".  The whole grade
+# has GRADE_TIMEOUT seconds (default 300) and the compiler GRADE_CC_TIMEOUT
+# (default 60); a test the time left no room for fails as "not run".  The
+# score is always out of the stage's full test count, and the JUnit report
+# (--junit FILE) lists every test.  Ctrl-C ends the whole grade and leaves
+# nothing behind.
+#
+# Usage: scripts/grade.sh [--junit FILE] [--filter REGEX] [--trusted] N [SRC]
 # --filter runs only the tests whose names match REGEX (bats --filter).
 # --first-failure (for make exercise-check) runs the tests one at a time and
 # stops at the first that fails, which it names on its last line instead.
 # It ends with one line: "stage N: K/M tests passed".  Exit status: 0 for
 # full marks, 1 if a test failed, 2 if SRC is missing or does not compile.
-# Needs root, like the suites: run it on a disposable VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd -P)
+PROG=grade
+DIE_STATUS=2
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
-mapfile -t STAGES <scripts/stages.txt
 # The project's flags without -Werror.  Unused functions are no warning
 # here: a skeleton's helpers are unused until the holes that call them are
 # written.
 STUDENT_CFLAGS=${STUDENT_CFLAGS:--std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -O2 -g}
 CC=${CC:-cc}
+TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-30}
+GRADE_TIMEOUT=${GRADE_TIMEOUT:-600}
+GRADE_CC_TIMEOUT=${GRADE_CC_TIMEOUT:-60}
+# Root's sandbox: root inside is nobody outside, ids 1 to 65535 inside are
+# this block, which no user owns.
+NOBODY=65534
+SPARE_IDS=${GRADE_SPARE_IDS:-2147418112}
+
+# ---- inside the sandbox ----
+
+# inside STAGE BOX SRC: run as root of the sandbox's user namespace; builds
+# SRC into BOX/STAGE/container and runs the stage's suite on it, TAP on
+# stdout.  Exit status 3: SRC did not compile.
+inside() {
+	local stage=$1 box=$2 src=$3 n out status=0 c
+	n=${stage:5:1}
+	# Root of the namespace only once the grader has written its maps:
+	# exec again to take the capabilities that uid 0 has there.  That exec
+	# clears the parent-death signal that unshare --kill-child set, which
+	# ends the whole PID namespace with the grader: set it again.
+	if [[ -z ${CFS_GRADE_MAPPED:-} ]]; then
+		until [[ -n $(</proc/self/uid_map) ]]; do sleep 0.05; done
+		CFS_GRADE_MAPPED=1 exec setpriv --pdeathsig KILL -- "$0" --inside "$@"
+	fi
+	unset CFS_GRADE_MAPPED
+	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+	new_root "$box/../root"
+	mount -t tmpfs -o mode=755 cfs-grade-box "$box"
+	# The host's cgroups are no business of stages 1 to 4.
+	mount -t tmpfs -o mode=755,ro cfs-grade-cgroup /sys/fs/cgroup
+	# The grader's copy of the image, owned by root of the namespace,
+	# where the stage and the tests look for it.
+	mkdir "$box/$stage"
+	ln -s "$REPO/rootfs" "$box/rootfs"
+	mount --bind "$box/../image" "$REPO/rootfs"
+	hostname cfs-test-host
+	mount --make-rshared /
+	"$box/../grade-readonly" /tmp "$box" /proc
+	cp "$src" "$box/$stage/main.c"
+	echo "stage $n: building the submission"
+	local files=("$stage/main.c")
+	for c in "$REPO/$stage"/*.c; do
+		[[ $c == "$REPO/$stage/main.c" ]] || files+=("$c")
+	done
+	# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
+	out=$(cd "$box" && timeout -k 5 "$GRADE_CC_TIMEOUT" "$CC" $STUDENT_CFLAGS \
+		-fno-diagnostics-show-caret -Wno-unused-function \
+		-I"$REPO/common" -I"$REPO/$stage" -o "$stage/container" \
+		"${files[@]}" "$REPO"/common/*.c </dev/null 2>&1) || status=$?
+	shown_diagnostics "$stage" <<<"$out"
+	if ((status == 124 || status == 137)); then
+		echo "grade: the compiler did not finish in ${GRADE_CC_TIMEOUT}s"
+	fi
+	((status == 0)) || exit 3
+	shift 3
+	run_tests "$n" "$box/$stage/container" bats --tap "$@"
+}
+
+# run_tests N BIN RUNNER ARGS...: RUNNER ARGS tests/stageN-*.bats on BIN,
+# TAP on stdout.  With CFS_GRADE_FIRST_FAILURE=1, one test at a time, up to
+# the first that fails.  A process of the stage can keep bats' output open
+# after its last test; once the results are in, bats gets GRADE_GRACE
+# seconds to end.
+run_tests() {
+	local n=$1 bin=$2 stage=${STAGES[$1 - 1]} name regex scratch=${GRADE_SCRATCH:-/tmp}
+	shift 2
+	export CFS_GRADE_STAGE=$n CFS_GRADE_BIN=$bin BATS_TEST_TIMEOUT=$TEST_TIMEOUT
+	echo "stage $n: running tests/$stage.bats on it"
+	if [[ ${CFS_GRADE_FIRST_FAILURE:-} != 1 ]]; then
+		exec "$@" "tests/$stage.bats"
+	fi
+	while IFS= read -r name; do
+		# The test's name as a regex that matches it alone.
+		# shellcheck disable=SC2001 # sed escapes every special character at once
+		regex=^$(sed 's/[]\\.()*+?{}|^$[]/\\&/g' <<<"$name")\$
+		run_one "$@" --filter "$regex" "tests/$stage.bats" >"$scratch/.grade-one" 2>&1 || true
+		cat "$scratch/.grade-one"
+		if ! grep -q '^\(not \)\?ok ' "$scratch/.grade-one"; then
+			echo "grade: the test '$name' cannot be run alone"
+			exit 4
+		fi
+		if grep -q '^not ok ' "$scratch/.grade-one"; then
+			echo "stage $n: a test failed: $name"
+			exit 0
+		fi
+	done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "tests/$stage.bats")
+}
+
+# run_one COMMAND...: COMMAND in a process group of its own, ended once its
+# result is out and GRADE_GRACE seconds passed.
+run_one() {
+	local pid done_at='' out=${GRADE_SCRATCH:-/tmp}/.grade-out
+	setsid "$@" >"$out" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		if grep -q '^\(not \)\?ok ' "$out"; then
+			done_at=${done_at:-$SECONDS}
+			if ((SECONDS - done_at >= ${GRADE_GRACE:-30})); then
+				kill -KILL -- "-$pid" 2>/dev/null || true
+				break
+			fi
+		fi
+		sleep 0.2
+	done
+	wait "$pid" || true
+	cat "$out"
+	rm -f "$out"
+}
+
+# trusted WORK STAGE ARGS...: the way for stage 5 and for code you trust:
+# as root, in tests/run's sandbox.
+trusted() {
+	local work=$1 stage=$2 n=${2:5:1} c files=() status=0
+	shift 2
+	mkdir "$work/$stage"
+	ln -s "$REPO/rootfs" "$work/rootfs"
+	for c in "$REPO/$stage"/*.c; do
+		[[ $c == "$REPO/$stage/main.c" ]] || files+=("$c")
+	done
+	echo "stage $n: building the submission"
+	# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
+	timeout -k 5 "$GRADE_CC_TIMEOUT" "$CC" $STUDENT_CFLAGS -Wno-unused-function \
+		-I"$REPO/common" -I"$REPO/$stage" -o "$work/$stage/container" "$work/main.c" \
+		"${files[@]}" "$REPO"/common/*.c </dev/null 2>&1 || status=$?
+	((status == 0)) || exit 3
+	GRADE_SCRATCH=$work run_tests "$n" "$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
+}
+
+# new_root DIR: a root of our own, as bubblewrap makes one: a tmpfs at DIR
+# with every top-level directory of / bound in, but a fresh /proc of our PID
+# namespace and a fresh /tmp; then pivot_root(8) into it.  The host's /proc
+# cannot be unmounted in a user namespace, and a second proc on top of it
+# is a mount the tests would count.
+new_root() {
+	local dir=$1 entry
+	mount -t tmpfs -o mode=755 cfs-grade-root "$dir"
+	# Or else binding /work would bind this new root into itself.
+	mount --make-unbindable "$dir"
+	for entry in /* /.[!.]*; do
+		[[ -e $entry || -L $entry ]] || continue
+		case $entry in
+		/proc | /tmp) mkdir "$dir$entry" ;;
+		*)
+			if [[ -L $entry ]]; then
+				cp -P "$entry" "$dir$entry"
+			elif [[ -d $entry ]]; then
+				mkdir "$dir$entry"
+				mount --rbind "$entry" "$dir$entry"
+			else
+				touch "$dir$entry"
+				mount --bind "$entry" "$dir$entry"
+			fi
+			;;
+		esac
+	done
+	mount -t proc cfs-grade-proc "$dir/proc"
+	mount -t tmpfs -o mode=1777 cfs-grade-tmp "$dir/tmp"
+	mkdir "$dir/.old-root"
+	cd "$dir"
+	pivot_root . .old-root
+	cd /
+	# A checkout under /tmp (CI's may be) is bound back at its path.
+	if [[ $REPO == /tmp/* ]]; then
+		mkdir -p "$REPO"
+		mount --rbind "/.old-root$REPO" "$REPO"
+	fi
+	umount -l /.old-root
+	rmdir /.old-root
+	cd "$REPO"
+}
+
+# shown_diagnostics STAGE: of the compiler's messages on stdin, only those
+# about the submission and the kit's own files; the others would quote a
+# file the submission named.
+shown_diagnostics() {
+	local stage=$1 hidden=0 line
+	while IFS= read -r line; do
+		if [[ $line == "$stage/main.c:"* || $line == "$REPO/common/"* ||
+			$line == "$REPO/$stage/"* || $line == "In file included from $stage/main.c:"* ]]; then
+			printf '%s\n' "$line"
+		elif [[ -n $line ]]; then
+			hidden=$((hidden + 1))
+		fi
+	done
+	((hidden == 0)) || echo "grade: $hidden lines of the compiler's messages about files other than the submission are not shown"
+}
+
+case ${1:-} in
+--inside)
+	shift
+	inside "$@"
+	exit
+	;;
+--trusted-inside)
+	shift
+	trusted "$@"
+	exit
+	;;
+esac
+
+# ---- the grader ----
 
 usage() {
-	echo "usage: $0 [--junit FILE] [--filter REGEX] [--first-failure] N [SRC]" >&2
+	echo "usage: $0 [--junit FILE] [--filter REGEX] [--first-failure] [--trusted] N [SRC]" >&2
 	exit 2
 }
 
 junit=
 filter=()
 first_failure=0
+trusted=0
 while [[ ${1:-} == --* ]]; do
 	case $1 in
 	--junit | --filter)
@@ -50,14 +283,17 @@ while [[ ${1:-} == --* ]]; do
 		first_failure=1
 		shift
 		;;
+	--trusted)
+		trusted=1
+		shift
+		;;
 	*) usage ;;
 	esac
 done
 [[ $# -ge 1 && $# -le 2 ]] || usage
 n=$1
 if ! [[ $n =~ ^[1-9]$ ]] || ((n > ${#STAGES[@]})); then
-	echo "grade: no stage '$n': give STAGE=1 to ${#STAGES[@]}" >&2
-	exit 2
+	die "no stage '$n': give STAGE=1 to ${#STAGES[@]}"
 fi
 stage=${STAGES[n - 1]}
 src=${2:-exercises/$stage/main.c}
@@ -65,139 +301,297 @@ suite=tests/$stage.bats
 if [[ -n $junit && $junit != /* ]]; then
 	junit=$PWD/$junit
 fi
-if [[ $(id -u) -ne 0 ]]; then
-	echo "grade: the tests need root: containers need CAP_SYS_ADMIN (try: sudo make grade STAGE=$n)" >&2
-	exit 2
+# Stages 4 and 5 do not yet pass in the sandbox: rootless /dev binds the
+# host's devices, which two tests of stage 4 see in the mount list, and
+# stage 5 needs the host's cgroups.  They run as root, for trusted code.
+if ((n >= 4 && !trusted)); then
+	die "stage $n's tests run the stage as root, where a submission could do anything: grade it on a disposable machine (a VM), as root, with TRUSTED=1 (or --trusted); see docs/teaching.md"
 fi
+if ((trusted)) && [[ $(id -u) -ne 0 ]]; then
+	die "the trusted grade runs the tests as root: containers need CAP_SYS_ADMIN (try: sudo make grade STAGE=$n TRUSTED=1)"
+fi
+[[ -d rootfs ]] || die "no default image: run make first"
 
-# The scratch directory holds the build and the report; the binary sits in
-# a directory named like the stage's, beside a link to the default image,
-# which the binary finds at ../rootfs.  It is under the checkout, not /tmp,
-# because tests/run mounts a fresh /tmp.
+# The names of the tests, in order, as bats numbers them.
+mapfile -t names < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "${filter[1]:-}")
+total=${#names[@]}
+out_of_time=0
+hung=
+
 mkdir -p build
 work=$(mktemp -d "$REPO/build/grade.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-mkdir "$work/$stage" "$work/report"
-ln -s "$REPO/rootfs" "$work/rootfs"
-bin=$work/$stage/container
+chmod 755 "$work"
+mkdir "$work/box" "$work/image" "$work/root"
+log=$work/tap
+: >"$log"
+runner=
+init=
+# stop_runner: the sandbox ends, and everything in it with its PID
+# namespace, whose first process ($init) is gone only once the others are.
+stop_runner() {
+	local tries=200
+	kill -KILL -- "-$runner" 2>/dev/null || kill -KILL "$runner" 2>/dev/null || true
+	wait "$runner" 2>/dev/null || true
+	while [[ -n $init && -e /proc/$init ]] && ((tries-- > 0)); do
+		sleep 0.05
+	done
+}
+# Ctrl-C, or the end: the sandbox goes first; then the scratch directory.
+cleanup() {
+	[[ -z $runner ]] || stop_runner
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo "grade: interrupted" >&2; exit 130' INT TERM HUP
 
-total=$(bats --count "${filter[@]}" "$suite")
+xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g' -e 's/[^[:print:]\t]//g'; }
 
-xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g'; }
+# write_junit WHY: the JUnit report of the run in $log, every test of the
+# stage in it: one with no result failed, for WHY.
+write_junit() {
+	local why=$1 i num=0 line result=() details=() failures=0 skipped=0
+	for ((i = 0; i < total; i++)); do
+		result[i]="failure"
+		details[i]=$why
+	done
+	[[ -z $hung ]] || details[hung - 1]="timed out: the grade's time limit ran out during this test"
+	while IFS= read -r line; do
+		if [[ $line =~ ^(not\ )?ok\ ([0-9]+)\  ]]; then
+			num=${BASH_REMATCH[2]}
+			((num >= 1 && num <= total)) || {
+				num=0
+				continue
+			}
+			if [[ -z ${BASH_REMATCH[1]} ]]; then
+				result[num - 1]=pass
+				[[ $line != *" # skip"* ]] || result[num - 1]=skip
+			else
+				result[num - 1]=failure
+				[[ $line != *" # timeout after "* ]] || details[num - 1]="timed out after ${TEST_TIMEOUT}s"$'\n'
+				[[ $line == *" # timeout after "* ]] || details[num - 1]=
+			fi
+		elif ((num > 0)) && [[ $line == "#"* ]]; then
+			details[num - 1]+="${line#\# }"$'\n'
+		fi
+	done <"$log"
+	for ((i = 0; i < total; i++)); do
+		[[ ${result[i]} != failure ]] || failures=$((failures + 1))
+		[[ ${result[i]} != skip ]] || skipped=$((skipped + 1))
+	done
+	{
+		echo '<?xml version="1.0" encoding="UTF-8"?>'
+		echo "<testsuites tests=\"$total\" failures=\"$failures\" errors=\"0\" skipped=\"$skipped\">"
+		echo "<testsuite name=\"$stage.bats\" tests=\"$total\" failures=\"$failures\" errors=\"0\" skipped=\"$skipped\">"
+		for ((i = 0; i < total; i++)); do
+			echo "  <testcase classname=\"$stage.bats\" name=\"$(xml_escape <<<"${names[i]}")\">"
+			case ${result[i]} in
+			failure)
+				echo "    <failure type=\"failure\">$(xml_escape <<<"${details[i]}")</failure>"
+				;;
+			skip) echo "    <skipped/>" ;;
+			esac
+			echo "  </testcase>"
+		done
+		echo "</testsuite>"
+		echo "</testsuites>"
+	} >"$junit"
+}
 
 # No binary, no test passes: every test of the suite fails with the reason.
 score_zero() {
-	local why=$1 details=$2
-	echo "stage $n: $why"
-	if [[ -n $junit ]]; then
-		{
-			echo '<?xml version="1.0" encoding="UTF-8"?>'
-			echo "<testsuites tests=\"$total\" failures=\"$total\" errors=\"0\" skipped=\"0\">"
-			echo "<testsuite name=\"$stage.bats\" tests=\"$total\" failures=\"$total\" errors=\"0\" skipped=\"0\">"
-			sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "${filter[1]:-}" | xml_escape | while IFS= read -r name; do
-				echo "  <testcase classname=\"$stage.bats\" name=\"$name\">"
-				echo "    <failure type=\"failure\">$(xml_escape <<<"$why")"
-				xml_escape <<<"$details"
-				echo "    </failure>"
-				echo "  </testcase>"
-			done
-			echo "</testsuite>"
-			echo "</testsuites>"
-		} >"$junit"
-	fi
+	echo "stage $n: $1"
+	[[ -z $junit ]] || write_junit "$1"
 	echo "stage $n: 0/$total tests passed"
 	exit 2
 }
 
 if [[ ! -f $src ]]; then
-	score_zero "$src does not exist (make exercise STAGE=$n writes the skeleton)" ""
+	score_zero "$src does not exist (make exercise STAGE=$n writes the skeleton)"
 fi
-echo "stage $n: building $src"
-# The stage's other files (stage 5's cgroup_life.c) are the project's own:
-# the exercise is main.c.
-stage_files=()
-for c in "$REPO/$stage"/*.c; do
-	[[ $c == "$REPO/$stage/main.c" ]] || stage_files+=("$c")
-done
-# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
-if ! out=$("$CC" $STUDENT_CFLAGS -Wno-unused-function -I"$REPO/common" -I"$REPO/$stage" -o "$bin" "$src" "${stage_files[@]}" "$REPO"/common/*.c 2>&1); then
-	printf '%s\n' "$out"
-	score_zero "$src does not compile" "$out"
+# The submission, where the sandbox's user may read it.
+cp "$src" "$work/main.c"
+chmod 644 "$work/main.c"
+"$CC" -std=c11 -D_GNU_SOURCE -O2 -o "$work/grade-readonly" scripts/grade-readonly.c
+# A copy of the image owned by the sandbox's root: the host's root owns no
+# id there, and the tests copy the image with its owners.
+if [[ $(id -u) -eq 0 ]]; then
+	cp -a rootfs/. "$work/image/"
+	chown -hR "$NOBODY:$NOBODY" "$work/image"
+elif ! cp -a --no-preserve=ownership rootfs/. "$work/image/"; then
+	die "cannot copy the image rootfs/: make it as yourself (make clean all)"
 fi
-[[ -z $out ]] || printf '%s\n' "$out"
 
-echo "stage $n: running $suite on it"
-report=()
-[[ -z $junit ]] || report=(--report-formatter junit --output "$work/report")
-# A private sandbox of its own, even when called from inside one (a test
-# of this script): tests/run mounts a fresh /tmp wherever it runs.
-log=$work/tap
-# run_suite EXPECTED ARGS...: tests/run ARGS, its output in $log.  A wrong
-# stage can leave a process behind that holds bats' output open (one that
-# leaks its /proc mount hides itself from the teardown's search), and bats
-# then waits for it forever.  So once EXPECTED results are in, it gets
-# GRADE_GRACE seconds to end, and the whole run GRADE_TIMEOUT; then timeout
-# kills its process group.  A test with no result counts as failed.
-run_suite() {
-	local expected=$1 tpid done_at=
-	shift
-	timeout --kill-after=10 "${GRADE_TIMEOUT:-1800}" \
-		env -u CFS_SANDBOX CFS_GRADE_STAGE="$n" CFS_GRADE_BIN="$bin" \
-		tests/run "$@" >"$log" 2>&1 &
-	tpid=$!
-	while kill -0 "$tpid" 2>/dev/null; do
-		if (($(grep -c '^\(not \)\?ok ' "$log") >= expected)); then
-			done_at=${done_at:-$SECONDS}
-			if ((SECONDS - done_at >= ${GRADE_GRACE:-30})); then
-				echo "grade: the tests did not end after the last one: a process of the stage kept them waiting; stopped" >>"$log"
-				kill -TERM "$tpid"
-				break
-			fi
-		fi
-		sleep 1
-	done
-	wait "$tpid" || true
-}
-if ((first_failure)); then
-	while IFS= read -r name; do
-		# The test's name as a regex that matches it alone.
-		# shellcheck disable=SC2001 # sed escapes every special character at once
-		regex=^$(sed 's/[]\\.()*+?{}|^$[]/\\&/g' <<<"$name")\$
-		run_suite 1 --filter "$regex" "$suite"
-		if ! grep -q '^\(not \)\?ok ' "$log"; then
-			cat "$log"
-			echo "grade: the test '$name' cannot be run alone" >&2
-			exit 2
-		fi
-		if grep -q '^not ok ' "$log"; then
-			cat "$log"
-			echo "stage $n: a test failed: $name"
-			exit 1
-		fi
-	done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite")
-	: >"$log"
-fi
-: >"$log"
-tail -n +1 -f "$log" 2>/dev/null &
-tailer=$!
-run_suite "$total" "${report[@]}" "${filter[@]}" "$suite"
-sleep 1 # tail shows the last lines
-kill "$tailer" 2>/dev/null || true
-wait "$tailer" 2>/dev/null || true
-
-passed=$(grep -c '^ok ' "$log") || true
-skipped=$(grep -c '^ok .* # skip' "$log") || true
-failed=$(grep -c '^not ok ' "$log") || true
-passed=$((passed - skipped))
-counted=$((total - skipped))
-if [[ -n $junit ]]; then
-	if [[ -f $work/report/report.xml ]]; then
-		cp "$work/report/report.xml" "$junit"
+# sandbox ARGS...: grade.sh --inside ARGS in the sandbox, in the background
+# ($runner); its output goes to $log.
+sandbox() {
+	local uid gid user range grange map start count
+	uid=$(id -u)
+	gid=$(id -g)
+	if ((uid == 0)); then
+		setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+			unshare --user --mount --uts --ipc --net --pid --fork --kill-child \
+			--propagation private -- \
+			"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
 	else
-		echo "grade: bats wrote no JUnit report: the run was stopped" >&2
+		unshare --user --mount --uts --ipc --net --pid --fork --kill-child \
+			--propagation private -- \
+			"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
 	fi
+	runner=$!
+	until [[ $(readlink "/proc/$runner/ns/user" 2>/dev/null) != "$(readlink /proc/self/ns/user)" ]]; do
+		kill -0 "$runner" 2>/dev/null || die "the sandbox did not start: see $log"
+		sleep 0.02
+	done
+	# unshare forks the first process of the PID namespace.
+	until init=$(cat "/proc/$runner/task/$runner/children" 2>/dev/null) && [[ -n $init ]]; do
+		kill -0 "$runner" 2>/dev/null || die "the sandbox did not start: see $log"
+		sleep 0.02
+	done
+	init=${init%% *}
+	if ((uid == 0)); then
+		# One write(2) each, as the kernel wants: cat, not printf.
+		map=$(printf '0 %d 1\n1 %d 65535' "$NOBODY" "$SPARE_IDS")
+		if ! cat <<<"$map" >"/proc/$runner/uid_map" || ! cat <<<"$map" >"/proc/$runner/gid_map"; then
+			die "cannot write the sandbox's uid_map and gid_map"
+		fi
+		return
+	fi
+	# An ordinary user: the ids of /etc/subuid and /etc/subgid where the
+	# user has some and newuidmap is there, or else the user alone.
+	user=$(id -un)
+	range=$(awk -F: -v u="$user" -v i="$uid" '($1 == u || $1 == i) && $3 > 0 { print $2, $3; exit }' /etc/subuid 2>/dev/null)
+	if [[ -n $range ]] && have newuidmap && have newgidmap &&
+		grange=$(awk -F: -v u="$user" -v i="$uid" '($1 == u || $1 == i) && $3 > 0 { print $2, $3; exit }' /etc/subgid 2>/dev/null) &&
+		[[ -n $grange ]]; then
+		read -r start count <<<"$range"
+		newuidmap "$runner" 0 "$uid" 1 1 "$start" "$((count < 65535 ? count : 65535))"
+		read -r start count <<<"$grange"
+		newgidmap "$runner" 0 "$gid" 1 1 "$start" "$((count < 65535 ? count : 65535))"
+	else
+		echo deny >"/proc/$runner/setgroups"
+		echo "0 $gid 1" >"/proc/$runner/gid_map"
+		echo "0 $uid 1" >"/proc/$runner/uid_map"
+		echo "grade: $user has no ids in /etc/subuid and /etc/subgid (or no newuidmap): the tests that switch to another user inside will fail" >&2
+	fi
+}
+
+# run_suite EXPECTED ARGS...: bats ARGS on the submission, its output in
+# $log and shown as it comes.  Once EXPECTED results are in, a process of
+# the stage that keeps bats' output open gets GRADE_GRACE seconds; the whole
+# run has until $deadline.  Returns 3 if the submission did not compile.
+run_suite() {
+	local expected=$1 done_at='' shown=0 status=0 why=
+	shift
+	: >"$log"
+	if ((trusted)); then
+		setsid "$REPO/scripts/grade.sh" --trusted-inside "$work" "$stage" "$@" </dev/null >>"$log" 2>&1 &
+		runner=$!
+	else
+		sandbox "$stage" "$work/box" "$work/main.c" "$@"
+	fi
+	while kill -0 "$runner" 2>/dev/null; do
+		if ((SECONDS >= deadline)); then
+			why="the grade's time limit (GRADE_TIMEOUT=${GRADE_TIMEOUT}s) ran out"
+			out_of_time=1
+		elif (($(grep -c '^\(not \)\?ok ' "$log") >= expected)); then
+			done_at=${done_at:-$SECONDS}
+			((SECONDS - done_at < ${GRADE_GRACE:-30})) ||
+				why="a process of the stage kept the tests waiting after the last one"
+		fi
+		if [[ -n $why ]]; then
+			echo "grade: $why; stopped" >>"$log"
+			stop_runner
+			break
+		fi
+		((quiet)) || shown=$(show_new "$shown")
+		sleep 0.2
+	done
+	wait "$runner" 2>/dev/null || status=$?
+	stop_runner
+	runner=
+	((quiet)) || show_new "$shown" >/dev/null
+	return "$status"
+}
+
+# show_new N: print the lines of $log after the first N; echo the new N.
+show_new() {
+	local lines
+	lines=$(wc -l <"$log")
+	((lines <= $1)) || sed -n "$(($1 + 1)),${lines}p" "$log" >&2
+	echo "$lines"
+}
+
+deadline=$((SECONDS + GRADE_TIMEOUT))
+quiet=0
+if ((first_failure)); then
+	quiet=1
+	# Each test alone, in one sandbox: the time limit is per test.
+	deadline=$((SECONDS + GRADE_TIMEOUT * total))
+	status=0
+	CFS_GRADE_FIRST_FAILURE=1 run_suite 100000 "${filter[@]}" || status=$?
+	if ((status == 3)); then
+		cat "$log"
+		score_zero "$src does not compile"
+	fi
+	if ((status != 0)) || grep -q '^grade: ' "$log"; then
+		cat "$log"
+		echo "grade: the run ended with status $status" >&2
+		exit 2
+	fi
+	if grep -q '^not ok ' "$log"; then
+		cat "$log"
+		grep '^stage .*: a test failed: ' "$log" | tail -n 1
+		exit 1
+	fi
+	echo "stage $n: $total/$total tests passed"
+	exit 0
+fi
+
+status=0
+run_suite "$total" "${filter[@]}" 2>&1 || status=$?
+if ((status == 3)); then
+	score_zero "$src does not compile"
+fi
+
+passed=0 skipped=0 failed_list=()
+declare -A seen=()
+while IFS= read -r line; do
+	[[ $line =~ ^(not\ )?ok\ ([0-9]+)\  ]] || continue
+	num=${BASH_REMATCH[2]}
+	if ((num < 1 || num > total)) || [[ -n ${seen[$num]:-} ]]; then continue; fi
+	seen[$num]=1
+	if [[ -n ${BASH_REMATCH[1]} ]]; then
+		[[ $line == *" # timeout after "* ]] && failed_list+=("$num (timed out)") || failed_list+=("$num")
+	elif [[ $line == *" # skip"* ]]; then
+		skipped=$((skipped + 1))
+	else
+		passed=$((passed + 1))
+	fi
+done <"$log"
+# The first test with no result was running when the time ran out.
+hung=
+for ((i = 1; i <= total; i++)); do
+	[[ -z ${seen[$i]:-} ]] || continue
+	if ((out_of_time)) && [[ -z $hung ]]; then
+		hung=$i
+		failed_list+=("$i (timed out)")
+	else
+		failed_list+=("$i (not run)")
+	fi
+done
+if [[ -n $junit ]]; then
+	write_junit "not run: the grade was stopped before this test ended"
+fi
+if ((${#failed_list[@]})); then
+	joined=$(printf '%s, ' "${failed_list[@]}")
+	echo "stage $n: failed: ${joined%, }"
+fi
+# The machine-readable list for make grade-all.
+if [[ -n ${GRADE_FAILED_FILE:-} ]]; then
+	joined=$(printf '%s ' "${failed_list[@]}")
+	printf '%s\n' "${joined% }" >"$GRADE_FAILED_FILE"
 fi
 extra=
 ((skipped == 0)) || extra=" ($skipped skipped on this machine)"
-echo "stage $n: $passed/$counted tests passed$extra"
-((passed == counted && failed == 0 && passed > 0))
+echo "stage $n: $passed/$total tests passed$extra"
+((passed + skipped == total && ${#failed_list[@]} == 0 && passed > 0))

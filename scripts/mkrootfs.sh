@@ -523,9 +523,16 @@ write_ld_cache() {
 		done
 		echo 'include /etc/ld.so.conf.d/*.conf' >"$work/etc/ld.so.conf"
 	fi
-	if have ldconfig; then
-		ldconfig -r "$work" || die "ldconfig -r $work failed"
-	fi
+	# A normal user's PATH on Debian lacks /sbin and /usr/sbin, where
+	# ldconfig lives: look there too, and never build an image without it.
+	local ldconfig dir
+	ldconfig=$(command -v ldconfig || true)
+	for dir in /usr/sbin /sbin /usr/bin /bin; do
+		[[ -n $ldconfig ]] && break
+		[[ -x $dir/ldconfig ]] && ldconfig=$dir/ldconfig
+	done
+	[[ -n $ldconfig ]] || die "no ldconfig (in PATH, /usr/sbin or /sbin): the image would have no loader cache"
+	"$ldconfig" -r "$work" || die "$ldconfig -r $work failed"
 }
 
 main() {

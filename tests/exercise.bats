@@ -80,7 +80,7 @@ copy_tree() {
 		"$REPO/stage3-mount/main.c" >"$wrong"
 	! grep -q 'MS_REC | MS_PRIVATE, NULL' "$wrong" || fail "the test's sed did not remove the remount"
 	# It also leaks its /proc, which keeps bats waiting: GRADE_GRACE ends that.
-	GRADE_GRACE=5 run --separate-stderr "$REPO/scripts/grade.sh" --filter "never appear on the shared host" 3 "$wrong"
+	GRADE_GRACE=5 run --separate-stderr "$REPO/scripts/grade.sh" --trusted --filter "never appear on the shared host" 3 "$wrong"
 	log_run "grade.sh 3 (no private remount)"
 	expect_status 1
 	expect_match "$output" "not ok [0-9]+ stage3: mounts made inside never appear on the shared host" "the failing test"
@@ -99,4 +99,174 @@ copy_tree() {
 	run --separate-stderr "$REPO/scripts/grade.sh" 1 "$BATS_TEST_TMPDIR/missing.c"
 	expect_status 2
 	expect_match "$output" "stage 1: 0/[0-9]+ tests passed$" "the score of a missing file"
+}
+
+# A submission with a constructor: it runs before main() in every process
+# of the stage the tests start.
+hostile_source() {
+	cat <<-EOC
+		#include <ftw.h>
+		#include <stdio.h>
+		static int spoil(const char *path, const struct stat *st, int type, struct FTW *ftw)
+		{
+			FILE *f;
+			(void)st;
+			(void)ftw;
+			if (type == FTW_F && (f = fopen(path, "a")) != NULL) {
+				fputs("\n@test \"pwned\" { true; }\n", f);
+				fclose(f);
+			}
+			return 0;
+		}
+		__attribute__((constructor)) static void hostile(void)
+		{
+			char line[128];
+			FILE *f = fopen("$1", "r");
+			if (f != NULL && fgets(line, sizeof(line), f) != NULL)
+				printf("LEAKED: %s\n", line);
+			nftw("$REPO/tests", spoil, 16, FTW_PHYS);
+			nftw("$REPO/scripts", spoil, 16, FTW_PHYS);
+			nftw("$REPO/rootfs/etc", spoil, 16, FTW_PHYS);
+		}
+	EOC
+	cat "$REPO/stage1-uts/main.c"
+}
+
+checkout_state() {
+	(cd "$REPO" && find tests scripts common stage1-uts rootfs/etc Makefile -type f -print0 | sort -z | xargs -0 sha1sum)
+}
+
+@test "exercise: a hostile submission cannot write the checkout, the tests or the image, nor read a root-only file" {
+	local evil=$BATS_TEST_TMPDIR/stage1.c secret inc=$BATS_TEST_TMPDIR/include.c
+	secret=$REPO/build/secret-$BATS_TEST_NUMBER-$$
+	mkdir -p "$REPO/build"
+	(umask 077 && echo "the-root-only-secret-$$" >"$secret")
+	hostile_source "$secret" >"$evil"
+	checkout_state >"$BATS_TEST_TMPDIR/before"
+	run --separate-stderr "$REPO/scripts/grade.sh" --filter "the default hostname is" 1 "$evil"
+	log_run "grade.sh 1 (a hostile constructor)"
+	checkout_state >"$BATS_TEST_TMPDIR/after"
+	printf '#include "%s"\n' "$secret" >"$inc"
+	cat "$REPO/stage1-uts/main.c" >>"$inc"
+	local out1=$output$stderr
+	run --separate-stderr "$REPO/scripts/grade.sh" --junit "$BATS_TEST_TMPDIR/report.xml" 1 "$inc"
+	log_run "grade.sh 1 (#include of a root-only file)"
+	rm -f "$secret"
+	diff -u "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after" || fail "the submission changed the checkout"
+	! grep -q "the-root-only-secret" <<<"$out1$output$stderr" || fail "the secret leaked into the output"
+	! grep -q "the-root-only-secret" "$BATS_TEST_TMPDIR/report.xml" || fail "the secret leaked into the JUnit report"
+	expect_status 2
+	# Out of every test of stage 1, as bats counts them.
+	expect_match "$output" "stage 1: 0/$(bats --count "$REPO/tests/stage1-uts.bats") tests passed$" "the score of a submission that does not compile"
+}
+
+@test "exercise: a submission that hangs under --init is graded in time, its hung test counted as failed in the score and JUnit" {
+	local hang=$BATS_TEST_TMPDIR/stage2.c xml=$BATS_TEST_TMPDIR/report.xml start=$SECONDS
+	# Blocks every signal and waits forever when run with --init.
+	cat >"$hang" <<-'EOC'
+		#include <signal.h>
+		#include <string.h>
+		#include <unistd.h>
+		__attribute__((constructor)) static void hang(int argc, char **argv)
+		{
+			sigset_t all;
+			for (int i = 1; i < argc; i++)
+				if (strcmp(argv[i], "--init") == 0) {
+					sigfillset(&all);
+					sigprocmask(SIG_SETMASK, &all, NULL);
+					for (;;)
+						pause();
+				}
+		}
+	EOC
+	cat "$REPO/stage2-pid/main.c" >>"$hang"
+	BATS_TEST_TIMEOUT=10 GRADE_TIMEOUT=90 run --separate-stderr "$REPO/scripts/grade.sh" \
+		--junit "$xml" --filter 'the command is PID 1|--init exits' 2 "$hang"
+	log_run "grade.sh 2 (hangs under --init)"
+	((SECONDS - start < 240)) || fail "the grade took $((SECONDS - start))s"
+	expect_status 1
+	expect_match "$output" "stage 2: 1/2 tests passed$" "the score, out of every test"
+	expect_match "$output" "failed: [0-9]+ \(timed out\)" "the hung test, named"
+	grep -q '<testsuite [^>]*tests="2" failures="1"' "$xml" || fail "the JUnit report does not count the hung test: $(cat "$xml")"
+}
+
+@test "exercise: Ctrl-C ends the whole grade and leaves nothing running" {
+	local hang=$BATS_TEST_TMPDIR/stage1.c pid work
+	sed 's/^int main(int argc, char \*\*argv)$/static int real_main(int argc, char **argv);\nint main(int argc, char **argv) { if (argc > 2) pause(); return real_main(argc, argv); }\nstatic int real_main(int argc, char **argv)/' \
+		"$REPO/stage1-uts/main.c" >"$hang"
+	grep -q real_main "$hang" || fail "the test's sed found no main()"
+	find "$REPO/build" -maxdepth 1 -name "grade.*" 2>/dev/null | sort >"$BATS_TEST_TMPDIR/before" || true
+	# A background job ignores SIGINT, as the shell sets it: not a grade
+	# started at a terminal, which this stands for.
+	setsid env --default-signal=INT "$REPO/scripts/grade.sh" 1 "$hang" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	pid=$!
+	wait_for 120 grep -q "running tests" "$BATS_TEST_TMPDIR/out"
+	work=$(find "$REPO/build" -maxdepth 1 -name "grade.*" | sort | comm -13 "$BATS_TEST_TMPDIR/before" - | head -n 1)
+	[[ -n $work ]] || fail "no scratch directory of the grade found"
+	wait_for 60 pgrep -f "$work/box/stage1-uts/container"
+	kill -INT "$pid"
+	wait_for 60 eval "! kill -0 $pid 2>/dev/null"
+	wait "$pid" || true
+	! pgrep -f "$work" || fail "processes of the grade left behind: $(pgrep -af "$work")"
+	[[ ! -e $work ]] || fail "the grade left $work"
+}
+
+@test "exercise: an ordinary user grades a stage without root, to full marks" {
+	local copy=$REPO/build/user-$BATS_TEST_NUMBER-$$
+	rm -rf "$copy"
+	copy_tree "$copy"
+	cp -a "$REPO/rootfs/." "$copy/rootfs/"
+	chown -R 65534:65534 "$copy"
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$copy/scripts/grade.sh" --filter 'default hostname|never changes' 1 "$copy/stage1-uts/main.c"
+	log_run "grade.sh 1 as nobody"
+	rm -rf "$copy"
+	expect_status 0
+	expect_match "$output" "stage 1: 2/2 tests passed$" "full marks"
+}
+
+@test "exercise: the image has its loader cache even when PATH lacks /usr/sbin, as a Debian user's does" {
+	local img=$BATS_TEST_TMPDIR/img
+	run --separate-stderr env PATH=/usr/local/bin:/usr/bin:/bin "$REPO/scripts/mkrootfs.sh" "$img"
+	log_run "mkrootfs.sh with PATH=/usr/local/bin:/usr/bin:/bin"
+	expect_status 0
+	[[ -s $img/etc/ld.so.cache ]] || fail "the image has no /etc/ld.so.cache"
+}
+
+@test "exercise: make exercise never writes through a symbolic link in exercises/" {
+	local copy=$BATS_TEST_TMPDIR/repo outside=$BATS_TEST_TMPDIR/outside
+	copy_tree "$copy"
+	mkdir -p "$outside" "$copy/exercises"
+	ln -s "$outside" "$copy/exercises/stage1-uts"
+	run --separate-stderr "$copy/scripts/exercise.sh" write 1
+	log_run "exercise.sh write 1 (exercises/stage1-uts is a link)"
+	[[ $status -ne 0 ]] || fail "the link was followed"
+	expect_match "$stderr" "symbolic link" "the refusal"
+	[[ -z $(ls -A "$outside") ]] || fail "a file was written outside exercises/: $(ls -A "$outside")"
+}
+
+@test "exercise: make grade-all survives a hanging and a hostile submission, and gives each its row" {
+	local dir=$BATS_TEST_TMPDIR/subs
+	mkdir -p "$dir/wrong"
+	cp "$REPO/stage1-uts/main.c" "$dir/good.c"
+	sed 's/set_hostname(args->opts->hostname);/(void)0;/' "$REPO/stage1-uts/main.c" >"$dir/wrong/main.c"
+	sed 's/^int main(int argc, char \*\*argv)$/static int real_main(int argc, char **argv);\nint main(int argc, char **argv) { if (argc > 2) pause(); return real_main(argc, argv); }\nstatic int real_main(int argc, char **argv)/' \
+		"$REPO/stage1-uts/main.c" >"$dir/hangs.c"
+	hostile_source /root/.no-such-secret >"$dir/hostile.c"
+	checkout_state >"$BATS_TEST_TMPDIR/before"
+	GRADE_FILTER='default hostname|never changes' BATS_TEST_TIMEOUT=5 GRADE_TIMEOUT=60 \
+		run --separate-stderr "$REPO/scripts/grade-all.sh" 1 "$dir"
+	log_run "grade-all.sh 1 (good, wrong, hangs, hostile)"
+	checkout_state >"$BATS_TEST_TMPDIR/after"
+	expect_status 0
+	diff -u "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after" || fail "a submission changed the checkout"
+	local csv
+	csv=$(sort "$dir/grades/grades.csv")
+	expect_match "$csv" 'good,2,2,""' "the good row"
+	expect_match "$csv" 'hostile,2,2,""' "the hostile row (it passes, and changed nothing)"
+	expect_match "$csv" 'wrong,[01],2,"[0-9]' "the wrong row"
+	expect_match "$csv" 'hangs,[01],2,".*timed out' "the hanging row"
+	for name in good wrong hangs hostile; do
+		grep -q '<testsuite [^>]*tests="2"' "$dir/grades/$name.xml" || fail "no JUnit report of 2 tests for $name"
+	done
 }
