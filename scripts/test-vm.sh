@@ -40,7 +40,7 @@
 #   TEST_VM_ACCEL=auto     kvm, tcg or auto (KVM if usable, else TCG)
 #   TEST_VM_TIMEOUT=2700   seconds before the VM is killed
 #   TEST_VM_BOOT_TIMEOUT=120  seconds for the kernel to reach /init
-#   TEST_VM_MEMORY=2G      guest memory
+#   TEST_VM_MEMORY=4G      guest memory: its / and /tmp are tmpfs
 #   TEST_VM_CPUS=2         guest CPUs
 #   TEST_VM_APPEND=        extra kernel command line
 #   TEST_VM_MODE=bench     run scripts/bench.sh, not the suite (make
@@ -89,7 +89,7 @@ TIMEOUT=${TEST_VM_TIMEOUT:-2700}
 # The suite's waits for a container to start are stretched this many times
 # (CFS_TEST_WAIT_SCALE in tests/helpers.bash); 6 for emulated arm64.
 WAIT_SCALE=${TEST_VM_WAIT_SCALE:-1}
-MEMORY=${TEST_VM_MEMORY:-2G}
+MEMORY=${TEST_VM_MEMORY:-4G}
 CPUS=${TEST_VM_CPUS:-2}
 # A kernel that has not run /init by then is not going to: under KVM that
 # means nested virtualisation does not work here, and TCG is tried instead.
@@ -172,7 +172,7 @@ Settings (environment or make variables):
   TEST_VM_ACCEL=MODE   kvm, tcg or auto (default: KVM if it works)
   TEST_VM_TIMEOUT=S    kill the VM after S seconds (default 2700)
   TEST_VM_BOOT_TIMEOUT=S  give up if /init has not started by then (120)
-  TEST_VM_MEMORY=SIZE  guest memory (default 2G)
+  TEST_VM_MEMORY=SIZE  guest memory (default 4G)
   TEST_VM_CPUS=N       guest CPUs (default 2)
   TEST_VM_APPEND=ARGS  extra kernel command line
   TEST_VM_ARCH=ARCH    amd64 (default) or arm64, emulated; make's ARCH=

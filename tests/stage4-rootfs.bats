@@ -22,6 +22,9 @@ teardown() {
 	common_teardown || ok=1
 	if [[ -n ${IMG:-} ]]; then
 		expect_unchanged "$IMG" "$BATS_TEST_TMPDIR/img.before" "the image" || ok=1
+		# bats keeps every test's directory until the run ends: a copy
+		# of the image per test fills the v2 VM's /tmp, which is memory.
+		rm -rf "$IMG"
 	fi
 	return "$ok"
 }
