@@ -199,6 +199,10 @@ int has_word(const char *list, const char *word);
 
 /* ---- processes (proc.c) ---- */
 
+/* Is name "ctr-PID" with PID a live process?  The cheap test, before any
+ * lock, that a cgroup or a layer of that default name is still in use. */
+int named_owner_alive(const char *name);
+
 /* Close every descriptor from 3 up, so the container holds only 0, 1, 2. */
 void close_other_fds(void);
 /* Test-only: is feature named in $CONTAINER_FORCE_FALLBACK ("clone3

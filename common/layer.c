@@ -186,19 +186,6 @@ static int remove_tree(int base, const char *name)
 	return unlinkat(base, name, AT_REMOVEDIR);
 }
 
-/* ctr-PID, with PID a live process: most likely in use. */
-static int owner_alive(const char *name)
-{
-	char *end;
-	long pid;
-
-	if (strncmp(name, "ctr-", 4) != 0)
-		return 0;
-	pid = strtol(name + 4, &end, 10);
-	return *end == '\0' && pid > 0 &&
-	       (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
 /* Remove base/name if no tool holds its lock. */
 static void prune_if_stale(int base, const char *path, const char *name)
 {
@@ -229,7 +216,7 @@ static void prune_stale_layers(int base, const char *path)
 	if (d == NULL)
 		die("opendir %s", path);
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || owner_alive(e->d_name))
+		if (e->d_name[0] == '.' || named_owner_alive(e->d_name))
 			continue;
 		names = realloc(names, (n + 1) * sizeof(*names));
 		if (names == NULL || (names[n++] = strdup(e->d_name)) == NULL)

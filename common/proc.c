@@ -161,6 +161,18 @@ int supervise(pid_t child)
 	}
 }
 
+int named_owner_alive(const char *name)
+{
+	char *end;
+	long pid;
+
+	if (strncmp(name, "ctr-", 4) != 0)
+		return 0;
+	pid = strtol(name + 4, &end, 10);
+	return *end == '\0' && pid > 0 &&
+	       (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
 const char *command_line(char **argv)
 {
 	static char buf[512];

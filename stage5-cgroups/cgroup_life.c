@@ -444,19 +444,6 @@ static int is_stale(const struct cgroup *cg, const char *name)
 	return 0;
 }
 
-/* The cheap test: ctr-PID, with PID a live process, is most likely in use. */
-static int owner_alive(const char *name)
-{
-	char *end;
-	long pid;
-
-	if (strncmp(name, "ctr-", 4) != 0)
-		return 0;
-	pid = strtol(name + 4, &end, 10);
-	return *end == '\0' && pid > 0 &&
-	       (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
 static void prune_if_stale(const struct cgroup *cg, const char *name)
 {
 	if (!is_stale(cg, name))
@@ -522,7 +509,7 @@ void prune_stale_cgroups(struct cgroup *cg)
 		die("opendir %s", cg->h[0].parent);
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_type != DT_DIR || e->d_name[0] == '.' ||
-		    owner_alive(e->d_name))
+		    named_owner_alive(e->d_name))
 			continue;
 		names = realloc(names, (n + 1) * sizeof(*names));
 		if (names == NULL || (names[n++] = strdup(e->d_name)) == NULL)
