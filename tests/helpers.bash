@@ -27,6 +27,18 @@ stage_bin() {
 	fi
 }
 
+# The extensions past stage 5 (docs/extensions/NAME.patch applied to stage 5):
+# make builds each into build/ext-NAME/container, and grading one
+# (make grade EXT=NAME) sets CFS_GRADE_EXT=NAME with CFS_GRADE_BIN.
+CFS_GRADE_EXT=${CFS_GRADE_EXT:-}
+ext_bin() {
+	if [[ $1 == "$CFS_GRADE_EXT" ]]; then
+		echo "$CFS_GRADE_BIN"
+	else
+		echo "$REPO/build/ext-$1/container"
+	fi
+}
+
 # CFS_TEST_MIN_STAGE=N: check only stage N and later.  make test-vm sets 5:
 # stages 1 to 4 never touch cgroups, and make test checks them on the host.
 MIN_STAGE=${CFS_TEST_MIN_STAGE:-1}
