@@ -8,6 +8,9 @@
 #   stage 1-3    against unshare(1) with the same namespaces
 #   stage 4      against bubblewrap on the same image, if installed
 #   stage 5      against runc on the same image with the same limits
+#   stage 4, 5   again with --tmpfs-layer: the writable layer in memory,
+#                as before the default layer went to disk; the line under
+#                the table gives what the disk layer costs a start
 #
 # It prints the median and the p10-p90 spread of each row, the median minus
 # the floor, the ratio of each stage to its comparison row, and the peak
@@ -225,6 +228,7 @@ set_cmd() {
 	case $1 in
 	floor) cmd=(/bin/true) ;;
 	s[1-5] | s[1-5]static) cmd=("${bins[$1]}" run true) ;;
+	s[45]tmpfs) cmd=("${bins[${1%tmpfs}]}" run --tmpfs-layer true) ;;
 	u1) cmd=(unshare --uts --fork true) ;;
 	u2) cmd=(unshare --uts --pid --fork true) ;;
 	u3) cmd=(unshare --uts --pid --mount --mount-proc --fork true) ;;
@@ -547,6 +551,11 @@ for n in 1 2 3 4 5; do
 		fi
 		add_row "s${n}static" "${STAGES[n - 1]} static" "$state" "${comparisons[n - 1]}"
 	fi
+	# The writable layer in memory, as before the disk layer: the
+	# difference is what the disk layer costs a start.
+	if ((n >= 4)); then
+		add_row "s${n}tmpfs" "${STAGES[n - 1]} tmpfs" "$(stage_state "$n")" "s$n"
+	fi
 	add_row "${comparisons[n - 1]}" "${comparison_labels[n - 1]}" ""
 done
 # The movement of the comparison rows after the stage rows is only for
@@ -624,6 +633,12 @@ echo
 echo "$peak_note"
 echo "ratio: median of the row / median of its comparison row, both from this run"
 echo "every run starts after a ${SETTLE_MS} ms pause (BENCH_SETTLE_MS), as a lone 'container run' would"
+line=""
+for n in 4 5; do
+	[[ -n ${row_median[s$n]:-} && -n ${row_median[s${n}tmpfs]:-} ]] || continue
+	line+=" stage $n $(awk -v d="${row_median[s$n]}" -v t="${row_median[s${n}tmpfs]}" 'BEGIN { printf "%+.2f ms", (d - t) / 1000 }'),"
+done
+[[ -n $line ]] && echo "the disk layer's cost, default minus --tmpfs-layer, medians:${line%,}"
 if [[ $DO_STATIC == 1 ]]; then
 	line=""
 	for n in 1 2 3 4 5; do
