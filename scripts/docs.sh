@@ -76,6 +76,11 @@
 #   - nothing refers to line numbers ("line 42", "main.c:42", "#L42"),
 #     which go stale with the next edit.
 #   - every stage that exists has its chapter, docs/0N-*.md.
+#   - a code fence outside the generated blocks that shows output (a "$ "
+#     or "# " command line followed by a line that is not one) is an
+#     illustration, and says so just above it, in a line of its own:
+#       *Illustration: recorded 2026-12-02 on the development VM, ...*
+#     with the date it was recorded; `make docs-check` does not re-run it.
 #
 # Exit status: 0 if the docs are up to date, 1 if not (each problem named by
 # file, line and block), 2 on bad usage.
@@ -536,6 +541,41 @@ check_prose() {
 	done < <(prose "$file" | awk "$REFS_AWK")
 }
 
+# check_illustrations FILE: a hand-kept output block must say that it is one.
+# A fence counts as output when a command line ("$ ", "# ", "PS> ") is
+# followed by a line that is neither a command nor the continuation of one
+# ending in "\".  A fence of four backticks or more, which shows Markdown
+# with its fences, is an example of the format, not output.
+check_illustrations() {
+	local file=$1 lineno
+	while read -r lineno; do
+		problem "$file" "$lineno" "output that make docs-check does not re-run: make it a generated run block, or put '*Illustration: recorded YYYY-MM-DD on MACHINE ...*' on the line above the fence"
+	done < <(awk "$FENCE_AWK"'
+		/^<!-- generated: .* -->$/ && !fence { gen = 1; next }
+		gen && /^<!-- end -->$/ { gen = 0; next }
+		gen { next }
+		{ was = fence; f = infence($0) }
+		f && !was {
+			# A fence of four backticks or more shows Markdown itself.
+			start = NR; out = 0; cmd = 0; cont = 0; example = (fence > 3)
+			marked = (prev ~ /^\*Illustration: recorded [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] .*\*$/)
+			next
+		}
+		f && was && !fence {
+			if (out && !marked && !example) print start
+			next
+		}
+		f {
+			line = $0; sub(/^ +/, "", line)
+			if (line ~ /^(\$|#|PS>) /) cmd = 1
+			else if (cmd && !cont && line != "") out = 1
+			cont = (line ~ /\\$/)
+			next
+		}
+		$0 != "" { prev = $0 }
+	' "$file")
+}
+
 # The functions of every C file a doc may name, looked up once.
 index_functions() {
 	local file name
@@ -610,6 +650,7 @@ main() {
 	index_functions
 	for file in "${files[@]}"; do
 		check_prose "$file"
+		check_illustrations "$file"
 	done
 	check_chapters
 

@@ -56,6 +56,26 @@ load helpers
 	expect_match "$output$stderr" "mount_proc" "the check names the function"
 }
 
+@test "tools: the docs check fails on pasted output that is not marked as a dated illustration" {
+	local copy=$BATS_TEST_TMPDIR/repo
+	mkdir "$copy"
+	tar -C "$REPO" --exclude=./rootfs --exclude=./.cache --exclude=./.git --exclude=./build -cf - . |
+		tar -C "$copy" -xf -
+	# The marker of the first illustration in rootless.md, taken away.
+	grep -q '^\*Illustration: recorded 20' "$copy/docs/rootless.md" || fail "rootless.md has no illustration to unmark"
+	sed -i '0,/^\*Illustration: recorded 20/s//Recorded 20/' "$copy/docs/rootless.md"
+	run --separate-stderr "$copy/scripts/docs.sh" check --no-run docs/rootless.md
+	log_run "docs.sh check --no-run docs/rootless.md (one illustration unmarked)"
+	[[ $status -ne 0 ]] || fail "the docs check took pasted output for checked output"
+	expect_match "$stderr" "rootless.md:[0-9]+: output that make docs-check does not re-run" "the check names the block"
+	# A command block with no output needs no marker.
+	# shellcheck disable=SC2016 # a $ prompt, not an expansion
+	printf '# T\n\n```console\n$ make\n$ sudo make doctor\n```\n' >"$copy/docs/commands.md"
+	run --separate-stderr "$copy/scripts/docs.sh" check --no-run docs/commands.md
+	log_run "docs.sh check --no-run docs/commands.md (commands only)"
+	expect_status 0
+}
+
 # bats test_tags=toolchain
 @test "tools: the diagram check parses every mermaid diagram, and names a broken one" {
 	command -v node >/dev/null && command -v npm >/dev/null ||
