@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -303,6 +304,87 @@ void print_options(int stage)
 		}
 		printf("    %s\n", l->text);
 	}
+}
+
+/* The namespaces a stage's clone(2) may ask for: its flag, and its name. */
+static const struct {
+	int flag;
+	const char *flag_name, *name;
+} namespaces[] = {
+	{CLONE_NEWUTS, "CLONE_NEWUTS", "UTS"},
+	{CLONE_NEWPID, "CLONE_NEWPID", "PID"},
+	{CLONE_NEWNS, "CLONE_NEWNS", "mount"},
+	{CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "cgroup"},
+	{CLONE_NEWIPC, "CLONE_NEWIPC", "IPC"},
+	{CLONE_NEWNET, "CLONE_NEWNET", "network"},
+	{CLONE_NEWUSER, "CLONE_NEWUSER", "user"},
+};
+
+/* "a new UTS namespace", "new UTS and PID namespaces", "new UTS, PID and
+ * mount namespaces": the namespaces in flags, in words, in buf. */
+static const char *namespace_words(int flags, char *buf, size_t size)
+{
+	size_t n = 0, len = 0, total = 0;
+
+	for (size_t i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]); i++)
+		total += (flags & namespaces[i].flag) != 0;
+	len = (size_t)snprintf(buf, size, "%s", total == 1 ? "a new" : "new");
+	for (size_t i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]);
+	     i++) {
+		if (!(flags & namespaces[i].flag) || len >= size)
+			continue;
+		n++;
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+					n == 1	     ? " "
+					: n == total ? " and "
+						     : ", ",
+					namespaces[i].name);
+	}
+	if (len < size)
+		snprintf(buf + len, size - len, " namespace%s",
+			 total == 1 ? "" : "s");
+	return buf;
+}
+
+void trace_clone(int flags)
+{
+	char names[160] = "", words[128];
+	size_t len = 0;
+
+	for (size_t i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]); i++)
+		if ((flags & namespaces[i].flag) && len < sizeof(names))
+			len += (size_t)snprintf(
+				names + len, sizeof(names) - len, "%s%s",
+				len ? " | " : "", namespaces[i].flag_name);
+	trace("clone with %s: %s", names,
+	      namespace_words(flags, words, sizeof(words)));
+}
+
+/*
+ * --help, in man-page form.  The stage gives its summary (NAME), its
+ * description and its SEE ALSO, one source line per output line ('\n'
+ * between lines); the namespaces come from its clone flags, so that no
+ * step rewrites a list of them.
+ */
+void print_usage(int stage, const char *summary, int clone_flags,
+		 const char *description, const char *see_also)
+{
+	char words[128];
+
+	printf("NAME\n    %s/container - ", stage_dirs[stage]);
+	print_help_text(summary, "", 4, 0);
+	printf("\n"
+	       "SYNOPSIS\n"
+	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
+	       "    container --help | --version\n"
+	       "\n"
+	       "DESCRIPTION\n"
+	       "    Stage %d of containers from scratch: %s.\n",
+	       stage, namespace_words(clone_flags, words, sizeof(words)));
+	print_help_text(description, "", 4, 4);
+	print_options(stage);
+	printf("\nSEE ALSO\n");
+	print_help_text(see_also, "", 4, 4);
 }
 
 /* RFC 1123: letters, digits, '-' and '.'; sethostname(2) itself would take
@@ -653,8 +735,12 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct options *opts)
 {
 	static struct option long_options[NOPTIONS + 1];
+	static char prefix[16];
 	const struct option_doc *o;
 	int opt;
+
+	snprintf(prefix, sizeof(prefix), "stage%d", stage);
+	trace_prefix = prefix;
 
 	for (size_t i = 0; i < NOPTIONS; i++)
 		long_options[i] = (struct option){

@@ -34,7 +34,7 @@
 
 /* ---- errors and tracing (err.c) ---- */
 
-/* Set once by main(): "stage3", used as the prefix of --verbose traces. */
+/* Set once by parse_args(): "stage3", the prefix of --verbose traces. */
 extern const char *trace_prefix;
 extern int verbose;
 
@@ -182,8 +182,15 @@ struct options {
 void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct options *opts);
 /* The OPTIONS, SIGNALS, CGROUPS and EXIT STATUS sections of --help for the
- * given stage, from the table in cli.c; a stage's usage() prints the rest. */
+ * given stage, from the table in cli.c; print_usage() prints the rest. */
 void print_options(int stage);
+/* --help: NAME (stage's directory and summary), SYNOPSIS, DESCRIPTION (the
+ * namespaces of clone_flags, then description), OPTIONS, SEE ALSO. */
+void print_usage(int stage, const char *summary, int clone_flags,
+		 const char *description, const char *see_also);
+/* The --verbose line for a clone with flags: "clone with CLONE_NEWUTS |
+ * CLONE_NEWPID: new UTS and PID namespaces". */
+void trace_clone(int flags);
 
 /* The image stage 4 uses without --rootfs: rootfs/ beside the stage dirs. */
 const char *default_rootfs(void);

@@ -24,6 +24,8 @@
 
 #define STAGE	    1
 #define CLONE_FLAGS CLONE_NEWUTS
+/* What the stage does, for --help's NAME line. */
+#define STAGE_SUMMARY "run a command with a hostname of its own"
 
 /* What the child needs from the parent: clone(2) passes one pointer. */
 struct child_args {
@@ -133,15 +135,16 @@ static void let_child_go(struct child_args *args, pid_t pid)
 static pid_t start_container(struct child_args *args)
 {
 	pid_t pid;
+	int flags;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
 	if (args->opts->tty)
 		open_host_pty(&terminal_master, &args->tty_slave);
-	trace("clone with CLONE_NEWUTS: a new UTS namespace");
-	pid = clone(child, alloc_stack(STACK_SIZE),
-		    CLONE_FLAGS | user_namespace_flag() | SIGCHLD, args);
+	trace_clone(CLONE_FLAGS);
+	flags = CLONE_FLAGS | user_namespace_flag();
+	pid = clone(child, alloc_stack(STACK_SIZE), flags | SIGCHLD, args);
 	if (pid == -1)
 		die_hint(clone_hint(), "clone");
 	trace("running [%s] as PID %d on the host; without a PID namespace it has the same PID in the container",
@@ -155,22 +158,12 @@ static pid_t start_container(struct child_args *args)
 
 static void usage(void)
 {
-	printf("NAME\n"
-	       "    stage1-uts/container - run a command with a hostname of its own\n"
-	       "\n"
-	       "SYNOPSIS\n"
-	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
-	       "    container --help | --version\n"
-	       "\n"
-	       "DESCRIPTION\n"
-	       "    Stage 1 of containers from scratch. Runs COMMAND in a new UTS\n"
-	       "    namespace, so that it can change its hostname without changing\n"
-	       "    the host's. Without root, it runs in a user namespace of its own,\n"
-	       "    in which the caller is root.\n");
-	print_options(STAGE);
-	printf("\n"
-	       "SEE ALSO\n"
-	       "    clone(2), namespaces(7), uts_namespaces(7), sethostname(2)\n");
+	print_usage(
+		STAGE, STAGE_SUMMARY, CLONE_FLAGS,
+		"Runs COMMAND with a hostname of its own: it can change it without\n"
+		"changing the host's. Without root, it runs in a user namespace of its\n"
+		"own, in which the caller is root.",
+		"clone(2), namespaces(7), uts_namespaces(7), sethostname(2)");
 }
 
 int main(int argc, char **argv)
@@ -181,7 +174,6 @@ int main(int argc, char **argv)
 
 	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
-	trace_prefix = "stage1";
 	pid = start_container(&args);
 	return exit_status(supervise(pid));
 }

@@ -30,6 +30,8 @@
 
 #define STAGE	    2
 #define CLONE_FLAGS (CLONE_NEWUTS | CLONE_NEWPID)
+/* What the stage does, for --help's NAME line. */
+#define STAGE_SUMMARY "run a command as PID 1 of its own PID namespace"
 
 /* What the child needs from the parent: clone(2) passes one pointer. */
 struct child_args {
@@ -190,15 +192,16 @@ static void let_child_go(struct child_args *args, pid_t pid)
 static pid_t start_container(struct child_args *args)
 {
 	pid_t pid;
+	int flags;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
 	if (args->opts->tty)
 		open_host_pty(&terminal_master, &args->tty_slave);
-	trace("clone with CLONE_NEWUTS | CLONE_NEWPID: new UTS and PID namespaces");
-	pid = clone(child, alloc_stack(STACK_SIZE),
-		    CLONE_FLAGS | user_namespace_flag() | SIGCHLD, args);
+	trace_clone(CLONE_FLAGS);
+	flags = CLONE_FLAGS | user_namespace_flag();
+	pid = clone(child, alloc_stack(STACK_SIZE), flags | SIGCHLD, args);
 	if (pid == -1)
 		die_hint(clone_hint(), "clone");
 	if (args->opts->init)
@@ -216,23 +219,12 @@ static pid_t start_container(struct child_args *args)
 
 static void usage(void)
 {
-	printf("NAME\n"
-	       "    stage2-pid/container - run a command as PID 1 of its own PID namespace\n"
-	       "\n"
-	       "SYNOPSIS\n"
-	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
-	       "    container --help | --version\n"
-	       "\n"
-	       "DESCRIPTION\n"
-	       "    Stage 2 of containers from scratch. Runs COMMAND in new UTS and\n"
-	       "    PID namespaces: it has a hostname of its own and is PID 1. /proc is\n"
-	       "    still the host's, so ps still lists the host's processes.\n"
-	       "    Without root, it runs in a user namespace of its own, in which the\n"
-	       "    caller is root.\n");
-	print_options(STAGE);
-	printf("\n"
-	       "SEE ALSO\n"
-	       "    clone(2), pid_namespaces(7), namespaces(7), uts_namespaces(7)\n");
+	print_usage(
+		STAGE, STAGE_SUMMARY, CLONE_FLAGS,
+		"Runs COMMAND with a hostname of its own, as PID 1. /proc is still the\n"
+		"host's, so ps still lists the host's processes. Without root, it runs\n"
+		"in a user namespace of its own, in which the caller is root.",
+		"clone(2), pid_namespaces(7), namespaces(7), uts_namespaces(7)");
 }
 
 int main(int argc, char **argv)
@@ -243,7 +235,6 @@ int main(int argc, char **argv)
 
 	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
-	trace_prefix = "stage2";
 	pid = start_container(&args);
 	return exit_status(supervise(pid));
 }

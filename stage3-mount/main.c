@@ -31,6 +31,8 @@
 
 #define STAGE	    3
 #define CLONE_FLAGS (CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS)
+/* What the stage does, for --help's NAME line. */
+#define STAGE_SUMMARY "run a command with its own mounts and /proc"
 
 /* What the child needs from the parent: clone(2) passes one pointer. */
 struct child_args {
@@ -215,15 +217,16 @@ static void let_child_go(struct child_args *args, pid_t pid)
 static pid_t start_container(struct child_args *args)
 {
 	pid_t pid;
+	int flags;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
 	if (args->opts->tty)
 		open_host_pty(&terminal_master, &args->tty_slave);
-	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, PID and mount namespaces");
-	pid = clone(child, alloc_stack(STACK_SIZE),
-		    CLONE_FLAGS | user_namespace_flag() | SIGCHLD, args);
+	trace_clone(CLONE_FLAGS);
+	flags = CLONE_FLAGS | user_namespace_flag();
+	pid = clone(child, alloc_stack(STACK_SIZE), flags | SIGCHLD, args);
 	if (pid == -1)
 		die_hint(clone_hint(), "clone");
 	if (args->opts->init)
@@ -241,24 +244,14 @@ static pid_t start_container(struct child_args *args)
 
 static void usage(void)
 {
-	printf("NAME\n"
-	       "    stage3-mount/container - run a command with its own mounts and /proc\n"
-	       "\n"
-	       "SYNOPSIS\n"
-	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
-	       "    container --help | --version\n"
-	       "\n"
-	       "DESCRIPTION\n"
-	       "    Stage 3 of containers from scratch. Runs COMMAND in new UTS, PID\n"
-	       "    and mount namespaces: it has a hostname of its own, is PID 1, and\n"
-	       "    sees a /proc of its own, so ps lists only the container's processes.\n"
-	       "    Mounts made inside never reach the host. The files are still the\n"
-	       "    host's. Without root, it runs in a user namespace of its own, in\n"
-	       "    which the caller is root.\n");
-	print_options(STAGE);
-	printf("\n"
-	       "SEE ALSO\n"
-	       "    clone(2), mount_namespaces(7), mount(2), proc(5), pid_namespaces(7)\n");
+	print_usage(
+		STAGE, STAGE_SUMMARY, CLONE_FLAGS,
+		"Runs COMMAND with a hostname of its own, as PID 1, and with a /proc\n"
+		"of its own, so ps lists only the container's processes. Mounts made\n"
+		"inside never reach the host. The files are still the host's. Without\n"
+		"root, it runs in a user namespace of its own, in which the caller is\n"
+		"root.",
+		"clone(2), mount_namespaces(7), mount(2), proc(5), pid_namespaces(7)");
 }
 
 int main(int argc, char **argv)
@@ -269,7 +262,6 @@ int main(int argc, char **argv)
 
 	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
-	trace_prefix = "stage3";
 	pid = start_container(&args);
 	return exit_status(supervise(pid));
 }
