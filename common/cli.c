@@ -320,18 +320,21 @@ static const struct {
 	{CLONE_NEWUSER, "CLONE_NEWUSER", "user"},
 };
 
+#define NNAMESPACES (sizeof(namespaces) / sizeof(namespaces[0]))
+
 /* "a new UTS namespace", "new UTS and PID namespaces", "new UTS, PID and
  * mount namespaces": the namespaces in flags, in words, in buf. */
 static const char *namespace_words(int flags, char *buf, size_t size)
 {
-	size_t n = 0, len = 0, total = 0;
+	size_t n = 0, len, total = 0;
 
-	for (size_t i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]); i++)
+	for (size_t i = 0; i < NNAMESPACES; i++)
 		total += (flags & namespaces[i].flag) != 0;
+	if (total == 0)
+		return "no new namespace";
 	len = (size_t)snprintf(buf, size, "%s", total == 1 ? "a new" : "new");
-	for (size_t i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]);
-	     i++) {
-		if (!(flags & namespaces[i].flag) || len >= size)
+	for (size_t i = 0; i < NNAMESPACES && len < size; i++) {
+		if (!(flags & namespaces[i].flag))
 			continue;
 		n++;
 		len += (size_t)snprintf(buf + len, size - len, "%s%s",
@@ -346,13 +349,14 @@ static const char *namespace_words(int flags, char *buf, size_t size)
 	return buf;
 }
 
+/* The clone flags by name, as a stage's source spells them. */
 void trace_clone(int flags)
 {
-	char names[160] = "", words[128];
+	char names[160] = "0", words[128];
 	size_t len = 0;
 
-	for (size_t i = 0; i < sizeof(namespaces) / sizeof(namespaces[0]); i++)
-		if ((flags & namespaces[i].flag) && len < sizeof(names))
+	for (size_t i = 0; i < NNAMESPACES && len < sizeof(names); i++)
+		if (flags & namespaces[i].flag)
 			len += (size_t)snprintf(
 				names + len, sizeof(names) - len, "%s%s",
 				len ? " | " : "", namespaces[i].flag_name);
@@ -668,7 +672,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 		opts->hostname = val;
 		break;
 	case OPT_VERBOSE:
-		verbose = 1;
+		opts->verbose = 1;
 		break;
 	case OPT_INIT:
 		opts->init = 1;
@@ -682,7 +686,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 		if (strcmp(val, "allow") != 0 && strcmp(val, "deny") != 0)
 			diex("invalid --setgroups '%.80s': must be allow or deny",
 			     val);
-		setgroups_allowed = strcmp(val, "allow") == 0;
+		opts->setgroups_allowed = strcmp(val, "allow") == 0;
 		break;
 	case OPT_ROOTFS:
 		free(opts->rootfs);
@@ -735,12 +739,8 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct options *opts)
 {
 	static struct option long_options[NOPTIONS + 1];
-	static char prefix[16];
 	const struct option_doc *o;
 	int opt;
-
-	snprintf(prefix, sizeof(prefix), "stage%d", stage);
-	trace_prefix = prefix;
 
 	for (size_t i = 0; i < NOPTIONS; i++)
 		long_options[i] = (struct option){
@@ -754,6 +754,9 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 	opts->memory = DEFAULT_MEMORY;
 	opts->cpu_period_us = CPU_PERIOD_US;
 	opts->cpu_quota_us = DEFAULT_CPUS * CPU_PERIOD_US;
+	/* Decided here, in the tool, once: inside its user namespace the
+	 * child is root, and must still know that the tool is not. */
+	opts->rootless = geteuid() != 0;
 
 	if (argc < 2)
 		usage_error("missing subcommand: expected 'run'");
@@ -808,6 +811,7 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 			     stage_dirs[stage]);
 		set_option(opts, opt, optarg);
 	}
+	start_trace(stage, opts->verbose);
 	if (opts->layer && opts->tmpfs_layer)
 		usage_error("--layer DIR and --tmpfs-layer exclude each other");
 	if (optind >= argc)

@@ -185,13 +185,13 @@ static void mount_root(struct child_args *args)
 	 * may be "volatile": no sync of the host's disk when it unmounts. */
 	snprintf(data, sizeof(data),
 		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s%s", lower,
-		 layer, layer, rootless() ? ",userxattr" : "",
+		 layer, layer, opts->rootless ? ",userxattr" : "",
 		 args->scratch.options);
 	if (mkdir("root", 0755) == -1)
 		die("mkdir the mount point in the scratch tmpfs");
 	if (mount("overlay", "root", "overlay", 0, data) == -1)
 		die_hint(
-			rootless()
+			opts->rootless
 				? "without root, overlayfs needs Linux 5.11 or later, where a user namespace may mount it"
 				: "overlayfs needs a kernel with overlay, and an upper layer on a filesystem such as ext4, xfs or tmpfs",
 			"mount overlay with image %s", opts->rootfs);
@@ -213,7 +213,7 @@ static void mount_root(struct child_args *args)
  * to root of a user namespace, and the host's own nodes are bound in
  * instead (bind_host_device() in common/userns.c).
  */
-static void mount_dev(void)
+static void mount_dev(int rootless)
 {
 	static const struct {
 		const char *name;
@@ -237,7 +237,7 @@ static void mount_dev(void)
 	close(dev);
 	dev = open_in_root("/dev"); /* the new tmpfs, not the image's dir */
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
-		if (rootless()) {
+		if (rootless) {
 			bind_host_device(dev, devices[i].name);
 			continue;
 		}
@@ -264,7 +264,7 @@ static void mount_dev(void)
 	close(pts);
 	close(dev);
 	trace("mount a minimal /dev: null zero full random urandom tty%s, and devpts",
-	      rootless() ? " (the host's, bound in)" : "");
+	      rootless ? " (the host's, bound in)" : "");
 }
 
 /*
@@ -367,13 +367,13 @@ static int child(void *arg)
 	open_volumes(args->opts, args->volume_fd);
 	mount_root(args);
 	mount_proc();
-	mount_dev();
+	mount_dev(args->opts->rootless);
 	mount_shm();
-	mount_sys();
-	make_tmp();
+	mount_sys(args->opts->rootless);
+	make_tmp(args->opts->rootless);
 	mount_volumes(args->opts, args->volume_fd);
 	enter_new_root();
-	lock_mounts(args->sync_fd[1]);
+	lock_mounts(args->opts, args->sync_fd[1]);
 	set_path();
 	open_terminal(args->opts->tty, args->sync_fd[1]);
 	report_started(args->sync_fd[1]);
@@ -387,11 +387,48 @@ static int child(void *arg)
 
 /* ---- the parent, on the host ---- */
 
+/*
+ * Without root, the child is in a user namespace of its own, and is nobody
+ * there until the tool says who is who, once, in /proc/PID/uid_map and
+ * gid_map: "0 UID 1" means uid 0 inside is UID outside, for 1 id.  An
+ * unprivileged writer may map only its own ids, and must first write
+ * "deny" to /proc/PID/setgroups, or root inside could drop a supplementary
+ * group that the host uses to deny it something ("everyone but group X may
+ * read").  Where the caller has subordinate ids, map_subordinate_ids()
+ * (common/userns.c) maps the whole range through newuidmap(1) instead.
+ */
+static void map_user_to_root(const struct options *opts, pid_t pid)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char path[64];
+
+	if (!opts->rootless)
+		return;
+	if (!opts->setgroups_allowed) {
+		snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
+		if (write_file(path, "deny") == -1)
+			die("write deny to %s", path);
+		trace("setgroups denied: root inside cannot drop the caller's supplementary groups");
+	}
+	if (map_subordinate_ids(pid, uid, gid, opts->setgroups_allowed))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	if (write_file(path, "0 %u 1", uid) == -1)
+		die("write '0 %u 1' to %s", uid, path);
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	if (write_file(path, "0 %u 1", gid) == -1)
+		die("write '0 %u 1' to %s", gid, path);
+	trace("user namespace: root inside is uid %u and gid %u outside", uid,
+	      gid);
+}
+
 /* The tool's half of die_with_parent(): wait until the child has armed its
  * death signal, then let it go on.  No word means the child died first;
  * supervise() then reports its status.  Without root, the child is in a
  * user namespace of its own, and is nobody there until the tool writes its
- * uid and gid maps: that too must happen before the go-ahead. */
+ * uid and gid maps (map_user_to_root()): that too must happen before the
+ * go-ahead. */
 static void let_child_go(struct child_args *args, pid_t pid)
 {
 	char armed;
@@ -399,7 +436,7 @@ static void let_child_go(struct child_args *args, pid_t pid)
 	close(args->sync_fd[1]);
 	if (recv(args->sync_fd[0], &armed, 1, 0) != 1)
 		return;
-	map_user_to_root(pid);
+	map_user_to_root(args->opts, pid);
 	if (send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
 	    errno != EPIPE)
 		die("send the go-ahead to the child");
@@ -414,10 +451,10 @@ static pid_t start_container(struct child_args *args)
 		       args->sync_fd) == -1)
 		die("socketpair");
 	trace_clone(CLONE_FLAGS);
-	flags = CLONE_FLAGS | user_namespace_flag();
+	flags = CLONE_FLAGS | user_namespace_flag(args->opts);
 	pid = clone(child, alloc_stack(STACK_SIZE), flags | SIGCHLD, args);
 	if (pid == -1)
-		die_hint(clone_hint(), "clone");
+		die_hint(clone_hint(args->opts->rootless), "clone");
 	if (args->opts->init)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
@@ -425,7 +462,7 @@ static pid_t start_container(struct child_args *args)
 		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
 	let_child_go(args, pid);
-	map_inner_namespace(pid, args->sync_fd[0]);
+	map_inner_namespace(args->opts, pid, args->sync_fd[0]);
 	if (args->opts->tty)
 		terminal_master = receive_fd(args->sync_fd[0]);
 	return pid;

@@ -34,6 +34,7 @@ struct cgroup {
 	char owner_lock[64];  /* its name in the state directory */
 	char tool_leaf[PATH_BUF]; /* rootless: where the tool moved; "" */
 	int child_inside;	  /* clone3(2) started the child in it */
+	int rootless;		  /* the tool is not root: opts->rootless */
 };
 
 /* ---- cgroup_life.c: the machinery around the lesson ---- */
@@ -44,7 +45,7 @@ extern const char *const controllers[NCONTROLLERS]; /* "pids", ... */
  * each controller; name the cgroup --name, or ctr-<the tool's PID>. */
 void find_controllers(struct cgroup *cg, const struct options *opts);
 /* A hint for a well-known cause of a failed mkdir or write, or NULL. */
-const char *cgroup_hint(int err);
+const char *cgroup_hint(const struct cgroup *cg, int err);
 
 /* Take and release the lock under which runs of the tool look at and change
  * one another's cgroups. */

@@ -235,7 +235,8 @@ void find_controllers(struct cgroup *cg, const struct options *opts)
 		     CGROUP_ROOT, CGROUP_ROOT);
 	}
 	trace("cgroup mode: %s", mode);
-	if (rootless()) {
+	cg->rootless = opts->rootless;
+	if (cg->rootless) {
 		find_delegated(cg, root, mode, delegated, sizeof(delegated));
 		unified = delegated;
 	}
@@ -265,11 +266,11 @@ void find_controllers(struct cgroup *cg, const struct options *opts)
 }
 
 /* The well-known causes of a failed mkdir or write in a cgroup filesystem. */
-const char *cgroup_hint(int err)
+const char *cgroup_hint(const struct cgroup *cg, int err)
 {
 	if (err == EROFS)
 		return "the cgroup filesystem is mounted read-only, as inside most containers: run on the host, or remount it read-write";
-	if (err == EBUSY && rootless())
+	if (err == EBUSY && cg->rootless)
 		return "cgroup v2 lets no cgroup but the root both hold processes and pass controllers on, and other processes, a shell perhaps, share the delegated cgroup: start the tool alone in one, with systemd-run --user --scope -p Delegate=yes";
 	if (err == EBUSY)
 		return "cgroup v2 lets no cgroup but the root both hold processes and pass controllers on";
@@ -645,7 +646,7 @@ static void enable_controllers(const struct cgroup *cg, const char *dir)
 		if (!cg->h[cg->of[c]].v2 || has_word(enabled, controllers[c]))
 			continue;
 		if (write_file(path, "+%s", controllers[c]) == -1)
-			die_hint(cgroup_hint(errno), "enable %s in %s",
+			die_hint(cgroup_hint(cg, errno), "enable %s in %s",
 				 controllers[c], path);
 		trace("enable the %s controller in %s", controllers[c], path);
 	}
@@ -683,7 +684,7 @@ void make_parent(const struct cgroup *cg, const struct hierarchy *h)
 		trace("created cgroup %s, the parent of every container's cgroup",
 		      h->parent);
 	else if (errno != EEXIST)
-		die_hint(cgroup_hint(errno), "mkdir %s", h->parent);
+		die_hint(cgroup_hint(cg, errno), "mkdir %s", h->parent);
 	if (h->v2)
 		enable_controllers(cg, h->parent);
 }
@@ -726,7 +727,7 @@ pid_t clone_into_cgroup(struct cgroup *cg, unsigned long long flags,
 		return -1;
 	}
 	if (pid == -1)
-		die_hint(clone_hint(), "clone3");
+		die_hint(clone_hint(cg->rootless), "clone3");
 	trace("clone3 with CLONE_INTO_CGROUP: the child starts in %s",
 	      cg->h[0].dir);
 	return pid;

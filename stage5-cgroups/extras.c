@@ -112,12 +112,12 @@ void mount_shm(void)
  * host's /sys is bound in, read-only with every mount below it, as
  * bubblewrap does (bind_read_only() in common/mount.c).
  */
-void mount_sys(void)
+void mount_sys(int rootless)
 {
 	char path[32];
 	int dir;
 
-	if (rootless()) {
+	if (rootless) {
 		bind_read_only("/sys", "/sys");
 		trace("bind the host's /sys on /sys, read-only: sysfs needs root");
 		return;
@@ -137,7 +137,7 @@ void mount_sys(void)
  * host directory's own mode.  Without root, an image that belongs to the
  * host's root belongs to no one in our user namespace, and overlayfs
  * cannot copy such a directory up (EOVERFLOW): /tmp gets a tmpfs. */
-void make_tmp(void)
+void make_tmp(int rootless)
 {
 	char path[32];
 	struct stat st;
@@ -145,7 +145,7 @@ void make_tmp(void)
 
 	if (fstat(dir, &st) == -1)
 		die("stat /tmp");
-	if (rootless() && st.st_uid == OVERFLOW_UID) {
+	if (rootless && st.st_uid == OVERFLOW_UID) {
 		if (mount("tmpfs", fd_path(dir, path, sizeof(path)), "tmpfs",
 			  MS_NOSUID | MS_NODEV, "mode=1777,size=64m") == -1)
 			die("mount tmpfs on /tmp");

@@ -11,11 +11,13 @@
  * image's path), then bind each one at its path inside the new root. */
 void open_volumes(const struct options *opts, int volume_fd[]);
 void mount_volumes(const struct options *opts, int volume_fd[]);
-/* A /dev/shm of the container's own, and a read-only /sys, in the new root. */
+/* A /dev/shm of the container's own, and a read-only /sys, in the new root
+ * (rootless: the host's, bound in). */
 void mount_shm(void);
-void mount_sys(void);
-/* A /tmp that anyone may write, whatever the image says. */
-void make_tmp(void);
+void mount_sys(int rootless);
+/* A /tmp that anyone may write, whatever the image says (rootless, a tmpfs
+ * where the image's belongs to no one inside). */
+void make_tmp(int rootless);
 /* After pivot_root: the image's usual PATH, and with -t (tty) a terminal of
  * the container's own whose master goes to the tool over sync_fd. */
 void set_path(void);
