@@ -38,7 +38,7 @@ struct child_args {
 	int tty_slave;	  /* an interactive run's terminal, or -1 */
 };
 
-/* ---- the child, inside the new namespace ---- */
+/* ---- the child, inside the new namespaces ---- */
 
 /*
  * The container must not outlive the tool, even if the tool is killed with
