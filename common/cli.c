@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,91 @@ void print_options(int stage)
 	}
 }
 
+/* The namespaces a stage's clone(2) may ask for: its flag, and its name. */
+static const struct {
+	int flag;
+	const char *flag_name, *name;
+} namespaces[] = {
+	{CLONE_NEWUTS, "CLONE_NEWUTS", "UTS"},
+	{CLONE_NEWPID, "CLONE_NEWPID", "PID"},
+	{CLONE_NEWNS, "CLONE_NEWNS", "mount"},
+	{CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "cgroup"},
+	{CLONE_NEWIPC, "CLONE_NEWIPC", "IPC"},
+	{CLONE_NEWNET, "CLONE_NEWNET", "network"},
+	{CLONE_NEWUSER, "CLONE_NEWUSER", "user"},
+};
+
+#define NNAMESPACES (sizeof(namespaces) / sizeof(namespaces[0]))
+
+/* "a new UTS namespace", "new UTS and PID namespaces", "new UTS, PID and
+ * mount namespaces": the namespaces in flags, in words, in buf. */
+static const char *namespace_words(int flags, char *buf, size_t size)
+{
+	size_t n = 0, len, total = 0;
+
+	for (size_t i = 0; i < NNAMESPACES; i++)
+		total += (flags & namespaces[i].flag) != 0;
+	if (total == 0)
+		return "no new namespace";
+	len = (size_t)snprintf(buf, size, "%s", total == 1 ? "a new" : "new");
+	for (size_t i = 0; i < NNAMESPACES && len < size; i++) {
+		if (!(flags & namespaces[i].flag))
+			continue;
+		n++;
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+					n == 1	     ? " "
+					: n == total ? " and "
+						     : ", ",
+					namespaces[i].name);
+	}
+	if (len < size)
+		snprintf(buf + len, size - len, " namespace%s",
+			 total == 1 ? "" : "s");
+	return buf;
+}
+
+/* The clone flags by name, as a stage's source spells them. */
+void trace_clone(int flags)
+{
+	char names[160] = "0", words[128];
+	size_t len = 0;
+
+	for (size_t i = 0; i < NNAMESPACES && len < sizeof(names); i++)
+		if (flags & namespaces[i].flag)
+			len += (size_t)snprintf(
+				names + len, sizeof(names) - len, "%s%s",
+				len ? " | " : "", namespaces[i].flag_name);
+	trace("clone with %s: %s", names,
+	      namespace_words(flags, words, sizeof(words)));
+}
+
+/*
+ * --help, in man-page form.  The stage gives its summary (NAME), its
+ * description and its SEE ALSO, one source line per output line ('\n'
+ * between lines); the namespaces come from its clone flags, so that no
+ * step rewrites a list of them.
+ */
+void print_usage(int stage, const char *summary, int clone_flags,
+		 const char *description, const char *see_also)
+{
+	char words[128];
+
+	printf("NAME\n    %s/container - ", stage_dirs[stage]);
+	print_help_text(summary, "", 4, 0);
+	printf("\n"
+	       "SYNOPSIS\n"
+	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
+	       "    container --help | --version\n"
+	       "\n"
+	       "DESCRIPTION\n"
+	       "    Stage %d of containers from scratch: %s.\n",
+	       stage, namespace_words(clone_flags, words, sizeof(words)));
+	print_help_text(description, "", 4, 4);
+	print_options(stage);
+	printf("\nSEE ALSO\n");
+	print_help_text(see_also, "", 4, 4);
+}
+
 /* RFC 1123: letters, digits, '-' and '.'; sethostname(2) itself would take
  * a newline or a '/', which then breaks every prompt and log line. */
 static void check_hostname(const char *s)
@@ -586,7 +672,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 		opts->hostname = val;
 		break;
 	case OPT_VERBOSE:
-		verbose = 1;
+		opts->verbose = 1;
 		break;
 	case OPT_INIT:
 		opts->init = 1;
@@ -600,7 +686,7 @@ static void set_option(struct options *opts, int opt, const char *val)
 		if (strcmp(val, "allow") != 0 && strcmp(val, "deny") != 0)
 			diex("invalid --setgroups '%.80s': must be allow or deny",
 			     val);
-		setgroups_allowed = strcmp(val, "allow") == 0;
+		opts->setgroups_allowed = strcmp(val, "allow") == 0;
 		break;
 	case OPT_ROOTFS:
 		free(opts->rootfs);
@@ -668,6 +754,9 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 	opts->memory = DEFAULT_MEMORY;
 	opts->cpu_period_us = CPU_PERIOD_US;
 	opts->cpu_quota_us = DEFAULT_CPUS * CPU_PERIOD_US;
+	/* Decided here, in the tool, once: inside its user namespace the
+	 * child is root, and must still know that the tool is not. */
+	opts->rootless = geteuid() != 0;
 
 	if (argc < 2)
 		usage_error("missing subcommand: expected 'run'");
@@ -722,6 +811,7 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 			     stage_dirs[stage]);
 		set_option(opts, opt, optarg);
 	}
+	start_trace(stage, opts->verbose);
 	if (opts->layer && opts->tmpfs_layer)
 		usage_error("--layer DIR and --tmpfs-layer exclude each other");
 	if (optind >= argc)

@@ -34,10 +34,6 @@
 
 /* ---- errors and tracing (err.c) ---- */
 
-/* Set once by main(): "stage3", used as the prefix of --verbose traces. */
-extern const char *trace_prefix;
-extern int verbose;
-
 /* Print "container: <what>: <strerror(errno)>" and exit 125. */
 noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "container: <what>" and exit 125. */
@@ -53,6 +49,9 @@ void at_die(void (*cleanup)(void));
 void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* With --verbose, print "<stage>: <what>" on stderr. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Called once, by parse_args(): trace from now on if on (opts->verbose),
+ * each line prefixed "stageN". */
+void start_trace(int stage, int on);
 
 /* ---- files (file.c) ---- */
 
@@ -169,8 +168,11 @@ struct options {
 	long long memory;  /* bytes */
 	long cpu_quota_us; /* per cpu_period_us */
 	long cpu_period_us;
-	const char *name; /* NULL: a unique name is made up */
-	int tty;	  /* -t, or an interactive run: a pty of its own */
+	const char *name;      /* NULL: a unique name is made up */
+	int tty;	       /* -t, or an interactive run: a pty of its own */
+	int verbose;	       /* --verbose: trace each step */
+	int rootless;	       /* the tool is not root: a user namespace too */
+	int setgroups_allowed; /* --setgroups allow */
 	char **command;
 };
 
@@ -182,8 +184,15 @@ struct options {
 void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 		struct options *opts);
 /* The OPTIONS, SIGNALS, CGROUPS and EXIT STATUS sections of --help for the
- * given stage, from the table in cli.c; a stage's usage() prints the rest. */
+ * given stage, from the table in cli.c; print_usage() prints the rest. */
 void print_options(int stage);
+/* --help: NAME (stage's directory and summary), SYNOPSIS, DESCRIPTION (the
+ * namespaces of clone_flags, then description), OPTIONS, SEE ALSO. */
+void print_usage(int stage, const char *summary, int clone_flags,
+		 const char *description, const char *see_also);
+/* The --verbose line for a clone with flags: "clone with CLONE_NEWUTS |
+ * CLONE_NEWPID: new UTS and PID namespaces". */
+void trace_clone(int flags);
 
 /* The image stage 4 uses without --rootfs: rootfs/ beside the stage dirs. */
 const char *default_rootfs(void);
@@ -251,28 +260,29 @@ int relay_terminal(pid_t child);
 
 /* ---- rootless mode (userns.c) ---- */
 
-/* Do we run without root, and so in a user namespace of our own? */
+/* Does this process run without root (geteuid() != 0)?  For the tool's
+ * own side only (common/layer.c): the child, root in its user namespace,
+ * reads opts->rootless, which parse_args() set before the clone. */
 int rootless(void);
-/* --setgroups allow: root in a rootless container may call setgroups(2),
- * and so drop the caller's groups.  Set by parse_args(); 0, deny, unless
- * asked. */
-extern int setgroups_allowed;
 /* CLONE_NEWUSER without root, 0 as root: or'ed into every stage's clone. */
-int user_namespace_flag(void);
-/* The parent's side, after the clone and before the go-ahead: without
- * root, map root in the child's user namespace to our own uid and gid. */
-void map_user_to_root(pid_t pid);
+int user_namespace_flag(const struct options *opts);
+/* A stage's map_user_to_root(), where the caller has subordinate ids and
+ * newuidmap(1) and newgidmap(1) are installed: map root to uid and gid and
+ * ids 1 and up to the ranges, and return 1; else return 0, for the stage to
+ * write the one-line maps (and exit 125 if setgroups_allowed: that needs
+ * the helpers). */
+int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid, int setgroups_allowed);
 /* The child's side, after its last mount: without root, move into a new
  * user and mount namespace whose copies of our mounts are locked, so that
  * root inside cannot make a :ro volume writable again.  It asks the tool
  * for the new namespace's maps on sync_fd. */
-void lock_mounts(int sync_fd);
+void lock_mounts(const struct options *opts, int sync_fd);
 /* The tool's side, after the go-ahead: without root, wait for the child's
  * word on sync_fd, map its inner user namespace, and answer. */
-void map_inner_namespace(pid_t pid, int sync_fd);
+void map_inner_namespace(const struct options *opts, pid_t pid, int sync_fd);
 /* The hint for a failed clone, from errno: the reasons a user namespace is
- * refused to a user; NULL as root. */
-const char *clone_hint(void);
+ * refused to a user (rootless); NULL as root. */
+const char *clone_hint(int rootless);
 /* Bind the host's /dev/name onto a new empty file name in dev (an fd of
  * the container's /dev): mknod(2) is refused in a user namespace. */
 void bind_host_device(int dev, const char *name);

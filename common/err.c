@@ -17,8 +17,9 @@
 
 #include "common.h"
 
-const char *trace_prefix = "container";
-int verbose;
+/* Set once, by parse_args() through start_trace(). */
+static char trace_prefix[16] = "container";
+static int tracing;
 
 /*
  * Values from the command line reach messages as they were typed, and a
@@ -151,11 +152,17 @@ void trace(const char *fmt, ...)
 	char raw[1024], msg[4096];
 	va_list ap;
 
-	if (!verbose)
+	if (!tracing)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	escape_controls(raw, msg, sizeof(msg));
 	fprintf(stderr, "%s: %s\n", trace_prefix, msg);
+}
+
+void start_trace(int stage, int on)
+{
+	snprintf(trace_prefix, sizeof(trace_prefix), "stage%d", stage);
+	tracing = on;
 }

@@ -9,11 +9,10 @@
  * a cgroup of the host is still checked against that uid.
  *
  * Who is who inside is told by /proc/PID/uid_map and gid_map, each written
- * once, by the parent, after the clone: "0 UID 1" means "uid 0 inside is
- * UID outside, for 1 id".  An unprivileged parent may map only its own
- * uid and gid, and must first write "deny" to /proc/PID/setgroups: or else
- * the child, now root inside, could drop a supplementary group that the
- * host uses to deny it something ("everyone but group X may read").
+ * once, by the parent, after the clone: each stage's map_user_to_root()
+ * does it, on its own page, for that is the lesson.  This file holds the
+ * plumbing around it, each piece given what it needs by its caller: no
+ * state of its own.
  *
  * Where the administrator gave the caller subordinate ids (a line for the
  * user in /etc/subuid and /etc/subgid), the full range is mapped too, as
@@ -23,14 +22,16 @@
  * package, may write such a map: they check it against those two files.
  * newgidmap leaves setgroups as it finds it when it maps a range (shadow's
  * fix for CVE-2018-7169 denies it only for a map of the caller's own gid),
- * so the tool writes "deny" first here too, unless --setgroups allow.
+ * so the stage writes "deny" first here too, unless --setgroups allow:
+ * map_subordinate_ids() runs the helpers.
  *
- * Every stage calls user_namespace_flag() in its clone and
- * map_user_to_root() between the child's acknowledgement and its
- * go-ahead; as root both do nothing, and the stages run as before.
- * Stages 4 and 5 also lock their mounts: lock_mounts() in the child after
- * its last mount, and map_inner_namespace() in the tool after the
- * go-ahead.
+ * Every stage calls user_namespace_flag() in its clone and its own
+ * map_user_to_root() between the child's acknowledgement and its go-ahead;
+ * as root both do nothing, and the stages run as before.  Stages 4 and 5
+ * also lock their mounts: lock_mounts() in the child after its last mount,
+ * and map_inner_namespace() in the tool after the go-ahead.  Whether the
+ * tool runs without root is opts->rootless, decided by parse_args() before
+ * the clone: inside its user namespace the child is root, and asks no one.
  *
  * See: user_namespaces(7), clone(2) (CLONE_NEWUSER)
  */
@@ -51,30 +52,22 @@
 
 #include "common.h"
 
-int setgroups_allowed;
-
 #define SETGROUPS_ALLOW_NEEDS                                                  \
 	"--setgroups allow needs subordinate ids in /etc/subuid and /etc/subgid, and newgidmap (make doctor): without them, the kernel lets a user map its own gid only once setgroups is denied"
 
-/* Decided once, in the tool, before the clone: inside the new user
- * namespace the child is root, and must still know it is rootless. */
 int rootless(void)
 {
-	static int answer = -1;
-
-	if (answer == -1)
-		answer = geteuid() != 0;
-	return answer;
+	return geteuid() != 0;
 }
 
 static int have_subordinate_ids(uid_t uid);
 
-int user_namespace_flag(void)
+int user_namespace_flag(const struct options *opts)
 {
-	if (!rootless())
+	if (!opts->rootless)
 		return 0;
 	/* Refused here, before anything exists, where it can be foreseen. */
-	if (setgroups_allowed && !have_subordinate_ids(geteuid()))
+	if (opts->setgroups_allowed && !have_subordinate_ids(geteuid()))
 		diex("%s", SETGROUPS_ALLOW_NEEDS);
 	trace("not root: CLONE_NEWUSER too, a user namespace that the other namespaces belong to");
 	return CLONE_NEWUSER;
@@ -173,9 +166,7 @@ static int run_map_helper(const char *helper, pid_t pid, unsigned int id,
 	return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128;
 }
 
-/* The full map, where the caller has subordinate ids and the helpers are
- * installed; 0 if not, and the one-line map is used instead. */
-static int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid)
+int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid, int setgroups_allowed)
 {
 	unsigned long ustart, ucount, gstart, gcount;
 	char name[256];
@@ -185,12 +176,12 @@ static int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid)
 		snprintf(name, sizeof(name), "%u", uid);
 	if (!subordinate_range("/etc/subuid", name, uid, &ustart, &ucount) ||
 	    !subordinate_range("/etc/subgid", name, uid, &gstart, &gcount))
-		return 0;
+		goto one_id;
 	status = run_map_helper("newuidmap", pid, uid, ustart, ucount);
 	if (status == 127) {
 		trace("subordinate ids for %s, but no newuidmap (apt-get install uidmap): one id mapped",
 		      name);
-		return 0;
+		goto one_id;
 	}
 	if (status != 0)
 		diex("newuidmap %d 0 %u 1 1 %lu %lu failed (exit status %d)",
@@ -202,48 +193,12 @@ static int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid)
 	trace("user namespace: root inside is uid %u and gid %u outside, and ids 1 to %lu are uids %lu and up, gids %lu and up (/etc/subuid, /etc/subgid)",
 	      uid, gid, ucount < gcount ? ucount : gcount, ustart, gstart);
 	return 1;
-}
-
-/*
- * A supplementary group can deny as well as grant: a file of mode 604 whose
- * group is X may be read by everyone except the members of X.  Root of a
- * user namespace may call setgroups(2), and so leave group X, unless
- * "deny" is written here before the gid map; after it, the kernel refuses
- * the write.  With the one-line map, an unprivileged writer must deny it
- * anyway; with subordinate ids, it is our choice: --setgroups.
- */
-static void deny_setgroups(pid_t pid)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
-	if (write_file(path, "deny") == -1)
-		die("write deny to %s", path);
-	trace("setgroups denied: root inside cannot drop the caller's supplementary groups");
-}
-
-void map_user_to_root(pid_t pid)
-{
-	char path[64];
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-
-	if (!rootless())
-		return;
-	if (!setgroups_allowed)
-		deny_setgroups(pid);
-	if (map_subordinate_ids(pid, uid, gid))
-		return;
+one_id:
+	/* A map of the caller's own gid is refused while setgroups is
+	 * allowed: --setgroups allow needs the helpers. */
 	if (setgroups_allowed)
 		diex("%s", SETGROUPS_ALLOW_NEEDS);
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
-	if (write_file(path, "0 %u 1", uid) == -1)
-		die("write '0 %u 1' to %s", uid, path);
-	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
-	if (write_file(path, "0 %u 1", gid) == -1)
-		die("write '0 %u 1' to %s", gid, path);
-	trace("user namespace: root inside is uid %u and gid %u outside", uid,
-	      gid);
+	return 0;
 }
 
 /*
@@ -269,11 +224,11 @@ void map_user_to_root(pid_t pid)
  * another /proc.  As root, there is no user namespace, and root in the
  * container may remount anything: it is root.
  */
-void lock_mounts(int sync_fd)
+void lock_mounts(const struct options *opts, int sync_fd)
 {
 	char word;
 
-	if (!rootless())
+	if (!opts->rootless)
 		return;
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS) == -1)
 		die("unshare CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS");
@@ -323,13 +278,13 @@ static noreturn void write_inner_maps(pid_t pid, int outer)
 	_exit(0);
 }
 
-void map_inner_namespace(pid_t pid, int sync_fd)
+void map_inner_namespace(const struct options *opts, pid_t pid, int sync_fd)
 {
 	char path[64], word;
 	int inner, outer, wstatus;
 	pid_t helper;
 
-	if (!rootless() || recv(sync_fd, &word, 1, 0) != 1)
+	if (!opts->rootless || recv(sync_fd, &word, 1, 0) != 1)
 		return; /* as root, or the child died: supervise() says how */
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
 	inner = open(path, O_RDONLY | O_CLOEXEC);
@@ -353,9 +308,9 @@ void map_inner_namespace(pid_t pid, int sync_fd)
 		die("send to the child");
 }
 
-const char *clone_hint(void)
+const char *clone_hint(int rootless)
 {
-	if (!rootless())
+	if (!rootless)
 		return NULL;
 	if (errno == ENOSPC)
 		return "user.max_user_namespaces is reached, or 0: sysctl -w user.max_user_namespaces=15000 (make doctor)";

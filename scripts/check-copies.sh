@@ -14,6 +14,11 @@
 # every copy too), from "static ...NAME(" to the first line that is exactly
 # "}", as kernel style writes it.
 #
+# A stage's other source files (stage 4's extras.c and extras.h, which
+# stage 5 has too) are copied whole: a file that the nearest earlier stage
+# with it has too must be byte-identical, unless the list names it
+# ("FILE STAGE REASON").
+#
 # Usage:
 #   scripts/check-copies.sh [ROOT]   check ROOT/stage*/main.c (default: the
 #                                    checkout) against ROOT/scripts/copies-allowed.txt
@@ -104,6 +109,25 @@ for ((i = 1; i < ${#stages[@]}; i++)); do
 		is_allowed "$fn" "$stage" && continue
 		echo "check-copies: $fn() differs between ${stages[j]} and $stage; make the copies identical, or list '$fn $stage REASON' in scripts/copies-allowed.txt:" >&2
 		diff -u --label "${stages[j]}" --label "$stage" "$scratch/${stages[j]}/$fn" "$copy" >&2 || true
+		status=1
+	done
+done
+
+# The other source files, whole.
+for ((i = 1; i < ${#stages[@]}; i++)); do
+	stage=${stages[i]}
+	for copy in "$root/$stage"/*.[ch]; do
+		file=$(basename "$copy")
+		[[ -e $copy && $file != main.c ]] || continue
+		for ((j = i - 1; j >= 0; j--)); do
+			[[ -f $root/${stages[j]}/$file ]] && break
+		done
+		((j >= 0)) || continue
+		cmp -s "$root/${stages[j]}/$file" "$copy" && continue
+		changed[$file $stage]=1
+		is_allowed "$file" "$stage" && continue
+		echo "check-copies: $file differs between ${stages[j]} and $stage; make the copies identical, or list '$file $stage REASON' in scripts/copies-allowed.txt:" >&2
+		diff -u --label "${stages[j]}/$file" --label "$stage/$file" "$root/${stages[j]}/$file" "$copy" >&2 || true
 		status=1
 	done
 done

@@ -30,6 +30,8 @@
 
 #define STAGE	    2
 #define CLONE_FLAGS (CLONE_NEWUTS | CLONE_NEWPID)
+/* What the stage does, for --help's NAME line. */
+#define STAGE_SUMMARY "run a command as PID 1 of its own PID namespace"
 
 /* What the child needs from the parent: clone(2) passes one pointer. */
 struct child_args {
@@ -169,11 +171,48 @@ static int child(void *arg)
 
 /* ---- the parent, on the host ---- */
 
+/*
+ * Without root, the child is in a user namespace of its own, and is nobody
+ * there until the tool says who is who, once, in /proc/PID/uid_map and
+ * gid_map: "0 UID 1" means uid 0 inside is UID outside, for 1 id.  An
+ * unprivileged writer may map only its own ids, and must first write
+ * "deny" to /proc/PID/setgroups, or root inside could drop a supplementary
+ * group that the host uses to deny it something ("everyone but group X may
+ * read").  Where the caller has subordinate ids, map_subordinate_ids()
+ * (common/userns.c) maps the whole range through newuidmap(1) instead.
+ */
+static void map_user_to_root(const struct options *opts, pid_t pid)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char path[64];
+
+	if (!opts->rootless)
+		return;
+	if (!opts->setgroups_allowed) {
+		snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
+		if (write_file(path, "deny") == -1)
+			die("write deny to %s", path);
+		trace("setgroups denied: root inside cannot drop the caller's supplementary groups");
+	}
+	if (map_subordinate_ids(pid, uid, gid, opts->setgroups_allowed))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	if (write_file(path, "0 %u 1", uid) == -1)
+		die("write '0 %u 1' to %s", uid, path);
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	if (write_file(path, "0 %u 1", gid) == -1)
+		die("write '0 %u 1' to %s", gid, path);
+	trace("user namespace: root inside is uid %u and gid %u outside", uid,
+	      gid);
+}
+
 /* The tool's half of die_with_parent(): wait until the child has armed its
  * death signal, then let it go on.  No word means the child died first;
  * supervise() then reports its status.  Without root, the child is in a
  * user namespace of its own, and is nobody there until the tool writes its
- * uid and gid maps: that too must happen before the go-ahead. */
+ * uid and gid maps (map_user_to_root()): that too must happen before the
+ * go-ahead. */
 static void let_child_go(struct child_args *args, pid_t pid)
 {
 	char armed;
@@ -181,7 +220,7 @@ static void let_child_go(struct child_args *args, pid_t pid)
 	close(args->sync_fd[1]);
 	if (recv(args->sync_fd[0], &armed, 1, 0) != 1)
 		return;
-	map_user_to_root(pid);
+	map_user_to_root(args->opts, pid);
 	if (send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
 	    errno != EPIPE)
 		die("send the go-ahead to the child");
@@ -190,17 +229,18 @@ static void let_child_go(struct child_args *args, pid_t pid)
 static pid_t start_container(struct child_args *args)
 {
 	pid_t pid;
+	int flags;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
 	if (args->opts->tty)
 		open_host_pty(&terminal_master, &args->tty_slave);
-	trace("clone with CLONE_NEWUTS | CLONE_NEWPID: new UTS and PID namespaces");
-	pid = clone(child, alloc_stack(STACK_SIZE),
-		    CLONE_FLAGS | user_namespace_flag() | SIGCHLD, args);
+	trace_clone(CLONE_FLAGS);
+	flags = CLONE_FLAGS | user_namespace_flag(args->opts);
+	pid = clone(child, alloc_stack(STACK_SIZE), flags | SIGCHLD, args);
 	if (pid == -1)
-		die_hint(clone_hint(), "clone");
+		die_hint(clone_hint(args->opts->rootless), "clone");
 	if (args->opts->init)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
@@ -216,23 +256,12 @@ static pid_t start_container(struct child_args *args)
 
 static void usage(void)
 {
-	printf("NAME\n"
-	       "    stage2-pid/container - run a command as PID 1 of its own PID namespace\n"
-	       "\n"
-	       "SYNOPSIS\n"
-	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
-	       "    container --help | --version\n"
-	       "\n"
-	       "DESCRIPTION\n"
-	       "    Stage 2 of containers from scratch. Runs COMMAND in new UTS and\n"
-	       "    PID namespaces: it has a hostname of its own and is PID 1. /proc is\n"
-	       "    still the host's, so ps still lists the host's processes.\n"
-	       "    Without root, it runs in a user namespace of its own, in which the\n"
-	       "    caller is root.\n");
-	print_options(STAGE);
-	printf("\n"
-	       "SEE ALSO\n"
-	       "    clone(2), pid_namespaces(7), namespaces(7), uts_namespaces(7)\n");
+	print_usage(
+		STAGE, STAGE_SUMMARY, CLONE_FLAGS,
+		"Runs COMMAND with a hostname of its own, as PID 1. /proc is still the\n"
+		"host's, so ps still lists the host's processes. Without root, it runs\n"
+		"in a user namespace of its own, in which the caller is root.",
+		"clone(2), pid_namespaces(7), namespaces(7), uts_namespaces(7)");
 }
 
 int main(int argc, char **argv)
@@ -243,7 +272,6 @@ int main(int argc, char **argv)
 
 	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
-	trace_prefix = "stage2";
 	pid = start_container(&args);
 	return exit_status(supervise(pid));
 }

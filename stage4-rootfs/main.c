@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -35,20 +34,16 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "extras.h"
 
 #define STAGE	    4
 #define CLONE_FLAGS (CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS)
+/* What the stage does, for --help's NAME line. */
+#define STAGE_SUMMARY "run a command in a root filesystem of its own"
 
-#define DEFAULT_PATH                                                           \
-	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* The scratch tmpfs holds the mount point, and the layer with
  * --tmpfs-layer: memory, so it is capped. */
 #define SCRATCH_OPTIONS "mode=0755,size=1g"
-/* /dev/shm is memory too: docker's size. */
-#define SHM_OPTIONS "mode=1777,size=64m"
-/* The uid that a file of an unmapped owner shows in a user namespace
- * (/proc/sys/kernel/overflowuid). */
-#define OVERFLOW_UID 65534
 
 /* What the child needs from the parent: clone(2) passes one pointer. */
 struct child_args {
@@ -129,10 +124,10 @@ static void make_mounts_private(void)
 }
 
 /*
- * Open every host directory we need, while their paths still mean what the
- * user meant: mount_root() covers the image's path with a scratch tmpfs.
- * They are opened here, in the new mount namespace, because overlayfs and
- * bind mounts accept only paths in the caller's own namespace.
+ * Open the image and the layer while their paths still mean what the user
+ * meant: mount_root() covers the image's path with a scratch tmpfs.  They
+ * are opened here, in the new mount namespace, because overlayfs accepts
+ * only paths in the caller's own namespace.
  */
 static void open_host_dirs(struct child_args *args)
 {
@@ -147,12 +142,6 @@ static void open_host_dirs(struct child_args *args)
 		args->layer_fd = open(layer, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (args->layer_fd == -1)
 			die("open the writable layer %s", layer);
-	}
-	for (int i = 0; i < opts->nvolumes; i++) {
-		args->volume_fd[i] = open(opts->volumes[i].host,
-					  O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (args->volume_fd[i] == -1)
-			die("open --volume %s", opts->volumes[i].host);
 	}
 }
 
@@ -196,13 +185,13 @@ static void mount_root(struct child_args *args)
 	 * may be "volatile": no sync of the host's disk when it unmounts. */
 	snprintf(data, sizeof(data),
 		 "lowerdir=%s,upperdir=%s/upper,workdir=%s/work%s%s", lower,
-		 layer, layer, rootless() ? ",userxattr" : "",
+		 layer, layer, opts->rootless ? ",userxattr" : "",
 		 args->scratch.options);
 	if (mkdir("root", 0755) == -1)
 		die("mkdir the mount point in the scratch tmpfs");
 	if (mount("overlay", "root", "overlay", 0, data) == -1)
 		die_hint(
-			rootless()
+			opts->rootless
 				? "without root, overlayfs needs Linux 5.11 or later, where a user namespace may mount it"
 				: "overlayfs needs a kernel with overlay, and an upper layer on a filesystem such as ext4, xfs or tmpfs",
 			"mount overlay with image %s", opts->rootfs);
@@ -216,44 +205,6 @@ static void mount_root(struct child_args *args)
 }
 
 /*
- * --volume HOST:CONTAINER[:ro]: bind-mount a host directory into the root,
- * with everything mounted below it.  The image controls the path of the
- * mount point, so open_in_root() (common/root.c) opens it without following
- * a symlink out of the new root; it is opened again after the bind, to get
- * the new mount and not the directory under it.  :ro must hold for every
- * mount below the volume too (a USB stick under /media, say), and a
- * read-only remount changes one mount only: make_read_only() (common/mount.c)
- * uses mount_setattr(2) with AT_RECURSIVE.  Without root, root in the
- * container could remount it read-write: lock_mounts() makes it stay.
- */
-static void mount_volumes(struct child_args *args)
-{
-	const struct options *opts = args->opts;
-	char source[32], target[32];
-	int dir;
-
-	for (int i = 0; i < opts->nvolumes; i++) {
-		const struct volume *v = &opts->volumes[i];
-
-		dir = open_in_root(v->container);
-		fd_path(args->volume_fd[i], source, sizeof(source));
-		fd_path(dir, target, sizeof(target));
-		if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) == -1)
-			die("bind-mount %s on %s", v->host, v->container);
-		close(dir);
-		close(args->volume_fd[i]);
-		if (v->read_only) {
-			dir = open_in_root(v->container);
-			make_read_only(dir);
-			close(dir);
-		}
-		trace("bind-mount %s on %s%s", v->host, v->container,
-		      v->read_only ? " (read-only, with every mount below it)"
-				   : "");
-	}
-}
-
-/*
  * A /dev with only what programs expect and nothing that reaches the host's
  * disks: a tmpfs with six harmless character devices, the usual links into
  * /proc/self/fd, and a devpts of our own so shells can open terminals.
@@ -262,7 +213,7 @@ static void mount_volumes(struct child_args *args)
  * to root of a user namespace, and the host's own nodes are bound in
  * instead (bind_host_device() in common/userns.c).
  */
-static void mount_dev(void)
+static void mount_dev(int rootless)
 {
 	static const struct {
 		const char *name;
@@ -286,7 +237,7 @@ static void mount_dev(void)
 	close(dev);
 	dev = open_in_root("/dev"); /* the new tmpfs, not the image's dir */
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
-		if (rootless()) {
+		if (rootless) {
 			bind_host_device(dev, devices[i].name);
 			continue;
 		}
@@ -313,55 +264,7 @@ static void mount_dev(void)
 	close(pts);
 	close(dev);
 	trace("mount a minimal /dev: null zero full random urandom tty%s, and devpts",
-	      rootless() ? " (the host's, bound in)" : "");
-}
-
-/*
- * /dev/shm: POSIX shared memory and semaphores (shm_open(3), sem_open(3),
- * Python's multiprocessing), in a capped tmpfs of the container's own.
- * No /dev/mqueue: it would show the host's POSIX message queues, for the
- * container shares the host's IPC namespace (see docs/04-rootfs.md).
- */
-static void mount_shm(void)
-{
-	char path[32];
-	int dev = open_in_root("/dev"), shm;
-
-	if (mkdirat(dev, "shm", 0755) == -1)
-		die("mkdir /dev/shm");
-	shm = openat(dev, "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (shm == -1 ||
-	    mount("tmpfs", fd_path(shm, path, sizeof(path)), "tmpfs",
-		  MS_NOSUID | MS_NODEV | MS_NOEXEC, SHM_OPTIONS) == -1)
-		die("mount tmpfs on /dev/shm");
-	close(shm);
-	close(dev);
-	trace("mount a tmpfs on /dev/shm for POSIX shared memory");
-}
-
-/*
- * A read-only /sys, where programs read the machine's shape (the CPUs in
- * /sys/devices/system/cpu).  Mounting sysfs takes CAP_SYS_ADMIN over the
- * network namespace's owner, the host's: root has it.  Without root, the
- * host's /sys is bound in, read-only with every mount below it, as
- * bubblewrap does (bind_read_only() in common/mount.c).
- */
-static void mount_sys(void)
-{
-	char path[32];
-	int dir;
-
-	if (rootless()) {
-		bind_read_only("/sys", "/sys");
-		trace("bind the host's /sys on /sys, read-only: sysfs needs root");
-		return;
-	}
-	dir = open_in_root("/sys");
-	if (mount("sysfs", fd_path(dir, path, sizeof(path)), "sysfs",
-		  MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
-		die("mount sysfs on /sys");
-	close(dir);
-	trace("mount sysfs on /sys, read-only");
+	      rootless ? " (the host's, bound in)" : "");
 }
 
 /*
@@ -398,69 +301,6 @@ static void mount_proc(void)
 		die("mount proc on /proc");
 	close(dir);
 	trace("mount proc on /proc");
-}
-
-/* /tmp must be writable by anyone, even if the image forgot it.  Only a
- * wrong mode is changed: on an overlay even a chmod that changes nothing
- * copies /tmp up, and the upper layer must hold only the container's own
- * changes.  It runs before the volumes, so a volume on /tmp keeps the
- * host directory's own mode.  Without root, an image that belongs to the
- * host's root belongs to no one in our user namespace, and overlayfs
- * cannot copy such a directory up (EOVERFLOW): /tmp gets a tmpfs. */
-static void make_tmp(void)
-{
-	char path[32];
-	struct stat st;
-	int dir = open_in_root("/tmp");
-
-	if (fstat(dir, &st) == -1)
-		die("stat /tmp");
-	if (rootless() && st.st_uid == OVERFLOW_UID) {
-		if (mount("tmpfs", fd_path(dir, path, sizeof(path)), "tmpfs",
-			  MS_NOSUID | MS_NODEV, "mode=1777,size=64m") == -1)
-			die("mount tmpfs on /tmp");
-		trace("mount a tmpfs on /tmp: the image's belongs to no one here");
-	} else if ((st.st_mode & 07777) != 01777 &&
-		   chmod(fd_path(dir, path, sizeof(path)), 01777) == -1) {
-		die("chmod /tmp");
-	}
-	close(dir);
-}
-
-/*
- * An interactive run: a pseudo-terminal of the container's own, from the
- * devpts mount_dev() made, so that inside it is /dev/pts/0, as with runc.
- * We open its master here, where /dev/ptmx is ours, keep the slave as our
- * controlling terminal and our fds 0, 1 and 2, and pass the master to the
- * tool over the socket we share (SCM_RIGHTS): the tool relays it to the
- * user's terminal.
- */
-static void open_terminal(struct child_args *args)
-{
-	int master, slave;
-
-	if (!args->opts->tty)
-		return;
-	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (master == -1)
-		die("open /dev/ptmx");
-	if (unlockpt(master) == -1)
-		die("unlockpt /dev/ptmx");
-	slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
-	if (slave == -1)
-		die("ioctl TIOCGPTPEER");
-	send_fd(args->sync_fd[1], master);
-	close(master);
-	attach_terminal(slave);
-	trace("the container's terminal is /dev/pts/0 of its own devpts");
-}
-
-/* The host's PATH lists the host's directories, which mean nothing in the
- * image: use the usual ones, as docker does for an image that sets none. */
-static void set_path(void)
-{
-	if (setenv("PATH", DEFAULT_PATH, 1) == -1)
-		die("setenv PATH");
 }
 
 /*
@@ -512,14 +352,9 @@ static noreturn void run_init(struct child_args *args)
 	}
 }
 
-/* Tell the tool that the setup is done and the command is about to start,
- * so that it keeps what it made for this run. */
-static void report_started(struct child_args *args)
-{
-	if (send(args->sync_fd[1], "s", 1, MSG_NOSIGNAL) != 1)
-		die("send to the tool");
-}
-
+/* The container's steps, in order.  The lesson's are in this file; those
+ * declared in extras.h (the volumes, /dev/shm, /sys, /tmp, PATH, the
+ * terminal and the word "started") make it usable, and live in extras.c. */
 static int child(void *arg)
 {
 	struct child_args *args = arg;
@@ -529,18 +364,19 @@ static int child(void *arg)
 	set_hostname(args->opts->hostname);
 	make_mounts_private();
 	open_host_dirs(args);
+	open_volumes(args->opts, args->volume_fd);
 	mount_root(args);
 	mount_proc();
-	mount_dev();
+	mount_dev(args->opts->rootless);
 	mount_shm();
-	mount_sys();
-	make_tmp();
-	mount_volumes(args);
+	mount_sys(args->opts->rootless);
+	make_tmp(args->opts->rootless);
+	mount_volumes(args->opts, args->volume_fd);
 	enter_new_root();
-	lock_mounts(args->sync_fd[1]);
+	lock_mounts(args->opts, args->sync_fd[1]);
 	set_path();
-	open_terminal(args);
-	report_started(args);
+	open_terminal(args->opts->tty, args->sync_fd[1]);
+	report_started(args->sync_fd[1]);
 	close_other_fds();
 	if (args->opts->init)
 		run_init(args);
@@ -552,26 +388,47 @@ static int child(void *arg)
 /* ---- the parent, on the host ---- */
 
 /*
- * --layer DIR keeps the writable layer on the host: the one thing this
- * stage creates there.  main() makes and locks it before the container
- * starts (make_layer() in common/root.c), and at the end removes what it
- * made and the container never used (finish_layer()): all of it if the
- * command never started, or else an upper layer left empty.  Did the child
- * report that its command started?  Its word stays in the socket after it
- * exits.
+ * Without root, the child is in a user namespace of its own, and is nobody
+ * there until the tool says who is who, once, in /proc/PID/uid_map and
+ * gid_map: "0 UID 1" means uid 0 inside is UID outside, for 1 id.  An
+ * unprivileged writer may map only its own ids, and must first write
+ * "deny" to /proc/PID/setgroups, or root inside could drop a supplementary
+ * group that the host uses to deny it something ("everyone but group X may
+ * read").  Where the caller has subordinate ids, map_subordinate_ids()
+ * (common/userns.c) maps the whole range through newuidmap(1) instead.
  */
-static int command_started(struct child_args *args)
+static void map_user_to_root(const struct options *opts, pid_t pid)
 {
-	char word;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char path[64];
 
-	return recv(args->sync_fd[0], &word, 1, MSG_DONTWAIT) == 1;
+	if (!opts->rootless)
+		return;
+	if (!opts->setgroups_allowed) {
+		snprintf(path, sizeof(path), "/proc/%d/setgroups", pid);
+		if (write_file(path, "deny") == -1)
+			die("write deny to %s", path);
+		trace("setgroups denied: root inside cannot drop the caller's supplementary groups");
+	}
+	if (map_subordinate_ids(pid, uid, gid, opts->setgroups_allowed))
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	if (write_file(path, "0 %u 1", uid) == -1)
+		die("write '0 %u 1' to %s", uid, path);
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	if (write_file(path, "0 %u 1", gid) == -1)
+		die("write '0 %u 1' to %s", gid, path);
+	trace("user namespace: root inside is uid %u and gid %u outside", uid,
+	      gid);
 }
 
 /* The tool's half of die_with_parent(): wait until the child has armed its
  * death signal, then let it go on.  No word means the child died first;
  * supervise() then reports its status.  Without root, the child is in a
  * user namespace of its own, and is nobody there until the tool writes its
- * uid and gid maps: that too must happen before the go-ahead. */
+ * uid and gid maps (map_user_to_root()): that too must happen before the
+ * go-ahead. */
 static void let_child_go(struct child_args *args, pid_t pid)
 {
 	char armed;
@@ -579,7 +436,7 @@ static void let_child_go(struct child_args *args, pid_t pid)
 	close(args->sync_fd[1]);
 	if (recv(args->sync_fd[0], &armed, 1, 0) != 1)
 		return;
-	map_user_to_root(pid);
+	map_user_to_root(args->opts, pid);
 	if (send(args->sync_fd[0], "g", 1, MSG_NOSIGNAL) == -1 &&
 	    errno != EPIPE)
 		die("send the go-ahead to the child");
@@ -588,15 +445,16 @@ static void let_child_go(struct child_args *args, pid_t pid)
 static pid_t start_container(struct child_args *args)
 {
 	pid_t pid;
+	int flags;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
 		       args->sync_fd) == -1)
 		die("socketpair");
-	trace("clone with CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS: new UTS, PID and mount namespaces");
-	pid = clone(child, alloc_stack(STACK_SIZE),
-		    CLONE_FLAGS | user_namespace_flag() | SIGCHLD, args);
+	trace_clone(CLONE_FLAGS);
+	flags = CLONE_FLAGS | user_namespace_flag(args->opts);
+	pid = clone(child, alloc_stack(STACK_SIZE), flags | SIGCHLD, args);
 	if (pid == -1)
-		die_hint(clone_hint(), "clone");
+		die_hint(clone_hint(args->opts->rootless), "clone");
 	if (args->opts->init)
 		trace("init runs as PID %d on the host, PID 1 in the container",
 		      pid);
@@ -604,7 +462,7 @@ static pid_t start_container(struct child_args *args)
 		trace("running [%s] as PID %d on the host, PID 1 in the container",
 		      command_line(args->opts->command), pid);
 	let_child_go(args, pid);
-	map_inner_namespace(pid, args->sync_fd[0]);
+	map_inner_namespace(args->opts, pid, args->sync_fd[0]);
 	if (args->opts->tty)
 		terminal_master = receive_fd(args->sync_fd[0]);
 	return pid;
@@ -612,26 +470,15 @@ static pid_t start_container(struct child_args *args)
 
 static void usage(void)
 {
-	printf("NAME\n"
-	       "    stage4-rootfs/container - run a command in a root filesystem of its own\n"
-	       "\n"
-	       "SYNOPSIS\n"
-	       "    container run [OPTIONS] [--] COMMAND [ARG...]\n"
-	       "    container --help | --version\n"
-	       "\n"
-	       "DESCRIPTION\n"
-	       "    Stage 4 of containers from scratch. Runs COMMAND in new UTS, PID\n"
-	       "    and mount namespaces, with an image as its root filesystem. The\n"
-	       "    image is the read-only lower layer of an overlay: writes go to an\n"
-	       "    upper layer, and the image is never modified. The container gets\n"
-	       "    a fresh /proc, a minimal /dev with a /dev/shm, a read-only /sys\n"
-	       "    and a writable /tmp. Without root, it runs in a user namespace of\n"
-	       "    its own, in which the caller is root, and /dev holds bind mounts\n"
-	       "    of the host's devices.\n");
-	print_options(STAGE);
-	printf("\n"
-	       "SEE ALSO\n"
-	       "    pivot_root(2), mount(2), mount_namespaces(7), mknod(2), overlayfs\n");
+	print_usage(
+		STAGE, STAGE_SUMMARY, CLONE_FLAGS,
+		"Runs COMMAND with an image as its root filesystem. The image is the\n"
+		"read-only lower layer of an overlay: writes go to an upper layer, and\n"
+		"the image is never modified. The container gets a fresh /proc, a\n"
+		"minimal /dev with a /dev/shm, a read-only /sys and a writable /tmp.\n"
+		"Without root, it runs in a user namespace of its own, in which the\n"
+		"caller is root, and /dev holds bind mounts of the host's devices.",
+		"pivot_root(2), mount(2), mount_namespaces(7), mknod(2), overlayfs");
 }
 
 int main(int argc, char **argv)
@@ -643,13 +490,12 @@ int main(int argc, char **argv)
 
 	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
-	trace_prefix = "stage4";
 	make_layer(&args.layer, opts.layer);
 	make_scratch_layer(&args.scratch, &opts);
 	pid = start_container(&args);
 	keep_layer_owner(&args.scratch, pid);
 	wstatus = supervise(pid);
 	remove_scratch_layer(&args.scratch);
-	finish_layer(&args.layer, command_started(&args));
+	finish_layer(&args.layer, command_started(args.sync_fd[0]));
 	return exit_status(wstatus);
 }

@@ -33,6 +33,8 @@ struct cgroup {
 	int owner_fd;	      /* our owner lock, held for as long as we live */
 	char owner_lock[64];  /* its name in the state directory */
 	char tool_leaf[PATH_BUF]; /* rootless: where the tool moved; "" */
+	int child_inside;	  /* clone3(2) started the child in it */
+	int rootless;		  /* the tool is not root: opts->rootless */
 };
 
 /* ---- cgroup_life.c: the machinery around the lesson ---- */
@@ -43,7 +45,7 @@ extern const char *const controllers[NCONTROLLERS]; /* "pids", ... */
  * each controller; name the cgroup --name, or ctr-<the tool's PID>. */
 void find_controllers(struct cgroup *cg, const struct options *opts);
 /* A hint for a well-known cause of a failed mkdir or write, or NULL. */
-const char *cgroup_hint(int err);
+const char *cgroup_hint(const struct cgroup *cg, int err);
 
 /* Take and release the lock under which runs of the tool look at and change
  * one another's cgroups. */
@@ -58,13 +60,24 @@ void own_cgroup(struct cgroup *cg);
 /* Kill what is left in cg, remove it in every hierarchy, and remove PARENT
  * if no container uses it any more.  Warns rather than dies. */
 void remove_cgroup(struct cgroup *cg);
-/* v1's /sys/fs/cgroup inside: a tmpfs on dir (an O_PATH fd of the mount
- * point in the new root), a directory in it for each hierarchy we use with
- * our cgroup there bound on it, all read-only. */
-void mount_v1_view(const struct cgroup *cg, int dir);
-/* How many processes the OOM killer killed in cg. */
-long long oom_kills(const struct cgroup *cg);
-/* Say that the OOM killer struck, which SIGKILL alone does not tell. */
-void report_oom(long long kills, int wstatus, long long limit);
+/* Write value to h's file: die if that fails, unless the file is optional
+ * and the kernel lacks it. */
+void write_limit(const struct hierarchy *h, const char *file, const char *value,
+		 int optional);
+/* Make PARENT in h if it is not there, under lock_cgroups(); on v2, with
+ * the controllers we use enabled from the root down to its children. */
+void make_parent(const struct cgroup *cg, const struct hierarchy *h);
+/* On v2, clone3(2) fn(arg) with flags straight into cg, and set
+ * cg->child_inside; -1 where that cannot be done (v1, no clone3), for the
+ * caller to clone(2) instead. */
+pid_t clone_into_cgroup(struct cgroup *cg, unsigned long long flags,
+			int (*fn)(void *), void *arg);
+/* The container's /sys/fs/cgroup, read-only, showing its own cgroup only:
+ * cgroup2 in the cgroup namespace, or v1's hierarchies bound in.  Call it
+ * in the new root, before pivot_root. */
+void mount_cgroup_view(const struct cgroup *cg);
+/* Say that the OOM killer struck in cg, which SIGKILL alone does not
+ * tell.  Call it before remove_cgroup(), which takes the count away. */
+void report_oom(const struct cgroup *cg, int wstatus, long long limit);
 
 #endif

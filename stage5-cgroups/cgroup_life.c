@@ -2,8 +2,12 @@
  * cgroup_life.c - stage 5's machinery around the lesson: how runs of the
  * tool that start and end at the same time share PARENT, how a cgroup left
  * by a tool killed with SIGKILL is found, and how a cgroup is emptied and
- * removed; and v1's read-only view of the container's cgroups, inside.
- * main.c teaches the cgroup; this file keeps the host tidy.
+ * removed.  main.c teaches the cgroup; this file keeps the host tidy.
+ * It also holds the details of main.c's steps that are v1 against v2, or
+ * there to be robust: PARENT and v2's controllers (make_parent()), one
+ * limit's write (write_limit()), clone3(2) into the cgroup
+ * (clone_into_cgroup()), and the container's read-only /sys/fs/cgroup
+ * (mount_cgroup_view()).
  *
  * Two locks, both flock(2) on a lock file in the tool's state directory
  * (/run/containers-from-scratch for root: see common/state.c), which only
@@ -40,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/magic.h>
+#include <linux/sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -230,7 +235,8 @@ void find_controllers(struct cgroup *cg, const struct options *opts)
 		     CGROUP_ROOT, CGROUP_ROOT);
 	}
 	trace("cgroup mode: %s", mode);
-	if (rootless()) {
+	cg->rootless = opts->rootless;
+	if (cg->rootless) {
 		find_delegated(cg, root, mode, delegated, sizeof(delegated));
 		unified = delegated;
 	}
@@ -260,11 +266,11 @@ void find_controllers(struct cgroup *cg, const struct options *opts)
 }
 
 /* The well-known causes of a failed mkdir or write in a cgroup filesystem. */
-const char *cgroup_hint(int err)
+const char *cgroup_hint(const struct cgroup *cg, int err)
 {
 	if (err == EROFS)
 		return "the cgroup filesystem is mounted read-only, as inside most containers: run on the host, or remount it read-write";
-	if (err == EBUSY && rootless())
+	if (err == EBUSY && cg->rootless)
 		return "cgroup v2 lets no cgroup but the root both hold processes and pass controllers on, and other processes, a shell perhaps, share the delegated cgroup: start the tool alone in one, with systemd-run --user --scope -p Delegate=yes";
 	if (err == EBUSY)
 		return "cgroup v2 lets no cgroup but the root both hold processes and pass controllers on";
@@ -587,7 +593,7 @@ void remove_cgroup(struct cgroup *cg)
 }
 
 /* The "oom_kill" line of memory.events (v2) or memory.oom_control (v1). */
-long long oom_kills(const struct cgroup *cg)
+static long long oom_kills(const struct cgroup *cg)
 {
 	const struct hierarchy *h = &cg->h[cg->of[MEMORY]];
 	char path[PATH_BUF];
@@ -602,8 +608,9 @@ long long oom_kills(const struct cgroup *cg)
 	return n;
 }
 
-void report_oom(long long kills, int wstatus, long long limit)
+void report_oom(const struct cgroup *cg, int wstatus, long long limit)
 {
+	long long kills = oom_kills(cg);
 	char size[32];
 
 	if (kills == 0)
@@ -617,6 +624,117 @@ void report_oom(long long kills, int wstatus, long long limit)
 			size, kills, kills == 1 ? "" : "es");
 }
 
+/* ---- the details of main.c's steps: PARENT, a limit's write, clone3 ---- */
+
+/*
+ * v2's "no internal processes" rule: a cgroup other than the root either
+ * holds processes or passes controllers on to its children, not both.  So
+ * PARENT holds no process, only our cgroups, and passes on the controllers:
+ * a controller is in a cgroup only if it is enabled in the
+ * cgroup.subtree_control of every ancestor, from the root down.  The root's
+ * is left as it is afterwards: systemd enables these there at boot, and
+ * other cgroups may have come to use them since.
+ */
+static void enable_controllers(const struct cgroup *cg, const char *dir)
+{
+	char path[PATH_BUF], enabled[256];
+
+	make_path(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+	if (read_file(path, enabled, sizeof(enabled)) == -1)
+		die("read %s", path);
+	for (int c = 0; c < NCONTROLLERS; c++) {
+		if (!cg->h[cg->of[c]].v2 || has_word(enabled, controllers[c]))
+			continue;
+		if (write_file(path, "+%s", controllers[c]) == -1)
+			die_hint(cgroup_hint(cg, errno), "enable %s in %s",
+				 controllers[c], path);
+		trace("enable the %s controller in %s", controllers[c], path);
+	}
+}
+
+/* One write of write_limits(): an optional file that the kernel lacks is
+ * traced and skipped, any other failure is fatal. */
+void write_limit(const struct hierarchy *h, const char *file, const char *value,
+		 int optional)
+{
+	char path[PATH_BUF];
+
+	make_path(path, sizeof(path), "%s/%s", h->dir, file);
+	if (write_file(path, "%s", value) == -1) {
+		if (errno == ENOENT && optional) {
+			trace("no %s: this kernel does not account for swap",
+			      file);
+			return;
+		}
+		die_hint(errno == ENOENT
+				 ? "the kernel was built without this feature"
+				 : NULL,
+			 "write %s to %s", value, path);
+	}
+	trace("write %s to %s", value, path);
+}
+
+/* PARENT, shared by every container, is made by the first run that needs
+ * it; on v2 it passes the controllers on (enable_controllers()). */
+void make_parent(const struct cgroup *cg, const struct hierarchy *h)
+{
+	if (h->v2)
+		enable_controllers(cg, h->root);
+	if (mkdir(h->parent, 0755) == 0)
+		trace("created cgroup %s, the parent of every container's cgroup",
+		      h->parent);
+	else if (errno != EEXIST)
+		die_hint(cgroup_hint(cg, errno), "mkdir %s", h->parent);
+	if (h->v2)
+		enable_controllers(cg, h->parent);
+}
+
+/*
+ * On v2, the container starts inside its cgroup: clone3(2) with
+ * CLONE_INTO_CGROUP (Linux 5.7) takes the cgroup as a directory fd, and the
+ * child's first instruction already runs under its limits.  Nothing moves,
+ * so nothing waits for the lock that a move takes.  Returns -1 where that
+ * cannot be done (v1, or a kernel or seccomp filter without clone3); the
+ * child then joins by itself, in join_cgroup().
+ */
+pid_t clone_into_cgroup(struct cgroup *cg, unsigned long long flags,
+			int (*fn)(void *), void *arg)
+{
+	struct clone_args how = {.flags = flags | CLONE_INTO_CGROUP,
+				 .exit_signal = SIGCHLD};
+	pid_t pid;
+	int fd;
+
+	if (cg->nh != 1 || !cg->h[0].v2)
+		return -1; /* v1 or hybrid: no single cgroup to start in */
+	if (fallback_forced("clone3")) {
+		trace("clone3 not used (CONTAINER_FORCE_FALLBACK): the child joins its cgroup itself");
+		return -1;
+	}
+	fd = open(cg->h[0].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		die("open %s", cg->h[0].dir);
+	how.cgroup = (unsigned int)fd;
+	cg->child_inside = 1;
+	pid = (pid_t)syscall(SYS_clone3, &how, sizeof(how));
+	if (pid == 0)
+		_exit(fn(arg)); /* the child, on a copy of our stack */
+	close(fd);
+	if (pid == -1 && (errno == ENOSYS || errno == E2BIG)) {
+		trace("clone3 with CLONE_INTO_CGROUP refused (%s): the child joins its cgroup itself",
+		      strerror(errno));
+		cg->child_inside = 0;
+		return -1;
+	}
+	if (pid == -1)
+		die_hint(clone_hint(cg->rootless), "clone3");
+	trace("clone3 with CLONE_INTO_CGROUP: the child starts in %s",
+	      cg->h[0].dir);
+	return pid;
+}
+
+/* ---- inside the container: /sys/fs/cgroup ---- */
+
 /*
  * v1 has no one filesystem to mount for every controller, and mounting a
  * hierarchy again needs its exact options ("cpu,cpuacct").  So the
@@ -625,7 +743,7 @@ void report_oom(long long kills, int wstatus, long long limit)
  * and nothing of the host's tree.  The tmpfs holding them is made
  * read-only with them, in one make_read_only().
  */
-void mount_v1_view(const struct cgroup *cg, int dir)
+static void mount_v1_view(const struct cgroup *cg, int dir)
 {
 	char path[32], source[32];
 	const char *name;
@@ -654,4 +772,38 @@ void mount_v1_view(const struct cgroup *cg, int dir)
 	}
 	make_read_only(top);
 	close(top);
+}
+
+/* /sys/fs/cgroup, read-only, where a program reads its own limits.  On v2,
+ * cgroup2 mounted in the namespace shows the container's cgroup as its
+ * top.  v1 has a hierarchy per controller: mount_v1_view() binds the
+ * container's cgroup of each one in.  Without root, /sys is the host's,
+ * bound in, and /sys/fs/cgroup the root of the host's cgroup2 mount: the
+ * kernel refuses a filesystem mounted again on its own root (EBUSY), so a
+ * tmpfs goes between them first. */
+void mount_cgroup_view(const struct cgroup *cg)
+{
+	unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	char path[32];
+	int dir = open_in_root("/sys/fs/cgroup"), rc;
+
+	if (cg->nh == 1 && cg->h[0].v2) {
+		rc = mount("cgroup2", fd_path(dir, path, sizeof(path)),
+			   "cgroup2", flags, NULL);
+		if (rc == -1 && errno == EBUSY) {
+			if (mount("tmpfs", path, "tmpfs", flags & ~MS_RDONLY,
+				  "size=0,mode=755") == -1)
+				die("mount tmpfs on /sys/fs/cgroup");
+			close(dir);
+			dir = open_in_root("/sys/fs/cgroup");
+			rc = mount("cgroup2", fd_path(dir, path, sizeof(path)),
+				   "cgroup2", flags, NULL);
+		}
+		if (rc == -1)
+			die("mount cgroup2 on /sys/fs/cgroup");
+	} else {
+		mount_v1_view(cg, dir);
+	}
+	close(dir);
+	trace("mount the container's cgroup on /sys/fs/cgroup, read-only");
 }
