@@ -3,7 +3,7 @@
 #
 # Usage: scripts/mermaid-check.sh [FILE...]      (part of make docs-check)
 #
-# FILE defaults to README.md and every docs/*.md.  GitHub renders a diagram
+# FILE defaults to README.md, every docs/*.md and docs/extensions/*.md.  GitHub renders a diagram
 # that does not parse as an error box, and nobody sees that until a student
 # does: so each one goes through mermaid's own parser (the npm package
 # `mermaid`, run by node, with `jsdom` standing in for the browser that its
@@ -38,6 +38,9 @@ esac
 files=("$@")
 if ((${#files[@]} == 0)); then
 	files=(README.md docs/*.md)
+	for f in docs/extensions/*.md; do
+		[[ ! -f $f ]] || files+=("$f")
+	done
 fi
 for f in "${files[@]}"; do
 	[[ -f $f ]] || die "no such file: $f"

@@ -716,6 +716,14 @@ build_initramfs() {
 		[[ $bin -nt $main ]] ||
 			die "${bin#"$REPO"/}: missing or older than ${main#"$REPO"/}; run make test-vm$make_arch (it builds first)"
 	done
+	# The extensions (scripts/ext.sh), which tests/ext-*.bats run.
+	for main in "$REPO"/docs/extensions/*.patch; do
+		[[ -f $main ]] || continue
+		bin=$REPO/build/ext-$(basename "$main" .patch)/container
+		[[ $VM_ARCH == amd64 ]] || bin=$REPO/build/$VM_ARCH/${bin#"$REPO"/}
+		[[ $bin -nt $main ]] ||
+			die "${bin#"$REPO"/}: missing or older than ${main#"$REPO"/}; run make test-vm$make_arch (it builds first)"
+	done
 	if [[ $VM_ARCH == arm64 ]]; then
 		build_root_arm64
 	else
