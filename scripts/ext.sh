@@ -56,10 +56,11 @@ tree() {
 }
 
 # lint: the files a patch adds are in no checkout, so make lint formats
-# them here.
+# them here, under build/, where clang-format finds the project's style.
 lint() {
 	local name scratch status=0
-	scratch=$(mktemp -d)
+	mkdir -p build
+	scratch=$(mktemp -d "$repo/build/ext-lint.XXXXXX")
 	# shellcheck disable=SC2064 # expand $scratch now
 	trap "rm -rf '$scratch'" EXIT
 	while read -r name; do
