@@ -21,6 +21,11 @@ COMMON_H := $(wildcard common/*.h)
 PROGS    := $(patsubst tests/progs/%.c,tests/progs/bin/%,$(wildcard tests/progs/*.c))
 # LD_PRELOAD shims that widen a race window on purpose, for the suites.
 SHIMS    := $(patsubst tests/shims/%.c,tests/shims/bin/%.so,$(wildcard tests/shims/*.c))
+# The extensions past the last stage: docs/extensions/NAME.patch, applied to
+# it, builds build/ext-NAME/container (scripts/ext.sh says more).
+EXTS     := $(patsubst docs/extensions/%.patch,%,$(wildcard docs/extensions/*.patch))
+EXT_BASE := $(lastword $(STAGES))
+EXT_BINS := $(EXTS:%=$(OUT)build/ext-%/container)
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
@@ -51,7 +56,7 @@ SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcar
 	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update docs-update-vm test-vm cross \
 	exercise grade grade-all exercise-check import oracle
 
-all: $(BINS) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
+all: $(BINS) $(EXT_BINS) $(if $(EXTS),$(OUT)build/rootfs) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
 # make cross ARCH=arm64 (below) builds the same files under build/ARCH/
 # with CROSS_CC: one set of rules serves both, BUILD_CC being the compiler.
@@ -61,7 +66,8 @@ CROSS_CC  ?= $(CROSS_PREFIX_$(ARCH))gcc
 CROSS_BINS  := $(BINS:%=$(CROSS_DIR)/%)
 CROSS_PROGS := $(PROGS:%=$(CROSS_DIR)/%)
 CROSS_SHIMS := $(SHIMS:%=$(CROSS_DIR)/%)
-CROSS_OUT := $(CROSS_BINS) $(CROSS_PROGS) $(CROSS_SHIMS)
+CROSS_EXT_BINS := $(EXT_BINS:%=$(CROSS_DIR)/%)
+CROSS_OUT := $(CROSS_BINS) $(CROSS_EXT_BINS) $(if $(EXTS),$(CROSS_DIR)/$(OUT)build/rootfs) $(CROSS_PROGS) $(CROSS_SHIMS)
 BUILD_CC = $(CC)
 $(CROSS_OUT): BUILD_CC = $(CROSS_CC)
 
@@ -71,6 +77,20 @@ $(CROSS_OUT): BUILD_CC = $(CROSS_CC)
 $(BINS) $(CROSS_BINS): %/container: $$(wildcard $$(notdir $$*)/*.c $$(notdir $$*)/*.h) $(COMMON_C) $(COMMON_H)
 	@mkdir -p $(@D)
 	$(BUILD_CC) $(ALL_CFLAGS) -I$(notdir $*) -o $@ $(wildcard $(notdir $*)/*.c) $(COMMON_C) $(LDFLAGS)
+
+# An extension: the last stage's sources copied to DIR/tree/, the patch
+# applied there (a patch that no longer applies stops the build), and the
+# result built as a stage is.  $* is DIR, .../build/ext-NAME.
+$(EXT_BINS) $(CROSS_EXT_BINS): %/container: docs/extensions/$$(subst ext-,,$$(notdir $$*)).patch \
+		$$(wildcard $(EXT_BASE)/*.c $(EXT_BASE)/*.h) $(COMMON_C) $(COMMON_H) scripts/ext.sh
+	scripts/ext.sh tree $(patsubst ext-%,%,$(notdir $*)) $*/tree
+	$(BUILD_CC) $(ALL_CFLAGS) -I$*/tree/$(EXT_BASE) -o $@ $*/tree/$(EXT_BASE)/*.c $(COMMON_C) $(LDFLAGS)
+
+# An extension looks for the default image next to its directory too: a
+# relative link, which holds under BUILD=DIR, in build/ARCH/ and in the VM.
+$(OUT)build/rootfs $(CROSS_DIR)/$(OUT)build/rootfs:
+	@mkdir -p $(@D)
+	ln -sfn ../rootfs $@
 
 # Stages 4 and 5 look for the default image next to their own directory.
 ifneq ($(BUILD),)
@@ -119,6 +139,7 @@ check: lint docs-check test ## lint, docs-check and test
 lint: ## shellcheck and clang-format
 	shellcheck -x $(SHELL_FILES)
 	clang-format --dry-run --Werror $(C_FILES)
+	scripts/ext.sh lint
 	scripts/check-copies.sh
 
 format: ## clang-format the C files in place
@@ -146,8 +167,8 @@ doctor: ## check that this machine can run and build every stage
 
 # A course (docs/README.md, "Using the kit in a course"): the skeletons go
 # to exercises/, which is not tracked and which make clean never touches.
-exercise: ## write the course's skeletons to exercises/ (STAGE=N, FORCE=1)
-	@scripts/exercise.sh write $(if $(filter 1,$(FORCE)),--force) $(STAGE)
+exercise: ## write the course's skeletons to exercises/ (STAGE=N or EXT=NAME, FORCE=1)
+	@scripts/exercise.sh write $(if $(filter 1,$(FORCE)),--force) $(if $(EXT),--ext $(EXT)) $(STAGE)
 
 # A root filesystem tarball (docker export, mmdebstrap, Alpine's
 # minirootfs, an OCI layer) as an image for --rootfs, owned so that it works
@@ -156,10 +177,11 @@ import: ## unpack a root filesystem tarball into an image: TAR=FILE DEST=DIR
 	@scripts/import.sh "$(TAR)" "$(DEST)"
 
 # The student's build keeps the project's warnings but not -Werror.
-grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N; JUNIT=, FILTER=, TRUSTED=1)
+grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N or EXT=NAME; JUNIT=, FILTER=, TRUSTED=1)
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
 		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") $(if $(filter 1,$(TRUSTED)),--trusted) \
-		$(if $(FILTER),--filter "$(FILTER)") $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(SRC)
+		$(if $(FILTER),--filter "$(FILTER)") \
+		$(if $(EXT),--ext $(EXT),$(if $(STAGE),$(STAGE),$(error give STAGE=N or EXT=NAME))) $(SRC)
 
 grade-all: all ## grade every DIR/*.c and DIR/*/main.c: a table, DIR/grades/grades.csv and JUnit (STAGE=N DIR=...)
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \

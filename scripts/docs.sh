@@ -5,10 +5,11 @@
 #   scripts/docs.sh check  [--no-run] [FILE...]    (make docs-check)
 #   scripts/docs.sh update [--no-run] [--force] [FILE...]  (make docs-update)
 #
-# FILE defaults to README.md and every docs/*.md.  `check` changes nothing and exits 1 if
-# the docs have drifted from the code; `update` rewrites the generated blocks
-# in place and then runs the same checks.  --no-run leaves the captured
-# transcripts alone (they need root): for a quick look as a normal user.
+# FILE defaults to README.md, every docs/*.md and docs/extensions/*.md.
+# `check` changes nothing and exits 1 if the docs have drifted from the
+# code; `update` rewrites the generated blocks in place and then runs the
+# same checks.  --no-run leaves the captured transcripts alone (they need
+# root): for a quick look as a normal user.
 # --force rewrites every transcript with the new run's text, even where it
 # differs only in what normalization forgives.
 #
@@ -439,7 +440,11 @@ anchors() {
 sources_for() {
 	local doc=$1 base n
 	base=$(basename "$doc")
-	if [[ $base =~ ^0([1-9])-(.*)\.md$ ]]; then
+	if [[ $doc == docs/extensions/*.md && -f docs/extensions/${base%.md}.patch ]]; then
+		# An extension's chapter: the last stage with its patch
+		# applied, which make builds in build/ext-NAME/tree/.
+		ls "build/ext-${base%.md}/tree/${STAGES[-1]}"/*.c
+	elif [[ $base =~ ^0([1-9])-(.*)\.md$ ]]; then
 		# main.c first, as the messages name it; then any other .c beside it.
 		local dir=stage${BASH_REMATCH[1]}-${BASH_REMATCH[2]} c
 		echo "$dir/main.c"
@@ -581,7 +586,7 @@ index_functions() {
 	local file name
 	while IFS=$'\t' read -r file name; do
 		defined["$file:$name"]=1
-	done < <(awk "$DEFS_AWK" stage*/*.c common/*.c tests/progs/*.c 2>/dev/null)
+	done < <(awk "$DEFS_AWK" stage*/*.c common/*.c tests/progs/*.c build/ext-*/tree/*/*.c 2>/dev/null)
 }
 
 # Every stage that exists has its chapter.
@@ -630,6 +635,10 @@ main() {
 		files=(docs/*.md)
 		[[ -f ${files[0]} ]] || die "no docs/*.md"
 		[[ ! -f README.md ]] || files=(README.md "${files[@]}")
+		# The chapters of the extensions past the last stage.
+		for f in docs/extensions/*.md; do
+			[[ ! -f $f ]] || files+=("$f")
+		done
 	fi
 	if ((run_blocks)) && [[ $(id -u) -ne 0 ]]; then
 		die "the captured transcripts are re-run as root (try: sudo make docs-$mode), or use --no-run"

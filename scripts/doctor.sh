@@ -592,6 +592,7 @@ check_lsm() {
 # "command Debian-package what-for", one a line.
 TOOLS='gcc gcc build the stages (make)
 make make build the stages (make)
+patch patch build the extensions from docs/extensions/*.patch (make)
 bats bats run the suites (make test)
 shellcheck shellcheck lint the shell files (make lint)
 clang-format clang-format lint the C files (make lint)

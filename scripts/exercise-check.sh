@@ -5,7 +5,10 @@
 #   - the reference, stageN-*/main.c, gets full marks;
 #   - each hole of scripts/exercise-holes.txt, blanked alone, fails at
 #     least one test: no hole is decoration.
-# Usage: scripts/exercise-check.sh [N...]   (default: every stage)
+# And the same for each extension past the last stage (scripts/ext.sh):
+# its skeleton fails, its patch gets full marks, each of its holes counts.
+# Usage: scripts/exercise-check.sh [N... | ext-NAME...]
+#        (default: every stage, then every extension)
 # It ends with one line: "exercise-check: N checks, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -17,15 +20,22 @@ trap 'rm -rf "$work"' EXIT
 
 checks=0
 failed=0
-# expect WHAT WANT SRC N: grade SRC as stage N; WANT is "pass" or "fail"
-# (fail means a test failed, not that it did not compile).  To fail, one
-# failing test is enough: the tests run one at a time, up to the first.
+# expect WHAT WANT SRC N: grade SRC as stage N (or extension ext-NAME);
+# WANT is "pass" or "fail" (fail means a test failed, not that it did not
+# compile).  To fail, one failing test is enough: the tests run one at a
+# time, up to the first.
 expect() {
-	local what=$1 want=$2 src=$3 n=$4 status=0 start=$SECONDS mode=()
+	local what=$1 want=$2 src=$3 n=$4 status=0 start=$SECONDS mode=() which=("$4")
 	[[ $want == pass ]] || mode=(--first-failure)
-	# The project's own code: stages 4 and 5 are graded as root.
-	((n < 4)) || mode+=(--trusted)
-	scripts/grade.sh "${mode[@]}" "$n" "$src" >"$work/out" 2>&1 || status=$?
+	# The project's own code: stages 4 and 5, and the extensions, are
+	# graded as root.
+	if [[ $n == ext-* ]]; then
+		mode+=(--trusted --ext "${n#ext-}")
+		which=()
+	elif ((n >= 4)); then
+		mode+=(--trusted)
+	fi
+	scripts/grade.sh "${mode[@]}" "${which[@]}" "$src" >"$work/out" 2>&1 || status=$?
 	checks=$((checks + 1))
 	local score
 	score=$(tail -n 1 "$work/out")
@@ -39,10 +49,36 @@ expect() {
 	fi
 }
 
+# check_ext NAME: the same three checks for an extension, whose
+# submission is the directory of its patched stage.
+check_ext() {
+	local name=$1 hole ref=$work/ext-$1/ref
+	if ! scripts/exercise.sh ext-skeleton "$name" "$work/ext-$name/skeleton"; then
+		failed=$((failed + 1))
+		echo "FAIL ext-$name: no skeleton (see above)"
+		return
+	fi
+	expect "ext-$name: the skeleton builds and fails" fail "$work/ext-$name/skeleton" "ext-$name"
+	scripts/ext.sh tree "$name" "$ref"
+	expect "ext-$name: the reference gets full marks" pass "$ref/${STAGES[-1]}" "ext-$name"
+	while read -r hole; do
+		scripts/exercise.sh ext-skeleton "$name" "$work/ext-$name/skeleton" "$hole" || {
+			failed=$((failed + 1))
+			continue
+		}
+		expect "ext-$name: without ${hole%%=*}, a test fails" fail "$work/ext-$name/skeleton" "ext-$name"
+	done < <(scripts/exercise.sh ext-holes "$name")
+}
+
 if [[ $# -eq 0 ]]; then
-	set -- $(seq 1 ${#STAGES[@]})
+	mapfile -t exts < <(scripts/ext.sh list)
+	set -- $(seq 1 ${#STAGES[@]}) "${exts[@]/#/ext-}"
 fi
 for n in "$@"; do
+	if [[ $n == ext-* ]]; then
+		check_ext "${n#ext-}"
+		continue
+	fi
 	stage=${STAGES[n - 1]}
 	[[ -f $stage/main.c ]] || continue
 	mkdir -p "$work/$n"

@@ -14,6 +14,11 @@
 #   scripts/exercise.sh skeleton N [HOLE]        print stage N's skeleton; with
 #                                                HOLE, blank only that one
 #   scripts/exercise.sh holes N                  list stage N's holes
+#   scripts/exercise.sh write [--force] --ext NAME   write exercises/ext-NAME/:
+#                                                the stage that extension NAME
+#                                                patches, its holes blanked
+#   scripts/exercise.sh ext-skeleton NAME DIR [HOLE]  write it into DIR
+#   scripts/exercise.sh ext-holes NAME           list extension NAME's holes
 #
 # A student's work is never lost: write refuses to replace a skeleton that
 # exists, and --force (make exercise FORCE=1) keeps it as main.c.~TIME~ first.
@@ -57,7 +62,13 @@ skeleton() {
 		[[ -n $list ]] || die "stage $n has no hole '$only' in $HOLES"
 	fi
 	[[ -n $list ]] || die "stage $n has no holes in $HOLES"
-	awk -v n="$n" -v src="$dir/main.c" -v list="$HOLES" -v holes="$list" '
+	cut_holes "stage $n" "$dir/main.c" "$list"
+}
+
+# cut_holes LABEL SRC LIST: SRC with each hole of LIST (lines as holes()
+# prints them) blanked; a stub says "LABEL: NAME() is not written yet".
+cut_holes() {
+	awk -v n="$1" -v src="$2" -v list="$HOLES" -v holes="$3" '
 	# One paragraph of the TODO comment, wrapped to 80 columns.
 	function para(indent, text, width, nw, w, k, line) {
 		width = 80 - (indent == "" ? 0 : 8) - 3
@@ -102,8 +113,9 @@ skeleton() {
 				next
 			}
 	}
-	# A function hole: keep the signature, replace the body.
-	/^static .*\(/ && !/;[ \t]*$/ {
+	# A function hole: keep the signature, replace the body.  In an
+	# extension, a hole may be a function that its own file exports.
+	/^[A-Za-z_].*\(/ && !/;[ \t]*$/ {
 		for (i = 1; i <= nh; i++)
 			if (!isdef[i] && match($0, "[^A-Za-z0-9_]" name[i] "\\(")) {
 				found[i]++
@@ -131,7 +143,7 @@ skeleton() {
 					sub(/[ \t]+$/, "", pname)
 					print "\t(void)" pname ";"
 				}
-				printf "\tdiex(\"stage %d: %s() is not written yet\");\n", n, name[i]
+				printf "\tdiex(\"%s: %s() is not written yet\");\n", n, name[i]
 				closed = 0
 				while ((getline line) > 0)
 					if (line == "}") { closed = 1; break }
@@ -148,12 +160,12 @@ skeleton() {
 		for (i = 1; i <= nh; i++) {
 			what = isdef[i] ? "#define " name[i] : name[i] "()"
 			if (found[i] != 1) {
-				printf "exercise: %s lists %s for stage %d, but %s has %s: update the list\n", list, what, n, src, found[i] ? found[i] " of them" : "none", name[i] > "/dev/stderr"
+				printf "exercise: %s lists %s for %s, but %s has %s: update the list\n", list, what, n, src, found[i] ? found[i] " of them" : "none", name[i] > "/dev/stderr"
 				bad = 1
 			}
 		}
 		exit bad
-	}' "$dir/main.c"
+	}' "$2"
 }
 
 write() {
@@ -199,8 +211,96 @@ write() {
 	done
 }
 
+# ---- the extensions past the last stage (scripts/ext.sh) ----
+
+# ext_skeleton NAME DIR [HOLE]: into DIR (made afresh), every file of the
+# last stage with NAME's patch applied, with the holes of "ext-NAME" (or
+# only HOLE) blanked in whichever file defines them.
+ext_skeleton() {
+	local name=$1 dir=$2 only=${3:-} list file tree hole mine
+	[[ $name =~ ^[a-z][a-z0-9-]*$ && -f docs/extensions/$name.patch ]] ||
+		die "no extension '$name': try one of $(scripts/ext.sh list | tr '\n' ' ')"
+	list=$(holes "ext-$name")
+	if [[ -n $only ]]; then
+		list=$(awk -F '\t' -v h="$only" '$1 == h || $1 ~ "^" h "=" ' <<<"$list")
+		[[ -n $list ]] || die "ext-$name has no hole '$only' in $HOLES"
+	fi
+	[[ -n $list ]] || die "ext-$name has no holes in $HOLES"
+	tree=$(mktemp -d)
+	# shellcheck disable=SC2064 # expand $tree now
+	trap "rm -rf '$tree'" RETURN
+	scripts/ext.sh tree "$name" "$tree"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	for file in "$tree/${STAGES[-1]}"/*; do
+		mine=
+		while IFS= read -r hole; do
+			hole=${hole%%$'\t'*}
+			if grep -Eq "^#define[ \t]+${hole%%=*}[ \t]|^[A-Za-z_].*[^A-Za-z0-9_]${hole}\(.*[^;][ \t]*$" "$file"; then
+				mine+=$(grep -F -- "$hole"$'\t' <<<"$list")$'\n'
+			fi
+		done <<<"$list"
+		if [[ -n $mine ]]; then
+			cut_holes "ext-$name" "$file" "${mine%$'\n'}" >"$dir/${file##*/}" || return 1
+		else
+			cp "$file" "$dir/"
+		fi
+	done
+	while IFS= read -r hole; do
+		hole=${hole%%$'\t'*}
+		grep -rqF -- "${hole%%=*}() is not written yet" "$dir" ||
+			grep -rqE "^#define[ \t]+${hole%%=*}[ \t]" "$dir" ||
+			die "$HOLES lists ${hole%%=*} for ext-$name, but no file of its patched stage defines it: update the list"
+	done <<<"$list"
+}
+
+# ext_write [--force] NAME: exercises/ext-NAME/, the extension's skeleton,
+# with the same care for the student's work as write.
+ext_write() {
+	local force=0 name dest tmp file backup
+	if [[ ${1:-} == --force ]]; then
+		force=1
+		shift
+	fi
+	name=$1
+	dest=exercises/ext-$name
+	for file in exercises "$dest" "$dest"/*; do
+		[[ ! -L $file ]] || die "$file is a symbolic link: not followed (remove it, or make it a directory)"
+	done
+	if [[ -e $dest && $force -eq 0 ]]; then
+		echo "exercise: $dest exists, and may hold your work: kept (FORCE=1 replaces it, after a backup)" >&2
+		return 0
+	fi
+	mkdir -p exercises
+	tmp=$(mktemp -d "exercises/.ext-$name.XXXXXX")
+	if ! ext_skeleton "$name" "$tmp"; then
+		rm -rf "$tmp"
+		die "ext-$name: no skeleton written"
+	fi
+	if [[ -e $dest ]]; then
+		backup=$dest.~$(date +%Y%m%d-%H%M%S)~
+		mv "$dest" "$backup"
+		echo "exercise: kept your $dest as $backup"
+	fi
+	chmod 755 "$tmp"
+	mv "$tmp" "$dest"
+	echo "exercise: wrote $dest/ (grade it on a VM with: sudo make grade EXT=$name TRUSTED=1)"
+}
+
 case ${1:-} in
 write)
+	if [[ ${2:-} == --ext || ${3:-} == --ext ]]; then
+		shift
+		args=()
+		while (($#)); do
+			case $1 in
+			--ext) ext=$2 && shift 2 ;;
+			*) args+=("$1") && shift ;;
+			esac
+		done
+		ext_write "${args[@]}" "$ext"
+		exit
+	fi
 	shift
 	write "$@"
 	;;
@@ -208,12 +308,20 @@ skeleton)
 	[[ $# -ge 2 ]] || die "usage: $0 skeleton N [HOLE]"
 	skeleton "$2" "${3:-}"
 	;;
+ext-skeleton)
+	[[ $# -ge 3 ]] || die "usage: $0 ext-skeleton NAME DIR [HOLE]"
+	ext_skeleton "$2" "$3" "${4:-}"
+	;;
+ext-holes)
+	[[ $# -eq 2 ]] || die "usage: $0 ext-holes NAME"
+	holes "ext-$2" | cut -f1
+	;;
 holes)
 	[[ $# -eq 2 ]] || die "usage: $0 holes N"
 	stage_dir "$2" >/dev/null
 	holes "$2" | cut -f1
 	;;
 *)
-	die "usage: $0 write [--force] [N...] | skeleton N [HOLE] | holes N"
+	die "usage: $0 write [--force] [N... | --ext NAME] | skeleton N [HOLE] | holes N | ext-skeleton NAME DIR [HOLE] | ext-holes NAME"
 	;;
 esac

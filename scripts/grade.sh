@@ -38,7 +38,13 @@
 # (--junit FILE) lists every test.  Ctrl-C ends the whole grade and leaves
 # nothing behind.
 #
+# An extension (scripts/ext.sh) is graded as the last stage is, with
+# --ext NAME instead of N (make grade EXT=NAME): SRC is then a directory,
+# by default exercises/ext-NAME/, or one file, put over the last stage with
+# NAME's patch applied, and the suite is tests/ext-NAME.bats.
+#
 # Usage: scripts/grade.sh [--junit FILE] [--filter REGEX] [--trusted] N [SRC]
+#        scripts/grade.sh [--junit FILE] [--filter REGEX] [--trusted] --ext NAME [SRC]
 # --filter runs only the tests whose names match REGEX (bats --filter).
 # --first-failure (for make exercise-check) runs the tests one at a time and
 # stops at the first that fails, which it names on its last line instead.
@@ -122,27 +128,34 @@ inside() {
 # seconds to end.
 run_tests() {
 	local n=$1 bin=$2 stage=${STAGES[$1 - 1]} name regex scratch=${GRADE_SCRATCH:-/tmp}
+	local suite=tests/${STAGES[$1 - 1]}.bats label="stage $1"
 	shift 2
-	export CFS_GRADE_STAGE=$n CFS_GRADE_BIN=$bin BATS_TEST_TIMEOUT=$TEST_TIMEOUT
-	echo "stage $n: running tests/$stage.bats on it"
+	if [[ -n ${CFS_GRADE_EXT:-} ]]; then
+		suite=tests/ext-$CFS_GRADE_EXT.bats label=ext-$CFS_GRADE_EXT
+		export CFS_GRADE_EXT
+	else
+		export CFS_GRADE_STAGE=$n
+	fi
+	export CFS_GRADE_BIN=$bin BATS_TEST_TIMEOUT=$TEST_TIMEOUT
+	echo "$label: running $suite on it"
 	if [[ ${CFS_GRADE_FIRST_FAILURE:-} != 1 ]]; then
-		exec "$@" "tests/$stage.bats"
+		exec "$@" "$suite"
 	fi
 	while IFS= read -r name; do
 		# The test's name as a regex that matches it alone.
 		# shellcheck disable=SC2001 # sed escapes every special character at once
 		regex=^$(sed 's/[]\\.()*+?{}|^$[]/\\&/g' <<<"$name")\$
-		run_one "$@" --filter "$regex" "tests/$stage.bats" >"$scratch/.grade-one" 2>&1 || true
+		run_one "$@" --filter "$regex" "$suite" >"$scratch/.grade-one" 2>&1 || true
 		cat "$scratch/.grade-one"
 		if ! grep -q '^\(not \)\?ok ' "$scratch/.grade-one"; then
 			echo "grade: the test '$name' cannot be run alone"
 			exit 4
 		fi
 		if grep -q '^not ok ' "$scratch/.grade-one"; then
-			echo "stage $n: a test failed: $name"
+			echo "$label: a test failed: $name"
 			exit 0
 		fi
-	done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "tests/$stage.bats")
+	done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite")
 }
 
 # run_one COMMAND...: COMMAND in a process group of its own, ended once its
@@ -183,6 +196,26 @@ trusted() {
 		"${files[@]}" "$REPO"/common/*.c </dev/null 2>&1 || status=$?
 	((status == 0)) || exit 3
 	GRADE_SCRATCH=$work run_tests "$n" "$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
+}
+
+# trusted_ext WORK ext-NAME ARGS...: trusted() for an extension: the last
+# stage with NAME's patch applied (scripts/ext.sh), the submission's files
+# (WORK/submission/) put over it, built and graded with tests/ext-NAME.bats.
+trusted_ext() {
+	local work=$1 stage=$2 dir=$1/tree/${STAGES[-1]} status=0
+	shift 2
+	echo "$stage: building the submission"
+	scripts/ext.sh tree "${stage#ext-}" "$work/tree" || exit 2
+	cp "$work/submission"/* "$dir/"
+	mkdir "$work/$stage"
+	ln -s "$REPO/rootfs" "$work/rootfs"
+	# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
+	timeout -k 5 "$GRADE_CC_TIMEOUT" "$CC" $STUDENT_CFLAGS -Wno-unused-function \
+		-I"$REPO/common" -I"$dir" -o "$work/$stage/container" "$dir"/*.c \
+		"$REPO"/common/*.c </dev/null 2>&1 || status=$?
+	((status == 0)) || exit 3
+	CFS_GRADE_EXT=${stage#ext-} GRADE_SCRATCH=$work run_tests "${#STAGES[@]}" \
+		"$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
 }
 
 # new_root DIR: a root of our own, as bubblewrap makes one: a tmpfs at DIR
@@ -252,7 +285,11 @@ case ${1:-} in
 	;;
 --trusted-inside)
 	shift
-	trusted "$@"
+	if [[ $2 == ext-* ]]; then
+		trusted_ext "$@"
+	else
+		trusted "$@"
+	fi
 	exit
 	;;
 esac
@@ -260,7 +297,7 @@ esac
 # ---- the grader ----
 
 usage() {
-	echo "usage: $0 [--junit FILE] [--filter REGEX] [--first-failure] [--trusted] N [SRC]" >&2
+	echo "usage: $0 [--junit FILE] [--filter REGEX] [--first-failure] [--trusted] N [SRC] | --ext NAME [SRC]" >&2
 	exit 2
 }
 
@@ -268,8 +305,14 @@ junit=
 filter=()
 first_failure=0
 trusted=0
+ext=
 while [[ ${1:-} == --* ]]; do
 	case $1 in
+	--ext)
+		[[ $# -ge 2 ]] || usage
+		ext=$2
+		shift 2
+		;;
 	--junit | --filter)
 		[[ $# -ge 2 ]] || usage
 		if [[ $1 == --junit ]]; then
@@ -290,14 +333,35 @@ while [[ ${1:-} == --* ]]; do
 	*) usage ;;
 	esac
 done
-[[ $# -ge 1 && $# -le 2 ]] || usage
-n=$1
-if ! [[ $n =~ ^[1-9]$ ]] || ((n > ${#STAGES[@]})); then
-	die "no stage '$n': give STAGE=1 to ${#STAGES[@]}"
+# ext_grade NAME [SRC]: an extension (scripts/ext.sh) is graded as the
+# last stage is, with tests/ext-NAME.bats.  Its submission is a directory
+# (default exercises/ext-NAME/, as make exercise EXT=NAME writes it) whose
+# .c and .h files replace those of the patched stage, or one such file.
+ext_grade() {
+	[[ $# -le 2 ]] || usage
+	[[ -f docs/extensions/$1.patch && $1 =~ ^[a-z][a-z0-9-]*$ ]] ||
+		die "no extension '$1': try one of $(scripts/ext.sh list | tr '\n' ' ')"
+	n=${#STAGES[@]}
+	stage=ext-$1
+	who=$stage
+	src=${2:-exercises/$stage}
+	suite=tests/$stage.bats
+	[[ -f $suite ]] || die "extension $1 has no $suite"
+}
+
+if [[ -n $ext ]]; then
+	ext_grade "$ext" "$@"
+else
+	[[ $# -ge 1 && $# -le 2 ]] || usage
+	n=$1
+	if ! [[ $n =~ ^[1-9]$ ]] || ((n > ${#STAGES[@]})); then
+		die "no stage '$n': give STAGE=1 to ${#STAGES[@]}"
+	fi
+	stage=${STAGES[n - 1]}
+	who="stage $n"
+	src=${2:-exercises/$stage/main.c}
+	suite=tests/$stage.bats
 fi
-stage=${STAGES[n - 1]}
-src=${2:-exercises/$stage/main.c}
-suite=tests/$stage.bats
 if [[ -n $junit && $junit != /* ]]; then
 	junit=$PWD/$junit
 fi
@@ -305,7 +369,7 @@ fi
 # host's devices, which two tests of stage 4 see in the mount list, and
 # stage 5 needs the host's cgroups.  They run as root, for trusted code.
 if ((n >= 4 && !trusted)); then
-	die "stage $n's tests run the stage as root, where a submission could do anything: grade it on a disposable machine (a VM), as root, with TRUSTED=1 (or --trusted); see docs/teaching.md"
+	die "$who's tests run the stage as root, where a submission could do anything: grade it on a disposable machine (a VM), as root, with TRUSTED=1 (or --trusted); see docs/teaching.md"
 fi
 if ((trusted)) && [[ $(id -u) -ne 0 ]]; then
 	die "the trusted grade runs the tests as root: containers need CAP_SYS_ADMIN (try: sudo make grade STAGE=$n TRUSTED=1)"
@@ -399,18 +463,29 @@ write_junit() {
 
 # No binary, no test passes: every test of the suite fails with the reason.
 score_zero() {
-	echo "stage $n: $1"
+	echo "$who: $1"
 	[[ -z $junit ]] || write_junit "$1"
-	echo "stage $n: 0/$total tests passed"
+	echo "$who: 0/$total tests passed"
 	exit 2
 }
 
-if [[ ! -f $src ]]; then
+if [[ -n $ext ]]; then
+	if [[ ! -e $src ]]; then
+		score_zero "$src does not exist (make exercise EXT=$ext writes the skeleton)"
+	fi
+	mkdir "$work/submission"
+	if [[ -d $src ]]; then
+		find "$src" -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \) -exec cp -t "$work/submission" -- {} +
+	else
+		cp -- "$src" "$work/submission/"
+	fi
+elif [[ ! -f $src ]]; then
 	score_zero "$src does not exist (make exercise STAGE=$n writes the skeleton)"
+else
+	# The submission, where the sandbox's user may read it.
+	cp "$src" "$work/main.c"
+	chmod 644 "$work/main.c"
 fi
-# The submission, where the sandbox's user may read it.
-cp "$src" "$work/main.c"
-chmod 644 "$work/main.c"
 "$CC" -std=c11 -D_GNU_SOURCE -O2 -o "$work/grade-readonly" scripts/grade-readonly.c
 # A copy of the image owned by the sandbox's root: the host's root owns no
 # id there, and the tests copy the image with its owners.
@@ -540,10 +615,10 @@ if ((first_failure)); then
 	fi
 	if grep -q '^not ok ' "$log"; then
 		cat "$log"
-		grep '^stage .*: a test failed: ' "$log" | tail -n 1
+		grep '^\(stage \|ext-\).*: a test failed: ' "$log" | tail -n 1
 		exit 1
 	fi
-	echo "stage $n: $total/$total tests passed"
+	echo "$who: $total/$total tests passed"
 	exit 0
 fi
 
@@ -584,7 +659,7 @@ if [[ -n $junit ]]; then
 fi
 if ((${#failed_list[@]})); then
 	joined=$(printf '%s, ' "${failed_list[@]}")
-	echo "stage $n: failed: ${joined%, }"
+	echo "$who: failed: ${joined%, }"
 fi
 # The machine-readable list for make grade-all.
 if [[ -n ${GRADE_FAILED_FILE:-} ]]; then
@@ -593,5 +668,5 @@ if [[ -n ${GRADE_FAILED_FILE:-} ]]; then
 fi
 extra=
 ((skipped == 0)) || extra=" ($skipped skipped on this machine)"
-echo "stage $n: $passed/$total tests passed$extra"
+echo "$who: $passed/$total tests passed$extra"
 ((passed + skipped == total && ${#failed_list[@]} == 0 && passed > 0))

@@ -9,8 +9,8 @@
 # The pieces, all from Debian packages:
 #   kernel      Debian's linux-image-*-amd64 (the one linux-image-amd64
 #               depends on), fetched with apt-get download and unpacked into
-#               .cache/test-vm/kernels/ once; only vmlinuz, overlay.ko and
-#               loop.ko are kept.  It is never installed on this machine.
+#               .cache/test-vm/kernels/ once; only vmlinuz, overlay.ko, loop.ko
+#               and veth.ko are kept.  It is never installed on this machine.
 #   initramfs   scripts/mkrootfs.sh's image of this machine's programs plus
 #               bats, busybox (insmod, switch_root), scripts/vm-init.sh as
 #               /init and a copy of the work tree at /repo, packed as a cpio
@@ -24,15 +24,15 @@
 # dpkg stay as they are) and unpacked, with the stages and test programs
 # of make cross ARCH=arm64.  It runs the tests tagged smoke unless FULL=1.
 #
-# Inside, /init mounts cgroup2 alone at /sys/fs/cgroup, loads overlay.ko
-# and loop.ko, and runs tests/run; see scripts/vm-init.sh.  The serial console is shown here
+# Inside, /init mounts cgroup2 alone at /sys/fs/cgroup, loads overlay.ko,
+# loop.ko and veth.ko, and runs tests/run; see scripts/vm-init.sh.  The serial console is shown here
 # and saved to .cache/test-vm/serial.log.  The exit status is 0 only if the
 # VM printed "TEST-VM-RESULT: PASS".  The last line is the suite's count,
 # "test-vm: N passed, N failed, N skipped".
 #
 # Settings (environment variables; make passes VAR=value on to us):
 #   KERNEL=PATH            boot this vmlinuz instead of Debian's
-#   KERNEL_MODULES=DIR     where to find overlay.ko and loop.ko (searched
+#   KERNEL_MODULES=DIR     where to find overlay.ko, loop.ko, veth.ko (searched
 #                          recursively; default /lib/modules/VERSION when
 #                          KERNEL is /boot/vmlinuz-VERSION)
 #   KERNEL_DEB=FILE        take vmlinuz and the modules from this .deb
@@ -76,9 +76,10 @@ INITRAMFS=$CACHE/initramfs.cpio
 # The Debian package whose dependency names the current kernel package.
 KERNEL_META=linux-image-amd64
 # The modules /init loads, by path under kernel/ in a package or a
-# /lib/modules tree: overlayfs for stage 4, and loop for the block devices
-# every real host has (a test checks that none of them leaks into /dev).
-MODULES=(fs/overlayfs/overlay drivers/block/loop)
+# /lib/modules tree: overlayfs for stage 4, loop for the block devices
+# every real host has (a test checks that none of them leaks into /dev),
+# and veth for the net extension's pairs.
+MODULES=(fs/overlayfs/overlay drivers/block/loop drivers/net/veth)
 
 # amd64 or arm64: the guest's architecture (make test-vm ARCH=arm64).
 VM_ARCH=${TEST_VM_ARCH:-amd64}
@@ -111,7 +112,7 @@ CONSOLE=ttyS0
 # Debian packages (those installed here), not only the container image's
 # set: a test that starts using paste or comm still finds it.
 VM_PACKAGES=(coreutils util-linux mount procps psmisc findutils grep sed tar bsdutils hostname
-	diffutils bats)
+	diffutils bats iproute2)
 # And these single programs: insmod and switch_root come from busybox.
 VM_PROGS=(busybox awk make)
 VM_TREES=(/usr/lib/bats-core /usr/libexec/bats-core)
@@ -166,7 +167,7 @@ Exits 0 only if every test passed.
 
 Settings (environment or make variables):
   KERNEL=PATH          boot this vmlinuz instead of Debian's current one
-  KERNEL_MODULES=DIR   directory searched for overlay.ko, loop.ko for KERNEL
+  KERNEL_MODULES=DIR   directory searched for overlay.ko, loop.ko, veth.ko for KERNEL
   KERNEL_DEB=FILE      take vmlinuz and modules from this kernel .deb
   KERNEL_PACKAGE=NAME  apt-get download this linux-image package instead
   TEST_VM_ACCEL=MODE   kvm, tcg or auto (default: KVM if it works)
@@ -381,9 +382,16 @@ unpack_kernel_deb() {
 	mkdir -p -- "$dir.new"
 	mv -- "$1" "$dir.new/vmlinuz"
 	collect_modules "$tmp" "$dir.new/modules"
+	printf '%s\n' "${MODULES[@]}" >"$dir.new/wanted"
 	basename -- "$deb" >"$dir.new/package"
 	rm -rf -- "$tmp" "$dir"
 	mv -T -- "$dir.new" "$dir"
+}
+
+# Is directory $1 a kernel unpacked with today's MODULES?  One from before
+# a module was added to the list is unpacked again.
+kernel_dir_ok() {
+	[[ -f $1/vmlinuz && -d $1/modules && $(cat "$1/wanted" 2>/dev/null) == "$(printf '%s\n' "${MODULES[@]}")" ]]
 }
 
 # Use the kernel unpacked in directory $1.
@@ -403,7 +411,7 @@ cached_kernel_package() {
 	local pkg=$1 dir=$CACHE/kernels/$1 tmp deb
 	local sandbox=()
 
-	if [[ ! -f $dir/vmlinuz || ! -d $dir/modules ]]; then
+	if ! kernel_dir_ok "$dir"; then
 		say "downloading $pkg (once; cached in ${dir#"$REPO"/})"
 		tmp=$(mktemp -d -- "$CACHE/download.XXXXXX")
 		# As root, apt drops to the _apt user, who cannot write here.
@@ -457,7 +465,7 @@ find_kernel() {
 	elif [[ -n ${KERNEL_DEB:-} ]]; then
 		[[ -f $KERNEL_DEB ]] || die "KERNEL_DEB=$KERNEL_DEB: no such file"
 		dir=$CACHE/kernels/deb-$(basename -- "$KERNEL_DEB" .deb)
-		[[ -f $dir/vmlinuz && -d $dir/modules ]] ||
+		kernel_dir_ok "$dir" ||
 			unpack_kernel_deb "$KERNEL_DEB" "$dir"
 		use_kernel_dir "$dir"
 	elif [[ -n ${KERNEL_PACKAGE:-} ]]; then
@@ -712,6 +720,14 @@ build_initramfs() {
 	# fail every test, or test old code, in a run that takes minutes.
 	for main in "$REPO"/stage*/main.c; do
 		bin=${main%/main.c}/container
+		[[ $VM_ARCH == amd64 ]] || bin=$REPO/build/$VM_ARCH/${bin#"$REPO"/}
+		[[ $bin -nt $main ]] ||
+			die "${bin#"$REPO"/}: missing or older than ${main#"$REPO"/}; run make test-vm$make_arch (it builds first)"
+	done
+	# The extensions (scripts/ext.sh), which tests/ext-*.bats run.
+	for main in "$REPO"/docs/extensions/*.patch; do
+		[[ -f $main ]] || continue
+		bin=$REPO/build/ext-$(basename "$main" .patch)/container
 		[[ $VM_ARCH == amd64 ]] || bin=$REPO/build/$VM_ARCH/${bin#"$REPO"/}
 		[[ $bin -nt $main ]] ||
 			die "${bin#"$REPO"/}: missing or older than ${main#"$REPO"/}; run make test-vm$make_arch (it builds first)"

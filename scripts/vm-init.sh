@@ -22,7 +22,7 @@
 #
 # Files that test-vm.sh puts into the initramfs besides the programs:
 #   /repo             a copy of the work tree (stages, tests, rootfs/)
-#   /test-vm/modules  overlay.ko and loop.ko, where the kernel has them as modules
+#   /test-vm/modules  overlay.ko, loop.ko and veth.ko, where the kernel has them as modules
 #   /test-vm/args     the arguments for tests/run, one per line
 #   /test-vm/wait-scale  CFS_TEST_WAIT_SCALE for the suite, if set
 #   /test-vm/min-stage   CFS_TEST_MIN_STAGE for the suite, if set
@@ -109,10 +109,11 @@ mount_system() {
 	stty -onlcr 2>/dev/null
 }
 
-# Debian builds overlayfs (stage 4's root) and loop as modules, and the
-# initramfs has no modules.dep for modprobe, so load the files themselves;
-# neither depends on another module.  loop gives the VM the block devices
-# (loop0...) that every real host has and that a test looks for.
+# Debian builds overlayfs (stage 4's root), loop and veth (the net
+# extension's pairs) as modules, and the initramfs has no modules.dep for
+# modprobe, so load the files themselves; none depends on another module.
+# loop gives the VM the block devices (loop0...) that every real host has
+# and that a test looks for.
 load_modules() {
 	local ko name
 

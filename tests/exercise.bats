@@ -270,3 +270,94 @@ checkout_state() {
 		grep -q '<testsuite [^>]*tests="2"' "$dir/grades/$name.xml" || fail "no JUnit report of 2 tests for $name"
 	done
 }
+
+# ---- the extensions past stage 5 (scripts/ext.sh) ----
+
+# demo_extension COPY: a small extension "demo" in the copy COPY of the
+# checkout: a patch that adds stage5-cgroups/demo.c with demo_hello(),
+# called just before the command runs; its hole; its suite.
+demo_extension() {
+	local copy=$1 base=${STAGE_DIRS[-1]} scratch=$BATS_TEST_TMPDIR/demo
+	mkdir -p "$scratch/a/$base" "$scratch/b/$base" "$copy/docs/extensions"
+	cp "$REPO/$base/main.c" "$scratch/a/$base/"
+	sed -e 's/^\tclose_other_fds();$/&\n\tdemo_hello();/' \
+		-e 's/^static int child(void \*arg)$/void demo_hello(void);\n\n&/' \
+		"$REPO/$base/main.c" >"$scratch/b/$base/main.c"
+	printf '%s\n' '/* demo.c - one line of trace, to try the machinery */' \
+		'#include "common.h"' '' 'void demo_hello(void);' '' \
+		'void demo_hello(void)' '{' '	trace("demo: hello");' '}' >"$scratch/b/$base/demo.c"
+	(cd "$scratch" && diff -ruN a b) >"$copy/docs/extensions/demo.patch" || true
+	echo 'ext-demo :: demo_hello :: say hello with --verbose :: trace() :: nowhere' \
+		>>"$copy/scripts/exercise-holes.txt"
+	# shellcheck disable=SC2016 # the suite's own text, expanded when it runs
+	printf '%s\n' 'load helpers' '' '@test "ext-demo: says hello" {' \
+		'	run --separate-stderr "$(ext_bin demo)" run --verbose true' \
+		'	log_run "ext-demo run --verbose true"' '	expect_status 0' \
+		'	expect_match "$stderr" "demo: hello" "the trace"' '}' >"$copy/tests/ext-demo.bats"
+	ln -s "$REPO/rootfs" "$copy/rootfs"
+}
+
+@test "exercise: make builds an extension from its patch, and a patch that no longer applies stops the build" {
+	local copy=$BATS_TEST_TMPDIR/repo
+	copy_tree "$copy"
+	demo_extension "$copy"
+	run make -C "$copy" -s build/ext-demo/container
+	log_run "make build/ext-demo/container"
+	expect_status 0
+	grep -q demo_hello "$copy/build/ext-demo/tree/${STAGE_DIRS[-1]}/main.c" || fail "the patch was not applied"
+	[[ -x $copy/build/ext-demo/container ]] || fail "no build/ext-demo/container"
+	sed -i 's/^ \tclose_other_fds();$/ \tclose_every_fd();/' "$copy/docs/extensions/demo.patch"
+	run make -C "$copy" -s build/ext-demo/container
+	log_run "make build/ext-demo/container (a stale patch)"
+	[[ $status -ne 0 ]] || fail "a patch that does not apply was built"
+	expect_match "$output$stderr" "FAILED.*does not apply" "the error"
+}
+
+@test "exercise: make exercise EXT= writes the patched stage with its holes, keeps a student's work, follows no link" {
+	local copy=$BATS_TEST_TMPDIR/repo outside=$BATS_TEST_TMPDIR/outside work
+	copy_tree "$copy"
+	demo_extension "$copy"
+	work=$copy/exercises/ext-demo
+	run make -C "$copy" -s exercise EXT=demo
+	log_run "make exercise EXT=demo"
+	expect_status 0
+	grep -q 'diex("ext-demo: demo_hello() is not written yet")' "$work/demo.c" ||
+		fail "the skeleton has no stub for demo_hello()"
+	grep -q 'demo_hello();' "$work/main.c" || fail "the skeleton's main.c is not the patched one"
+	echo "/* my work */" >>"$work/demo.c"
+	run make -C "$copy" -s exercise EXT=demo
+	expect_match "$output$stderr" "exists" "the refusal"
+	grep -q 'my work' "$work/demo.c" || fail "make exercise replaced the student's work"
+	run make -C "$copy" -s exercise EXT=demo FORCE=1
+	expect_status 0
+	! grep -q 'my work' "$work/demo.c" || fail "FORCE=1 did not write a fresh skeleton"
+	grep -q 'my work' "$copy"/exercises/ext-demo.~*~/demo.c || fail "FORCE=1 kept no backup"
+	rm -rf "$copy/exercises"
+	mkdir -p "$outside" "$copy/exercises"
+	ln -s "$outside" "$work"
+	run make -C "$copy" -s exercise EXT=demo FORCE=1
+	log_run "make exercise EXT=demo FORCE=1 (exercises/ext-demo is a link)"
+	[[ $status -ne 0 ]] || fail "the link was followed"
+	expect_match "$output" "symbolic link" "the refusal"
+	[[ -z $(ls -A "$outside") ]] || fail "a file was written outside exercises/: $(ls -A "$outside")"
+}
+
+@test "exercise: make grade EXT= fails the skeleton and gives the patch full marks, out of the suite's count" {
+	local copy=$BATS_TEST_TMPDIR/repo
+	copy_tree "$copy"
+	demo_extension "$copy"
+	"$copy/scripts/exercise.sh" ext-skeleton demo "$BATS_TEST_TMPDIR/skeleton"
+	run --separate-stderr "$copy/scripts/grade.sh" --ext demo "$BATS_TEST_TMPDIR/skeleton"
+	log_run "grade.sh --ext demo (not trusted)"
+	expect_status 2
+	expect_match "$stderr" "run the stage as root.*TRUSTED=1" "the refusal"
+	run --separate-stderr "$copy/scripts/grade.sh" --trusted --ext demo "$BATS_TEST_TMPDIR/skeleton"
+	log_run "grade.sh --trusted --ext demo (the skeleton)"
+	expect_status 1
+	expect_match "$output" "ext-demo: 0/1 tests passed$" "the score"
+	"$copy/scripts/ext.sh" tree demo "$BATS_TEST_TMPDIR/ref"
+	run --separate-stderr "$copy/scripts/grade.sh" --trusted --ext demo "$BATS_TEST_TMPDIR/ref/${STAGE_DIRS[-1]}/demo.c"
+	log_run "grade.sh --trusted --ext demo (the patch's demo.c)"
+	expect_status 0
+	expect_match "$output" "ext-demo: 1/1 tests passed$" "the score"
+}
