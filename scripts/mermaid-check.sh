@@ -3,12 +3,13 @@
 #
 # Usage: scripts/mermaid-check.sh [FILE...]      (part of make docs-check)
 #
-# FILE defaults to README.md, every docs/*.md and docs/extensions/*.md.  GitHub renders a diagram
-# that does not parse as an error box, and nobody sees that until a student
-# does: so each one goes through mermaid's own parser (the npm package
-# `mermaid`, run by node, with `jsdom` standing in for the browser that its
-# text sanitizer expects).  The two packages are installed once, at the
-# versions below, under .cache/mermaid/ (not tracked by git).
+# FILE defaults to README.md, every docs/*.md and docs/extensions/*.md.
+# GitHub renders a diagram that does not parse as an error box, and nobody
+# sees that until a student does: so each one goes through mermaid's own
+# parser (the npm package `mermaid`, run by node, with `jsdom` standing in
+# for the browser that its text sanitizer expects).  The two packages are
+# installed once, at the versions below, under .cache/mermaid/ (not
+# tracked by git).
 #
 # Without node and npm the check is skipped with a message, and exits 0, so
 # that a reader's `make docs-check` still runs; MERMAID_CHECK=require (as
