@@ -56,14 +56,34 @@ int setgroups_allowed;
 #define SETGROUPS_ALLOW_NEEDS                                                  \
 	"--setgroups allow needs subordinate ids in /etc/subuid and /etc/subgid, and newgidmap (make doctor): without them, the kernel lets a user map its own gid only once setgroups is denied"
 
+/* Are we in the host's own user namespace?  Its map is the one that maps
+ * every id, "0 0 4294967295" (runc's RunningInUserNS() reads it the same
+ * way); any other user namespace maps less. */
+static int in_initial_user_namespace(void)
+{
+	unsigned long inside, outside, count;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	int initial;
+
+	if (f == NULL)
+		return 1; /* no /proc: nothing to tell, assume the host's */
+	initial = fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3 &&
+		  inside == 0 && outside == 0 && count == 4294967295UL;
+	fclose(f);
+	return initial;
+}
+
 /* Decided once, in the tool, before the clone: inside the new user
- * namespace the child is root, and must still know it is rootless. */
+ * namespace the child is root, and must still know it is rootless.  Root
+ * of a user namespace that is not the host's (make grade's sandbox, a
+ * rootless podman container) is rootless too: the kernel refuses it
+ * mknod(2), and the host's files judge it by its uid outside. */
 int rootless(void)
 {
 	static int answer = -1;
 
 	if (answer == -1)
-		answer = geteuid() != 0;
+		answer = geteuid() != 0 || !in_initial_user_namespace();
 	return answer;
 }
 
@@ -74,7 +94,8 @@ int user_namespace_flag(void)
 	if (!rootless())
 		return 0;
 	/* Refused here, before anything exists, where it can be foreseen. */
-	if (setgroups_allowed && !have_subordinate_ids(geteuid()))
+	if (setgroups_allowed && geteuid() != 0 &&
+	    !have_subordinate_ids(geteuid()))
 		diex("%s", SETGROUPS_ALLOW_NEEDS);
 	trace("not root: CLONE_NEWUSER too, a user namespace that the other namespaces belong to");
 	return CLONE_NEWUSER;
@@ -222,6 +243,8 @@ static void deny_setgroups(pid_t pid)
 	trace("setgroups denied: root inside cannot drop the caller's supplementary groups");
 }
 
+static void map_as_ours(pid_t pid);
+
 void map_user_to_root(pid_t pid)
 {
 	char path[64];
@@ -230,6 +253,15 @@ void map_user_to_root(pid_t pid)
 
 	if (!rootless())
 		return;
+	/* Root of a user namespace holds CAP_SETUID over it, and may map
+	 * every id it has to the same id below, as the tool does for
+	 * lock_mounts(): no helper, no subordinate ids.  Nor is setgroups
+	 * denied: root there may already drop its groups itself, and where
+	 * its own namespace denies setgroups, the kernel denies it below. */
+	if (uid == 0) {
+		map_as_ours(pid);
+		return;
+	}
 	if (!setgroups_allowed)
 		deny_setgroups(pid);
 	if (map_subordinate_ids(pid, uid, gid))
@@ -302,6 +334,23 @@ static void identity_map(const char *file, char *map, size_t size)
 			diex("%s: too many lines", file);
 	}
 	fclose(f);
+}
+
+/* The container's user namespace maps every id of ours to itself: root of
+ * a user namespace that is not the host's (see rootless()). */
+static void map_as_ours(pid_t pid)
+{
+	char path[64], map[256];
+
+	identity_map("/proc/self/uid_map", map, sizeof(map));
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+	if (write_file(path, "%s", map) == -1)
+		die("write the identity map to %s", path);
+	identity_map("/proc/self/gid_map", map, sizeof(map));
+	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+	if (write_file(path, "%s", map) == -1)
+		die("write the identity map to %s", path);
+	trace("user namespace: every id of ours is the same id inside");
 }
 
 /* In a child of the tool, which joins the container's outer user namespace
