@@ -156,14 +156,14 @@ import: ## unpack a root filesystem tarball into an image: TAR=FILE DEST=DIR
 	@scripts/import.sh "$(TAR)" "$(DEST)"
 
 # The student's build keeps the project's warnings but not -Werror.
-grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N; JUNIT=, FILTER=, TRUSTED=1)
+grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N; JUNIT=, FILTER=, VM=1 for 5, TRUSTED=1)
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
-		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") $(if $(filter 1,$(TRUSTED)),--trusted) \
+		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") $(if $(filter 1,$(TRUSTED)),--trusted) $(if $(filter 1,$(VM)),--vm) \
 		$(if $(FILTER),--filter "$(FILTER)") $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(SRC)
 
 grade-all: all ## grade every DIR/*.c and DIR/*/main.c: a table, DIR/grades/grades.csv and JUnit (STAGE=N DIR=...)
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
-		scripts/grade-all.sh $(if $(filter 1,$(TRUSTED)),--trusted) \
+		scripts/grade-all.sh $(if $(filter 1,$(TRUSTED)),--trusted) $(if $(filter 1,$(VM)),--vm) \
 		$(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(if $(DIR),$(DIR),$(error give DIR=submissions/))
 
 # CI: every skeleton builds and fails, every reference scores full marks,
