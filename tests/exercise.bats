@@ -280,3 +280,68 @@ checkout_state() {
 		grep -q '<testsuite [^>]*tests="2"' "$dir/grades/$name.xml" || fail "no JUnit report of 2 tests for $name"
 	done
 }
+
+# answer_lines N: the lines of stage N's answer, one a line: each line of a
+# hole function's body in the reference, trimmed, that is long enough to
+# say something and that neither the skeleton (with the stage's other
+# files) nor an earlier stage nor common/ nor the chapter's own text (its sketch of *The core*, outside its
+# generated blocks) has.  A handout must hold none of them.  (A #define
+# hole's value, one flag, is what the chapter's prose teaches: not looked
+# for.)
+answer_lines() {
+	local n=$1 dir hole given
+	dir=${STAGE_DIRS[n - 1]}
+	given=$BATS_TEST_TMPDIR/given-$n
+	{
+		"$REPO/scripts/exercise.sh" skeleton "$n"
+		find "$REPO/$dir" -maxdepth 1 -name '*.[ch]' ! -name main.c -exec cat {} +
+		for ((k = 1; k < n; k++)); do cat "$REPO/${STAGE_DIRS[k - 1]}"/*.c; done
+		cat "$REPO"/common/*.[ch]
+		awk '/^<!-- generated: / { skip = 1 } !skip { print } /^<!-- end -->/ { skip = 0 }' \
+			"$REPO"/docs/0"$n"-*.md
+	} >"$given"
+	for hole in $("$REPO/scripts/exercise.sh" holes "$n"); do
+		awk -v h="${hole%%=*}" '
+			/^static .*\(/ && !/;[ \t]*$/ && index($0, " " h "(") { want = 1; next }
+			want && $0 == "}" { want = 0 }
+			want && $0 != "{" { print }' "$REPO/$dir/main.c"
+	done | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | awk 'length($0) >= 12' | sort -u |
+		while IFS= read -r line; do
+			grep -qF -- "$line" "$given" || printf '%s\n' "$line"
+		done
+}
+
+@test "exercise: make handout STAGE=N holds no line of stage N's answer, for every stage" {
+	local n h lines found
+	for ((n = 1; n <= LAST_STAGE; n++)); do
+		h=$BATS_TEST_TMPDIR/h$n
+		mkdir "$h"
+		run --separate-stderr make -C "$REPO" -s handout STAGE="$n" OUT="$BATS_TEST_TMPDIR/h$n.tar.gz"
+		log_run "make handout STAGE=$n"
+		expect_status 0
+		tar -C "$h" -xzf "$BATS_TEST_TMPDIR/h$n.tar.gz"
+		answer_lines "$n" >"$BATS_TEST_TMPDIR/answer-$n"
+		lines=$(wc -l <"$BATS_TEST_TMPDIR/answer-$n")
+		((lines >= 3)) || fail "stage $n: only $lines lines of the answer to look for"
+		found=$(grep -rlF -f "$BATS_TEST_TMPDIR/answer-$n" "$h") || true
+		[[ -z $found ]] || fail "stage $n: the answer is in $found: $(grep -rhoF -f "$BATS_TEST_TMPDIR/answer-$n" "$h" | head -n 3)"
+		# The check can fail: the reference has every line of it.
+		grep -qF -f "$BATS_TEST_TMPDIR/answer-$n" "$REPO/${STAGE_DIRS[n - 1]}/main.c" ||
+			fail "stage $n: the answer's lines are not in the reference"
+	done
+}
+
+@test "exercise: a handout builds with make, and make grade scores its skeleton below full" {
+	local h=$BATS_TEST_TMPDIR/h
+	mkdir "$h"
+	"$REPO/scripts/handout.sh" 2 "$BATS_TEST_TMPDIR/h.tar.gz"
+	tar -C "$h" -xzf "$BATS_TEST_TMPDIR/h.tar.gz"
+	h=$(echo "$h"/containers-from-scratch-*)
+	[[ ! -e $h/stage3-mount && -f $h/exercises/stage2-pid/main.c ]] || fail "the handout's stages: $(ls "$h")"
+	run --separate-stderr make -C "$h" -s
+	log_run "make (in the handout)"
+	expect_status 0
+	run --separate-stderr make -C "$h" -s grade STAGE=2 FILTER='the command is PID 1|--init exits'
+	log_run "make grade STAGE=2 (in the handout)"
+	expect_match "$output" "stage 2: [01]/2 tests passed$" "the skeleton's score"
+}
