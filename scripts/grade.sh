@@ -601,8 +601,9 @@ show_vm() {
 # score must be out of the same total as here.  Exits.
 grade_in_vm() {
 	local dir=$work/vm status=0 shown=0 score failed
-	# An emulated CPU (no KVM) runs the tests several times slower.
-	local test_timeout=${BATS_TEST_TIMEOUT:-120} vm_timeout=${GRADE_VM_TIMEOUT:-1800}
+	# An emulated CPU (no KVM) runs the tests several times slower: the
+	# time limits of make test-vm's per test, and an hour for the grade.
+	local test_timeout=${BATS_TEST_TIMEOUT:-300} vm_timeout=${GRADE_VM_TIMEOUT:-3600}
 	vm_build
 	mkdir "$dir"
 	cp "$work/out/container" "$work/main.c" "$dir/"
