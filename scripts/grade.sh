@@ -17,6 +17,7 @@
 #     nothing on the host, and reads only what that user may read;
 #   - new mount, UTS, IPC, network and PID namespaces: no network, and
 #     every process of the grade dies with the PID namespace's first one;
+#   - a sysfs of its own, with none of the host's cgroups below it;
 #   - every mount read-only (scripts/grade-readonly.c), but two fresh
 #     tmpfs: /tmp and a box that holds the build and a copy of the image.
 #     The checkout, the tests, the grader and other submissions can be
@@ -42,8 +43,10 @@
 #
 # Every test has a time limit, BATS_TEST_TIMEOUT seconds (default 30, as the
 # suites use it); a test that hangs fails as "timed out".  The whole grade
-# has GRADE_TIMEOUT seconds (default 300) and the compiler GRADE_CC_TIMEOUT
-# (default 60); a test the time left no room for fails as "not run".  The
+# has GRADE_TIMEOUT seconds (default 600) and the compiler GRADE_CC_TIMEOUT
+# (default 60); a test the time left no room for fails as "not run".  In
+# the test VM, whose CPU may be emulated, a test has 300 s and the grade
+# GRADE_VM_TIMEOUT (3600), as make test-vm gives its suite.  The
 # score is always out of the stage's full test count, and the JUnit report
 # (--junit FILE) lists every test.  Ctrl-C ends the whole grade and leaves
 # nothing behind.
