@@ -9,7 +9,7 @@
 #   - the later stages are gone, with their suites: each one starts from
 #     stage N's answer;
 #   - the later chapters are cut down to their title and a line that says
-#     so, and docs/extensions/ goes too when it patches a stage that is gone;
+#     so; the extensions (docs/extensions/, tests/ext-*.bats) go too;
 #   - every generated block that would show the answer is left out, with a
 #     line that says so: a diff to stage N or a later one (the chapter's
 #     "What's new"), and a listing of functions that has one of stage N's
@@ -79,9 +79,9 @@ for ((k = n + 1; k <= ${#STAGES[@]}; k++)); do
 	done
 done
 head -n "$n" scripts/stages.txt >"$dest/scripts/stages.txt"
-if ((n < ${#STAGES[@]})); then
-	rm -rf "$dest/docs/extensions"
-fi
+# The extensions patch the last stage, and a patch's context lines are
+# that stage's code: they come after it, in a handout of their own.
+rm -rf "$dest/docs/extensions" "$dest"/tests/ext-*.bats
 
 # The generated blocks that show the answer, in every Markdown file.
 holes=$(scripts/exercise.sh holes "$n" | sed 's/=.*//' | paste -sd ' ')
