@@ -54,7 +54,7 @@ SHELL_FILES := $(wildcard scripts/*.sh tests/*.bash tests/run .ci/run) $(wildcar
 
 .PHONY: all rootfs test check lint format clean install uninstall diff help \
 	bench bench-vm soak compare doctor docs-check docs-check-vm docs-update docs-update-vm test-vm cross \
-	exercise grade grade-all exercise-check import oracle
+	exercise grade grade-all handout exercise-check import oracle
 
 all: $(BINS) $(EXT_BINS) $(if $(EXTS),$(OUT)build/rootfs) rootfs $(SHIMS) $(if $(BUILD),$(OUT)rootfs) ## build every stage and the default rootfs (plain make)
 
@@ -177,16 +177,21 @@ import: ## unpack a root filesystem tarball into an image: TAR=FILE DEST=DIR
 	@scripts/import.sh "$(TAR)" "$(DEST)"
 
 # The student's build keeps the project's warnings but not -Werror.
-grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N or EXT=NAME; JUNIT=, FILTER=, TRUSTED=1)
+grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N or EXT=NAME; JUNIT=, FILTER=, VM=1 for 5, TRUSTED=1)
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
-		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") $(if $(filter 1,$(TRUSTED)),--trusted) \
+		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") $(if $(filter 1,$(TRUSTED)),--trusted) $(if $(filter 1,$(VM)),--vm) \
 		$(if $(FILTER),--filter "$(FILTER)") \
 		$(if $(EXT),--ext $(EXT),$(if $(STAGE),$(STAGE),$(error give STAGE=N or EXT=NAME))) $(SRC)
 
 grade-all: all ## grade every DIR/*.c and DIR/*/main.c: a table, DIR/grades/grades.csv and JUnit (STAGE=N DIR=...)
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
-		scripts/grade-all.sh $(if $(filter 1,$(TRUSTED)),--trusted) \
+		scripts/grade-all.sh $(if $(filter 1,$(TRUSTED)),--trusted) $(if $(filter 1,$(VM)),--vm) \
 		$(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(if $(DIR),$(DIR),$(error give DIR=submissions/))
+
+# A course's handout of stage N: the kit with stage N's skeleton and no
+# answer to it anywhere (scripts/handout.sh says what it leaves out).
+handout: ## a tarball of the kit that hands out stage N's exercise (STAGE=N, OUT=FILE)
+	@scripts/handout.sh $(if $(STAGE),$(STAGE),$(error give STAGE=N)) $(OUT)
 
 # CI: every skeleton builds and fails, every reference scores full marks,
 # and every hole alone fails at least one test.

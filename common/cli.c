@@ -756,7 +756,11 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 	opts->cpu_quota_us = DEFAULT_CPUS * CPU_PERIOD_US;
 	/* Decided here, in the tool, once: inside its user namespace the
 	 * child is root, and must still know that the tool is not. */
-	opts->rootless = geteuid() != 0;
+	opts->rootless = rootless();
+	/* Root of a user namespace that is not the host's may already drop
+	 * its groups itself: denying setgroups below it takes nothing away,
+	 * and would break a user switch inside (--setgroups deny still can). */
+	opts->setgroups_allowed = opts->rootless && geteuid() == 0;
 
 	if (argc < 2)
 		usage_error("missing subcommand: expected 'run'");

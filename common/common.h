@@ -260,15 +260,18 @@ int relay_terminal(pid_t child);
 
 /* ---- rootless mode (userns.c) ---- */
 
-/* Does this process run without root (geteuid() != 0)?  For the tool's
- * own side only (common/layer.c): the child, root in its user namespace,
- * reads opts->rootless, which parse_args() set before the clone. */
+/* Does this process run without root: not uid 0, or uid 0 of a user
+ * namespace that is not the host's (make grade's sandbox)?  For the tool's
+ * own side only (parse_args(), common/layer.c): the child, root in its user
+ * namespace, reads opts->rootless, which parse_args() set before the clone. */
 int rootless(void);
 /* CLONE_NEWUSER without root, 0 as root: or'ed into every stage's clone. */
 int user_namespace_flag(const struct options *opts);
 /* A stage's map_user_to_root(), where the caller has subordinate ids and
  * newuidmap(1) and newgidmap(1) are installed: map root to uid and gid and
- * ids 1 and up to the ranges, and return 1; else return 0, for the stage to
+ * ids 1 and up to the ranges, and return 1; as root of a user namespace
+ * that is not the host's (uid 0), map every id of ours to the same id, and
+ * return 1; else return 0, for the stage to
  * write the one-line maps (and exit 125 if setgroups_allowed: that needs
  * the helpers). */
 int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid, int setgroups_allowed);

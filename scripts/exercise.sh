@@ -203,10 +203,10 @@ write() {
 			echo "exercise: kept your $dest as $backup"
 		fi
 		mv "$tmp" "$dest"
-		if ((n < 4)); then
+		if ((n < 5)); then
 			echo "exercise: wrote $dest (grade it with: make grade STAGE=$n)"
 		else
-			echo "exercise: wrote $dest (grade it on a VM with: sudo make grade STAGE=$n TRUSTED=1)"
+			echo "exercise: wrote $dest (grade it in the test VM with: sudo make grade STAGE=$n VM=1)"
 		fi
 	done
 }

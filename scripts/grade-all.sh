@@ -7,7 +7,7 @@
 # OUT/NAME.xml (JUnit) and OUT/grades.csv ("name,score,total,failed
 # tests"), and prints the same as a table.
 #
-# Usage: scripts/grade-all.sh [--trusted] N DIR [OUT]   (OUT: DIR/grades)
+# Usage: scripts/grade-all.sh [--trusted | --vm] N DIR [OUT]   (OUT: DIR/grades)
 set -euo pipefail
 PROG=grade-all
 DIE_STATUS=2
@@ -18,11 +18,12 @@ trusted=()
 filter=()
 # GRADE_FILTER=REGEX grades only the tests whose names match (a quick run).
 [[ -z ${GRADE_FILTER:-} ]] || filter=(--filter "$GRADE_FILTER")
-if [[ ${1:-} == --trusted ]]; then
-	trusted=(--trusted)
+# --vm: stage 5, each submission in a test VM of its own (make grade VM=1).
+if [[ ${1:-} == --trusted || ${1:-} == --vm ]]; then
+	trusted=("$1")
 	shift
 fi
-[[ $# -ge 2 && $# -le 3 ]] || die "usage: $0 [--trusted] N DIR [OUT]"
+[[ $# -ge 2 && $# -le 3 ]] || die "usage: $0 [--trusted | --vm] N DIR [OUT]"
 n=$1
 dir=${2%/}
 out=${3:-$dir/grades}

@@ -17,6 +17,7 @@
 #     nothing on the host, and reads only what that user may read;
 #   - new mount, UTS, IPC, network and PID namespaces: no network, and
 #     every process of the grade dies with the PID namespace's first one;
+#   - a sysfs of its own, with none of the host's cgroups below it;
 #   - every mount read-only (scripts/grade-readonly.c), but two fresh
 #     tmpfs: /tmp and a box that holds the build and a copy of the image.
 #     The checkout, the tests, the grader and other submissions can be
@@ -25,15 +26,27 @@
 # /dev/null, and only its messages about the submission and the kit's own
 # files are shown: an #include of another file shows nothing of it.
 #
-# Stage 5 needs root over the host's cgroups: its tests run as root, so on
-# a host they only grade code you trust, with --trusted (make grade
-# TRUSTED=1; make exercise-check grades the project's own code this way).
-# A student's stage 5 is graded on a disposable machine (a VM) as root.
+# There root of the sandbox is rootless to the stages (common/userns.c),
+# and the suites check what rootless mode does where it differs from root's
+# (the layers in the user's state directory, the host's devices bound in).
+# A grader without root needs subordinate ids (/etc/subuid) for the tests
+# that switch to another user inside.
+#
+# Stage 5 needs root over a cgroup v2 tree, which no sandbox on the host
+# gives: --vm (make grade STAGE=5 VM=1) builds the submission in the
+# sandbox, then runs its tests as root in the test VM (scripts/test-vm.sh,
+# a disposable pure cgroup v2 machine), which sends back the output, the
+# score and the JUnit report on its console.  The VM keeps the host safe;
+# root there could still forge its own score, so read a surprising one.
+# --trusted runs the tests as root on the host, for code you trust (make
+# exercise-check grades the project's own stage 5 this way).
 #
 # Every test has a time limit, BATS_TEST_TIMEOUT seconds (default 30, as the
 # suites use it); a test that hangs fails as "timed out".  The whole grade
-# has GRADE_TIMEOUT seconds (default 300) and the compiler GRADE_CC_TIMEOUT
-# (default 60); a test the time left no room for fails as "not run".  The
+# has GRADE_TIMEOUT seconds (default 600) and the compiler GRADE_CC_TIMEOUT
+# (default 60); a test the time left no room for fails as "not run".  In
+# the test VM, whose CPU may be emulated, a test has 300 s and the grade
+# GRADE_VM_TIMEOUT (3600), as make test-vm gives its suite.  The
 # score is always out of the stage's full test count, and the JUnit report
 # (--junit FILE) lists every test.  Ctrl-C ends the whole grade and leaves
 # nothing behind.
@@ -43,8 +56,8 @@
 # by default exercises/ext-NAME/, or one file, put over the last stage with
 # NAME's patch applied, and the suite is tests/ext-NAME.bats.
 #
-# Usage: scripts/grade.sh [--junit FILE] [--filter REGEX] [--trusted] N [SRC]
-#        scripts/grade.sh [--junit FILE] [--filter REGEX] [--trusted] --ext NAME [SRC]
+# Usage: scripts/grade.sh [--junit FILE] [--filter REGEX] [--trusted | --vm] N [SRC]
+#        scripts/grade.sh [--junit FILE] [--filter REGEX] --trusted --ext NAME [SRC]
 # --filter runs only the tests whose names match REGEX (bats --filter).
 # --first-failure (for make exercise-check) runs the tests one at a time and
 # stops at the first that fails, which it names on its last line instead.
@@ -91,16 +104,27 @@ inside() {
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 	new_root "$box/../root"
 	mount -t tmpfs -o mode=755 cfs-grade-box "$box"
-	# The host's cgroups are no business of stages 1 to 4.
-	mount -t tmpfs -o mode=755,ro cfs-grade-cgroup /sys/fs/cgroup
 	# The grader's copy of the image, owned by root of the namespace,
 	# where the stage and the tests look for it.
 	mkdir "$box/$stage"
 	ln -s "$REPO/rootfs" "$box/rootfs"
 	mount --bind "$box/../image" "$REPO/rootfs"
 	hostname cfs-test-host
+	# Root here is rootless to the stages (common/userns.c): the layers
+	# and lock files go to the user's state directories, which are the
+	# box's, not the grader's home nor the host's /run.
+	mkdir -m 700 "$box/home" "$box/run"
+	export HOME=$box/home XDG_RUNTIME_DIR=$box/run
+	unset XDG_STATE_HOME
 	mount --make-rshared /
-	"$box/../grade-readonly" /tmp "$box" /proc
+	# --vm: the binary goes out through the one directory that stays
+	# writable besides the sandbox's own.
+	local writable=(/tmp "$box" /proc)
+	if [[ -n ${GRADE_BUILD_ONLY:-} ]]; then
+		mount --bind "$box/../out" "$box/../out"
+		writable+=("$box/../out")
+	fi
+	"$box/../grade-readonly" "${writable[@]}"
 	cp "$src" "$box/$stage/main.c"
 	echo "stage $n: building the submission"
 	local files=("$stage/main.c")
@@ -117,6 +141,10 @@ inside() {
 		echo "grade: the compiler did not finish in ${GRADE_CC_TIMEOUT}s"
 	fi
 	((status == 0)) || exit 3
+	if [[ -n ${GRADE_BUILD_ONLY:-} ]]; then
+		cp "$box/$stage/container" "$box/../out/container"
+		exit 0
+	fi
 	shift 3
 	run_tests "$n" "$box/$stage/container" bats --tap "$@"
 }
@@ -189,11 +217,16 @@ trusted() {
 	for c in "$REPO/$stage"/*.c; do
 		[[ $c == "$REPO/$stage/main.c" ]] || files+=("$c")
 	done
-	echo "stage $n: building the submission"
-	# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
-	timeout -k 5 "$GRADE_CC_TIMEOUT" "$CC" $STUDENT_CFLAGS -Wno-unused-function \
-		-I"$REPO/common" -I"$REPO/$stage" -o "$work/$stage/container" "$work/main.c" \
-		"${files[@]}" "$REPO"/common/*.c </dev/null 2>&1 || status=$?
+	if [[ -n ${GRADE_PREBUILT:-} ]]; then
+		# In the test VM (--vm): the host built it, in its sandbox.
+		cp "$GRADE_PREBUILT" "$work/$stage/container"
+	else
+		echo "stage $n: building the submission"
+		# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
+		timeout -k 5 "$GRADE_CC_TIMEOUT" "$CC" $STUDENT_CFLAGS -Wno-unused-function \
+			-I"$REPO/common" -I"$REPO/$stage" -o "$work/$stage/container" "$work/main.c" \
+			"${files[@]}" "$REPO"/common/*.c </dev/null 2>&1 || status=$?
+	fi
 	((status == 0)) || exit 3
 	GRADE_SCRATCH=$work run_tests "$n" "$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
 }
@@ -232,6 +265,17 @@ new_root() {
 		[[ -e $entry || -L $entry ]] || continue
 		case $entry in
 		/proc | /tmp) mkdir "$dir$entry" ;;
+		/sys)
+			# A sysfs of the sandbox's network namespace, with nothing
+			# mounted below it: the host's cgroups are no business of
+			# stages 1 to 4.  Where the kernel refuses it, the host's,
+			# with a tmpfs on its cgroups.
+			mkdir "$dir/sys"
+			if ! mount -t sysfs cfs-grade-sys "$dir/sys" 2>/dev/null; then
+				mount --rbind /sys "$dir/sys"
+				mount -t tmpfs -o mode=755,ro cfs-grade-cgroup "$dir/sys/fs/cgroup"
+			fi
+			;;
 		*)
 			if [[ -L $entry ]]; then
 				cp -P "$entry" "$dir$entry"
@@ -297,7 +341,7 @@ esac
 # ---- the grader ----
 
 usage() {
-	echo "usage: $0 [--junit FILE] [--filter REGEX] [--first-failure] [--trusted] N [SRC] | --ext NAME [SRC]" >&2
+	echo "usage: $0 [--junit FILE] [--filter REGEX] [--first-failure] [--trusted | --vm] N [SRC] | --trusted --ext NAME [SRC]" >&2
 	exit 2
 }
 
@@ -306,6 +350,7 @@ filter=()
 first_failure=0
 trusted=0
 ext=
+vm=0
 while [[ ${1:-} == --* ]]; do
 	case $1 in
 	--ext)
@@ -328,6 +373,10 @@ while [[ ${1:-} == --* ]]; do
 		;;
 	--trusted)
 		trusted=1
+		shift
+		;;
+	--vm)
+		vm=1
 		shift
 		;;
 	*) usage ;;
@@ -365,12 +414,16 @@ fi
 if [[ -n $junit && $junit != /* ]]; then
 	junit=$PWD/$junit
 fi
-# Stages 4 and 5 do not yet pass in the sandbox: rootless /dev binds the
-# host's devices, which two tests of stage 4 see in the mount list, and
-# stage 5 needs the host's cgroups.  They run as root, for trusted code.
-if ((n >= 4 && !trusted)); then
-	die "$who's tests run the stage as root, where a submission could do anything: grade it on a disposable machine (a VM), as root, with TRUSTED=1 (or --trusted); see docs/teaching.md"
+# Stage 5 makes cgroups, which the sandbox has none of: as root, in the
+# test VM, or on the host for trusted code.  An extension of it is graded
+# as root, for trusted code (on a disposable machine): the VM grades stages.
+if [[ -n $ext ]] && ((!trusted)); then
+	die "$who's tests run the stage as root, where a submission could do anything: grade it on a disposable machine (a VM), as root, with TRUSTED=1; see docs/extensions/README.md"
 fi
+if ((n == 5 && !trusted && !vm)); then
+	die "stage 5's tests need root over cgroup v2, which the sandbox cannot give: grade it in the test VM with VM=1 (make grade STAGE=5 VM=1), or, for code you trust, as root with TRUSTED=1; see docs/teaching.md"
+fi
+((!trusted || !vm)) || die "--trusted and --vm: choose one"
 if ((trusted)) && [[ $(id -u) -ne 0 ]]; then
 	die "the trusted grade runs the tests as root: containers need CAP_SYS_ADMIN (try: sudo make grade STAGE=$n TRUSTED=1)"
 fi
@@ -486,7 +539,8 @@ else
 	cp "$src" "$work/main.c"
 	chmod 644 "$work/main.c"
 fi
-"$CC" -std=c11 -D_GNU_SOURCE -O2 -o "$work/grade-readonly" scripts/grade-readonly.c
+# The sandbox's last step (the test VM has no compiler, and needs none).
+((trusted)) || "$CC" -std=c11 -D_GNU_SOURCE -O2 -o "$work/grade-readonly" scripts/grade-readonly.c
 # A copy of the image owned by the sandbox's root: the host's root owns no
 # id there, and the tests copy the image with its owners.
 if [[ $(id -u) -eq 0 ]]; then
@@ -596,8 +650,81 @@ show_new() {
 	echo "$lines"
 }
 
+# ---- stage 5 in the test VM (--vm) ----
+# The stage-5 path as a whole: an extension (make grade EXT=NAME) takes it
+# too, with its own $stage sources and $suite.
+
+# vm_build: the submission built in the sandbox, as for stages 1 to 4, into
+# $work/out/container; none of its tests runs on the host.
+vm_build() {
+	local status=0
+	mkdir "$work/out"
+	[[ $(id -u) -ne 0 ]] || chown "$NOBODY:$NOBODY" "$work/out"
+	deadline=$((SECONDS + GRADE_CC_TIMEOUT + 60))
+	GRADE_BUILD_ONLY=1 run_suite 100000 || status=$?
+	if ((status == 3)) || [[ ! -f $work/out/container ]]; then
+		score_zero "$src does not compile"
+	fi
+}
+
+# show_vm N: the lines of the VM's console after the first N that say how
+# it goes (test-vm.sh's own, and the grade's, unprefixed), on stderr; echo
+# the new N.
+show_vm() {
+	local lines
+	lines=$(wc -l <"$work/vm.log")
+	((lines <= $1)) || sed -n "$(($1 + 1)),${lines}{s/^TEST-VM-GRADE: //p;/^test-vm: /p}" "$work/vm.log" >&2
+	echo "$lines"
+}
+
+# grade_in_vm: the binary graded by grade.sh --trusted as root in the test
+# VM (scripts/vm-init.sh's run_grade), whose lines come back behind
+# "TEST-VM-GRADE: " and whose JUnit report behind "TEST-VM-JUNIT: ".  The
+# score must be out of the same total as here.  Exits.
+grade_in_vm() {
+	local dir=$work/vm status=0 shown=0 score failed
+	# An emulated CPU (no KVM) runs the tests several times slower: the
+	# time limits of make test-vm's per test, and an hour for the grade.
+	local test_timeout=${BATS_TEST_TIMEOUT:-300} vm_timeout=${GRADE_VM_TIMEOUT:-3600}
+	vm_build
+	mkdir "$dir"
+	cp "$work/out/container" "$work/main.c" "$dir/"
+	echo "$n $test_timeout $vm_timeout" >"$dir/settings"
+	((${#filter[@]} == 0)) || printf '%s\n' "${filter[@]}" >"$dir/args"
+	echo "stage $n: running tests/$stage.bats on it as root in the test VM (make test-vm's; a few minutes)" >&2
+	: >"$work/vm.log"
+	# Its own session: Ctrl-C here (stop_runner) takes qemu with it.
+	setsid env TEST_VM_MODE=grade GRADE_VM_DIR="$dir" TEST_VM_TIMEOUT=$((vm_timeout + 900)) \
+		"$REPO/scripts/test-vm.sh" </dev/null >"$work/vm.log" 2>&1 &
+	runner=$!
+	while kill -0 "$runner" 2>/dev/null; do
+		shown=$(show_vm "$shown")
+		sleep 1
+	done
+	wait "$runner" 2>/dev/null || status=$?
+	runner=
+	show_vm "$shown" >/dev/null
+	sed -n 's/^TEST-VM-GRADE: //p' "$work/vm.log" >"$log"
+	score=$(grep "^stage $n: [0-9]*/$total tests passed" "$log" | tail -n 1) ||
+		score_zero "the test VM gave no score out of $total (scripts/test-vm.sh exited $status): see .cache/test-vm/serial.log"
+	if [[ -n $junit ]]; then
+		sed -n 's/^TEST-VM-JUNIT: //p' "$work/vm.log" >"$junit"
+	fi
+	failed=$(sed -n "s/^stage $n: failed: //p" "$log" | tail -n 1)
+	[[ -z $failed ]] || echo "stage $n: failed: $failed"
+	if [[ -n ${GRADE_FAILED_FILE:-} ]]; then
+		printf '%s\n' "${failed//, / }" >"$GRADE_FAILED_FILE"
+	fi
+	echo "$score"
+	[[ $score =~ ^stage\ $n:\ ([0-9]+)/ ]] && ((BASH_REMATCH[1] == total)) && exit 0
+	exit 1
+}
+
 deadline=$((SECONDS + GRADE_TIMEOUT))
 quiet=0
+if ((vm)); then
+	grade_in_vm
+fi
 if ((first_failure)); then
 	quiet=1
 	# Each test alone, in one sandbox: the time limit is per test.

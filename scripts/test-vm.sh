@@ -55,6 +55,11 @@
 #                          docs-update-vm): the VM prints each file it
 #                          regenerated, and this script writes it back
 #                          into the work tree
+#   TEST_VM_MODE=grade     grade one stage 5 (make grade STAGE=5 VM=1):
+#                          scripts/grade.sh --vm puts the binary it built,
+#                          the source and the settings in GRADE_VM_DIR,
+#                          and reads the grade back from the console;
+#                          amd64 only
 #   TEST_VM_ARCH=amd64     amd64 or arm64
 #   FULL=0                 1: every stage in every suite (amd64 checks only
 #                          stage 5 by default), every test (arm64: smoke ones)
@@ -260,6 +265,12 @@ choose_arch() {
 		;;
 	*) die "TEST_VM_ARCH=$VM_ARCH: expected amd64 or arm64" ;;
 	esac
+	if [[ ${TEST_VM_MODE:-test} == grade ]]; then
+		[[ $VM_ARCH == amd64 ]] ||
+			die "TEST_VM_MODE=grade (make grade VM=1) runs on amd64 only"
+		[[ -f ${GRADE_VM_DIR:-}/settings ]] ||
+			die "TEST_VM_MODE=grade: GRADE_VM_DIR=${GRADE_VM_DIR:-} has no settings (scripts/grade.sh --vm makes it)"
+	fi
 	if [[ ${TEST_VM_MODE:-test} == docs* ]]; then
 		[[ $VM_ARCH == amd64 ]] ||
 			die "TEST_VM_MODE=docs (make docs-check-vm) runs on amd64 only"
@@ -601,6 +612,12 @@ add_vm_files() {
 	# CONTAINER_FORCE_FALLBACK=clone3 times stage 5 as it was before clone3.
 	if [[ ${TEST_VM_MODE:-test} == bench ]]; then
 		echo "bench ${BENCH_RUNS:-20} ${CONTAINER_FORCE_FALLBACK:-}" >"$ROOT/test-vm/mode"
+	fi
+	# make grade STAGE=5 VM=1: one submission graded instead of the
+	# suite (scripts/vm-init.sh's run_grade).
+	if [[ ${TEST_VM_MODE:-test} == grade ]]; then
+		echo grade >"$ROOT/test-vm/mode"
+		cp -r -- "$GRADE_VM_DIR" "$ROOT/test-vm/grade"
 	fi
 	# make docs-check-vm: the docs' transcripts instead of the suite;
 	# make docs-update-vm: the same, regenerated.

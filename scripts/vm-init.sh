@@ -26,8 +26,11 @@
 #   /test-vm/args     the arguments for tests/run, one per line
 #   /test-vm/wait-scale  CFS_TEST_WAIT_SCALE for the suite, if set
 #   /test-vm/min-stage   CFS_TEST_MIN_STAGE for the suite, if set
-#   /test-vm/mode     "bench RUNS [FALLBACK]" (make bench-vm) or "docs FILE..."
-#                     (make docs-check-vm) instead of the suite
+#   /test-vm/mode     "bench RUNS [FALLBACK]" (make bench-vm), "docs FILE..."
+#                     (make docs-check-vm) or "grade" (make grade VM=1)
+#                     instead of the suite
+#   /test-vm/grade    for "grade": the submission's container and main.c,
+#                     "settings" (N TEST_TIMEOUT GRADE_TIMEOUT) and "args"
 # For arm64, /repo has no rootfs/: finish_guest builds it in here.
 #
 # See: switch_root(8), pivot_root(2), cgroups(7), ramfs-rootfs-initramfs
@@ -209,6 +212,28 @@ run_docs() {
 	return "$rc"
 }
 
+# make grade STAGE=5 VM=1: scripts/grade.sh --trusted, as root, on the
+# binary the host built in its sandbox; every line it prints goes to the
+# host behind "TEST-VM-GRADE: ", then its JUnit report behind
+# "TEST-VM-JUNIT: ".  Its status 1 (a test failed) is a grade, not an error.
+run_grade() {
+	local n test_timeout grade_timeout args=() rc
+	read -r n test_timeout grade_timeout <"$DATA/grade/settings"
+	if [[ -f $DATA/grade/args ]]; then
+		mapfile -t args <"$DATA/grade/args"
+	fi
+	cd "$REPO" || die "cd $REPO"
+	say "grading stage $n: scripts/grade.sh --trusted ${args[*]}"
+	GRADE_PREBUILT=$DATA/grade/container BATS_TEST_TIMEOUT=$test_timeout GRADE_TIMEOUT=$grade_timeout \
+		scripts/grade.sh --trusted --junit /tmp/grade.xml "${args[@]}" "$n" "$DATA/grade/main.c" \
+		</dev/null 2>&1 | sed -u 's/^/TEST-VM-GRADE: /'
+	rc=${PIPESTATUS[0]}
+	if [[ -f /tmp/grade.xml ]]; then
+		sed 's/^/TEST-VM-JUNIT: /' /tmp/grade.xml
+	fi
+	((rc <= 1))
+}
+
 # The suite as "make test" runs it: tests/run makes its own sandbox.
 run_suite() {
 	local args=() rc start=$SECONDS
@@ -263,6 +288,8 @@ main() {
 		run_bench
 	elif [[ -f $DATA/mode ]] && grep -q '^docs' "$DATA/mode"; then
 		run_docs
+	elif [[ -f $DATA/mode ]] && grep -q '^grade' "$DATA/mode"; then
+		run_grade
 	else
 		run_suite
 	fi

@@ -211,18 +211,45 @@ checkout_state() {
 	[[ ! -e $work ]] || fail "the grade left $work"
 }
 
-@test "exercise: an ordinary user grades a stage without root, to full marks" {
-	local copy=$REPO/build/user-$BATS_TEST_NUMBER-$$
+# grade_as_user N FILTER: as an ordinary user, grade the reference stage N
+# (the tests matching FILTER) in a copy of the checkout that user owns; it
+# must get full marks.  The user is what a student's account is on Debian
+# and Ubuntu, where adduser gives every user a range of subordinate ids:
+# nobody, with such a range.
+grade_as_user() {
+	local n=$1 filter=$2 copy=$REPO/build/user-$BATS_TEST_NUMBER-$$ out code=0
 	rm -rf "$copy"
 	copy_tree "$copy"
 	cp -a "$REPO/rootfs/." "$copy/rootfs/"
 	chown -R 65534:65534 "$copy"
-	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups \
-		"$copy/scripts/grade.sh" --filter 'default hostname|never changes' 1 "$copy/stage1-uts/main.c"
-	log_run "grade.sh 1 as nobody"
+	out=$(with_subids setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$copy/scripts/grade.sh" --filter "$filter" "$n" "$copy/${STAGE_DIRS[n - 1]}/main.c" 2>&1) || code=$?
+	log "\$ grade.sh $n as nobody"
+	log "  status: $code"
+	log "  output: $out"
 	rm -rf "$copy"
-	expect_status 0
-	expect_match "$output" "stage 1: 2/2 tests passed$" "full marks"
+	((code == 0)) || fail "stage $n: exit status $code"
+	[[ $out =~ stage\ $n:\ ([0-9]+)/([0-9]+)\ tests\ passed$ ]] || fail "stage $n: no score"
+	((BASH_REMATCH[1] == BASH_REMATCH[2] && BASH_REMATCH[1] > 0)) ||
+		fail "stage $n: ${BASH_REMATCH[0]}, not full marks"
+}
+
+@test "exercise: an ordinary user grades stage 1 without root, to full marks" {
+	grade_as_user 1 'default hostname|never changes'
+}
+
+@test "exercise: an ordinary user grades stage 2 without root, to full marks" {
+	grade_as_user 2 'the command is PID 1|--init exits'
+}
+
+@test "exercise: an ordinary user grades stage 3 without root, to full marks" {
+	grade_as_user 3 '/proc shows only|never appear on the shared host'
+}
+
+# The tests whose checks differ for a rootless stage: the layer, the mount
+# list, /tmp for another user, volumes.
+@test "exercise: an ordinary user grades stage 4 without root, to full marks" {
+	grade_as_user 4 'default writable layer is a directory|/tmp is writable by everyone|--volume bind-mounts host|pivot_root detaches'
 }
 
 @test "exercise: the image has its loader cache even when PATH lacks /usr/sbin, as a Debian user's does" {
@@ -360,4 +387,74 @@ demo_extension() {
 	log_run "grade.sh --trusted --ext demo (the patch's demo.c)"
 	expect_status 0
 	expect_match "$output" "ext-demo: 1/1 tests passed$" "the score"
+}
+
+# answer_lines N: the lines of stage N's answer, one a line: each line of a
+# hole function's body in the reference, trimmed, that is long enough to
+# say something and that neither the skeleton (with the stage's other
+# files) nor an earlier stage nor common/ nor the chapter's own text (its sketch of *The core*, outside its
+# generated blocks) has.  A handout must hold none of them.  (A #define
+# hole's value, one flag, is what the chapter's prose teaches: not looked
+# for.)
+answer_lines() {
+	local n=$1 dir hole given
+	dir=${STAGE_DIRS[n - 1]}
+	given=$BATS_TEST_TMPDIR/given-$n
+	{
+		"$REPO/scripts/exercise.sh" skeleton "$n"
+		find "$REPO/$dir" -maxdepth 1 -name '*.[ch]' ! -name main.c -exec cat {} +
+		for ((k = 1; k < n; k++)); do cat "$REPO/${STAGE_DIRS[k - 1]}"/*.c; done
+		cat "$REPO"/common/*.[ch]
+		awk '/^<!-- generated: / { skip = 1 } !skip { print } /^<!-- end -->/ { skip = 0 }' \
+			"$REPO"/docs/0"$n"-*.md
+	} >"$given"
+	for hole in $("$REPO/scripts/exercise.sh" holes "$n"); do
+		awk -v h="${hole%%=*}" '
+			/^static .*\(/ && !/;[ \t]*$/ && index($0, " " h "(") { want = 1; next }
+			want && $0 == "}" { want = 0 }
+			want && $0 != "{" { print }' "$REPO/$dir/main.c"
+	done | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | awk 'length($0) >= 12' | sort -u |
+		while IFS= read -r line; do
+			grep -qF -- "$line" "$given" || printf '%s\n' "$line"
+		done
+}
+
+@test "exercise: make handout STAGE=N holds no line of stage N's answer, for every stage" {
+	local n h lines found
+	for ((n = 1; n <= LAST_STAGE; n++)); do
+		h=$BATS_TEST_TMPDIR/h$n
+		mkdir "$h"
+		run --separate-stderr make -C "$REPO" -s handout STAGE="$n" OUT="$BATS_TEST_TMPDIR/h$n.tar.gz"
+		log_run "make handout STAGE=$n"
+		expect_status 0
+		tar -C "$h" -xzf "$BATS_TEST_TMPDIR/h$n.tar.gz"
+		answer_lines "$n" >"$BATS_TEST_TMPDIR/answer-$n"
+		lines=$(wc -l <"$BATS_TEST_TMPDIR/answer-$n")
+		((lines >= 3)) || fail "stage $n: only $lines lines of the answer to look for"
+		found=$(grep -rlF -f "$BATS_TEST_TMPDIR/answer-$n" "$h") || true
+		[[ -z $found ]] || fail "stage $n: the answer is in $found: $(grep -rhoF -f "$BATS_TEST_TMPDIR/answer-$n" "$h" | head -n 3)"
+		# The check can fail: the reference has every line of it.
+		grep -qF -f "$BATS_TEST_TMPDIR/answer-$n" "$REPO/${STAGE_DIRS[n - 1]}/main.c" ||
+			fail "stage $n: the answer's lines are not in the reference"
+	done
+}
+
+@test "exercise: a handout builds with make, and make grade scores its skeleton below full" {
+	# Where the grade's sandbox user may read it: not the test's own
+	# directory, which is root's alone.
+	local top=$REPO/build/handout-test-$BATS_TEST_NUMBER-$$ h
+	rm -rf "$top"
+	mkdir -p "$top"
+	"$REPO/scripts/handout.sh" 2 "$top/h.tar.gz"
+	tar -C "$top" -xzf "$top/h.tar.gz"
+	h=$(echo "$top"/containers-from-scratch-*)
+	[[ ! -e $h/stage3-mount && -f $h/exercises/stage2-pid/main.c ]] || fail "the handout's stages: $(ls "$h")"
+	run --separate-stderr make -C "$h" -s
+	log_run "make (in the handout)"
+	if [[ $status -eq 0 ]]; then
+		run --separate-stderr make -C "$h" -s grade STAGE=2 FILTER='the command is PID 1|--init exits'
+		log_run "make grade STAGE=2 (in the handout)"
+	fi
+	rm -rf "$top"
+	expect_match "$output" "stage 2: [01]/2 tests passed$" "the skeleton's score"
 }
