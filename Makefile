@@ -167,7 +167,7 @@ doctor: ## check that this machine can run and build every stage
 
 # A course (docs/README.md, "Using the kit in a course"): the skeletons go
 # to exercises/, which is not tracked and which make clean never touches.
-exercise: ## write the course's skeletons to exercises/ (STAGE=N or EXT=NAME, FORCE=1)
+exercise: ## write the course's skeletons to exercises/ (STAGE=N, STAGE=rootless or EXT=NAME, FORCE=1)
 	@scripts/exercise.sh write $(if $(filter 1,$(FORCE)),--force) $(if $(EXT),--ext $(EXT)) $(STAGE)
 
 # A root filesystem tarball (docker export, mmdebstrap, Alpine's
@@ -177,7 +177,7 @@ import: ## unpack a root filesystem tarball into an image: TAR=FILE DEST=DIR
 	@scripts/import.sh "$(TAR)" "$(DEST)"
 
 # The student's build keeps the project's warnings but not -Werror.
-grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N or EXT=NAME; JUNIT=, FILTER=, VM=1 for 5, TRUSTED=1)
+grade: all ## score exercises/stageN-*/main.c or SRC=file in a sandbox (STAGE=N, STAGE=rootless or EXT=NAME; JUNIT=, FILTER=, VM=1 for 5, TRUSTED=1)
 	@CC="$(CC)" STUDENT_CFLAGS="$(filter-out -Werror,$(ALL_CFLAGS:-Icommon=))" \
 		scripts/grade.sh $(if $(JUNIT),--junit "$(JUNIT)") $(if $(filter 1,$(TRUSTED)),--trusted) $(if $(filter 1,$(VM)),--vm) \
 		$(if $(FILTER),--filter "$(FILTER)") \

@@ -7,8 +7,9 @@
 #     least one test: no hole is decoration.
 # And the same for each extension past the last stage (scripts/ext.sh):
 # its skeleton fails, its patch gets full marks, each of its holes counts.
-# Usage: scripts/exercise-check.sh [N... | ext-NAME...]
-#        (default: every stage, then every extension)
+# And for the rootless exercise (scripts/exercise.sh).
+# Usage: scripts/exercise-check.sh [N... | rootless | ext-NAME...]
+#        (default: every stage, the rootless exercise, every extension)
 # It ends with one line: "exercise-check: N checks, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -33,7 +34,7 @@ expect() {
 	if [[ $n == ext-* ]]; then
 		mode+=(--trusted --ext "${n#ext-}")
 		which=()
-	elif ((n >= 5)); then
+	elif [[ $n != rootless ]] && ((n >= 5)); then
 		mode+=(--trusted)
 	fi
 	scripts/grade.sh "${mode[@]}" "${which[@]}" "$src" >"$work/out" 2>&1 || status=$?
@@ -73,29 +74,34 @@ check_ext() {
 
 if [[ $# -eq 0 ]]; then
 	mapfile -t exts < <(scripts/ext.sh list)
-	set -- $(seq 1 ${#STAGES[@]}) "${exts[@]/#/ext-}"
+	set -- $(seq 1 ${#STAGES[@]}) rootless "${exts[@]/#/ext-}"
 fi
 for n in "$@"; do
 	if [[ $n == ext-* ]]; then
 		check_ext "${n#ext-}"
 		continue
 	fi
-	stage=${STAGES[n - 1]}
+	# The rootless exercise is stage 1's main.c with holes of its own.
+	if [[ $n == rootless ]]; then
+		stage=${STAGES[0]} what=rootless
+	else
+		stage=${STAGES[n - 1]} what="stage $n"
+	fi
 	[[ -f $stage/main.c ]] || continue
 	mkdir -p "$work/$n"
 	if ! scripts/exercise.sh skeleton "$n" >"$work/$n/main.c"; then
 		failed=$((failed + 1))
-		echo "FAIL stage $n: no skeleton (see above)"
+		echo "FAIL $what: no skeleton (see above)"
 		continue
 	fi
-	expect "stage $n: the skeleton builds and fails" fail "$work/$n/main.c" "$n"
-	expect "stage $n: the reference gets full marks" pass "$stage/main.c" "$n"
+	expect "$what: the skeleton builds and fails" fail "$work/$n/main.c" "$n"
+	expect "$what: the reference gets full marks" pass "$stage/main.c" "$n"
 	while read -r hole; do
 		scripts/exercise.sh skeleton "$n" "$hole" >"$work/$n/main.c" || {
 			failed=$((failed + 1))
 			continue
 		}
-		expect "stage $n: without ${hole%%=*}, a test fails" fail "$work/$n/main.c" "$n"
+		expect "$what: without ${hole%%=*}, a test fails" fail "$work/$n/main.c" "$n"
 	done < <(scripts/exercise.sh holes "$n")
 done
 echo "exercise-check: $checks checks, $failed failed, ${SECONDS}s"

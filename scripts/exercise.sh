@@ -10,7 +10,8 @@
 #
 # Usage:
 #   scripts/exercise.sh write [--force] [N...]   write exercises/stageN-*/main.c
-#                                                (default: every stage)
+#                                                (default: every stage, and
+#                                                N=rootless)
 #   scripts/exercise.sh skeleton N [HOLE]        print stage N's skeleton; with
 #                                                HOLE, blank only that one
 #   scripts/exercise.sh holes N                  list stage N's holes
@@ -19,6 +20,12 @@
 #                                                patches, its holes blanked
 #   scripts/exercise.sh ext-skeleton NAME DIR [HOLE]  write it into DIR
 #   scripts/exercise.sh ext-holes NAME           list extension NAME's holes
+#
+# The rootless exercise ("rootless" where a stage number goes) is stage 1's
+# main.c with the holes of the lines "rootless :: ...": the user namespace's
+# maps, written to exercises/rootless/main.c and graded with the tests of
+# tests/rootless.bats that stage 1 can pass (docs/rootless.md, "The
+# exercise").
 #
 # A student's work is never lost: write refuses to replace a skeleton that
 # exists, and --force (make exercise FORCE=1) keeps it as main.c.~TIME~ first.
@@ -34,10 +41,23 @@ die() {
 }
 
 stage_dir() {
+	if [[ $1 == rootless ]]; then
+		echo "${STAGES[0]}"
+		return
+	fi
 	if ! [[ $1 =~ ^[1-9]$ ]] || (($1 > ${#STAGES[@]})); then
-		die "no stage '$1': give STAGE=1 to ${#STAGES[@]}"
+		die "no stage '$1': give STAGE=1 to ${#STAGES[@]}, or STAGE=rootless"
 	fi
 	echo "${STAGES[$1 - 1]}"
+}
+
+# The exercise's name, as its stub and its messages say it.
+label() {
+	if [[ $1 == rootless ]]; then
+		echo rootless
+	else
+		echo "stage $1"
+	fi
 }
 
 # The holes of stage N: "NAME<TAB>TASK<TAB>USE<TAB>READ", one a line.
@@ -59,10 +79,10 @@ skeleton() {
 	list=$(holes "$n")
 	if [[ -n $only ]]; then
 		list=$(awk -F '\t' -v h="$only" '$1 == h || $1 ~ "^" h "=" ' <<<"$list")
-		[[ -n $list ]] || die "stage $n has no hole '$only' in $HOLES"
+		[[ -n $list ]] || die "$(label "$n") has no hole '$only' in $HOLES"
 	fi
-	[[ -n $list ]] || die "stage $n has no holes in $HOLES"
-	cut_holes "stage $n" "$dir/main.c" "$list"
+	[[ -n $list ]] || die "$(label "$n") has no holes in $HOLES"
+	cut_holes "$(label "$n")" "$dir/main.c" "$list"
 }
 
 # cut_holes LABEL SRC LIST: SRC with each hole of LIST (lines as holes()
@@ -175,11 +195,12 @@ write() {
 		shift
 	fi
 	if [[ $# -eq 0 ]]; then
-		set -- $(seq 1 ${#STAGES[@]})
+		set -- $(seq 1 ${#STAGES[@]}) rootless
 	fi
 	for n in "$@"; do
 		dir=$(stage_dir "$n")
 		[[ -f $dir/main.c ]] || continue
+		[[ $n != rootless ]] || dir=rootless
 		dest=exercises/$dir/main.c
 		# Never write through a link: exercises/ is the student's, and a
 		# link there could point anywhere, sudo or not.
@@ -195,7 +216,7 @@ write() {
 		tmp=$(mktemp "exercises/$dir/.main.c.XXXXXX")
 		if ! skeleton "$n" >"$tmp"; then
 			rm -f "$tmp"
-			die "stage $n: no skeleton written"
+			die "$(label "$n"): no skeleton written"
 		fi
 		if [[ -e $dest ]]; then
 			backup=$dest.~$(date +%Y%m%d-%H%M%S)~
@@ -203,7 +224,7 @@ write() {
 			echo "exercise: kept your $dest as $backup"
 		fi
 		mv "$tmp" "$dest"
-		if ((n < 5)); then
+		if [[ $n == rootless ]] || ((n < 5)); then
 			echo "exercise: wrote $dest (grade it with: make grade STAGE=$n)"
 		else
 			echo "exercise: wrote $dest (grade it in the test VM with: sudo make grade STAGE=$n VM=1)"

@@ -458,3 +458,21 @@ answer_lines() {
 	rm -rf "$top"
 	expect_match "$output" "stage 2: [01]/2 tests passed$" "the skeleton's score"
 }
+
+@test "exercise: the rootless exercise is stage 1 with the maps to write, and its grade is out of its 6 tests of rootless.bats" {
+	local copy=$BATS_TEST_TMPDIR/repo
+	copy_tree "$copy"
+	run make -C "$copy" -s exercise STAGE=rootless
+	log_run "make exercise STAGE=rootless"
+	expect_status 0
+	grep -q 'diex("rootless: map_user_to_root() is not written yet")' "$copy/exercises/rootless/main.c" ||
+		fail "exercises/rootless/main.c has no hole in map_user_to_root()"
+	run --separate-stderr "$REPO/scripts/grade.sh" rootless "$copy/exercises/rootless/main.c"
+	log_run "grade.sh rootless (the skeleton)"
+	expect_status 1
+	expect_match "$output" "rootless: 0/6 tests passed$" "the skeleton's score"
+	run --separate-stderr "$REPO/scripts/grade.sh" rootless "$REPO/${STAGE_DIRS[0]}/main.c"
+	log_run "grade.sh rootless (stage 1 itself)"
+	expect_status 0
+	expect_match "$output" "rootless: 6/6 tests passed$" "the reference's score"
+}
