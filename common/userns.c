@@ -200,6 +200,7 @@ int map_subordinate_ids(pid_t pid, uid_t uid, gid_t gid, int setgroups_allowed)
 	 * tool does for lock_mounts(): no helper, no subordinate ids. */
 	if (uid == 0) {
 		map_as_ours(pid);
+		trace("user namespace: every id of ours is the same id inside");
 		return 1;
 	}
 	if (!user_name(uid, name, sizeof(name)))
@@ -289,39 +290,30 @@ static void identity_map(const char *file, char *map, size_t size)
 	fclose(f);
 }
 
-/* The container's user namespace maps every id of ours to itself: root of
- * a user namespace that is not the host's (see rootless()). */
+/* Process pid's user namespace maps every id of ours to itself: the
+ * container's, from root of a user namespace that is not the host's (see
+ * rootless()), and the inner one of lock_mounts(). */
 static void map_as_ours(pid_t pid)
 {
-	char path[64], map[256];
+	const char *const files[] = {"uid_map", "gid_map"};
+	char from[32], path[64], map[256];
 
-	identity_map("/proc/self/uid_map", map, sizeof(map));
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
-	if (write_file(path, "%s", map) == -1)
-		die("write the identity map to %s", path);
-	identity_map("/proc/self/gid_map", map, sizeof(map));
-	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
-	if (write_file(path, "%s", map) == -1)
-		die("write the identity map to %s", path);
-	trace("user namespace: every id of ours is the same id inside");
+	for (int i = 0; i < 2; i++) {
+		snprintf(from, sizeof(from), "/proc/self/%s", files[i]);
+		identity_map(from, map, sizeof(map));
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, files[i]);
+		if (write_file(path, "%s", map) == -1)
+			die("write the identity map to %s", path);
+	}
 }
 
 /* In a child of the tool, which joins the container's outer user namespace
  * (its owner may), and there has the privilege to map the inner one. */
 static noreturn void write_inner_maps(pid_t pid, int outer)
 {
-	char path[64], map[256];
-
 	if (setns(outer, CLONE_NEWUSER) == -1)
 		die("setns into the container's user namespace");
-	identity_map("/proc/self/uid_map", map, sizeof(map));
-	snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
-	if (write_file(path, "%s", map) == -1)
-		die("write the identity map to %s", path);
-	identity_map("/proc/self/gid_map", map, sizeof(map));
-	snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
-	if (write_file(path, "%s", map) == -1)
-		die("write the identity map to %s", path);
+	map_as_ours(pid);
 	_exit(0);
 }
 
