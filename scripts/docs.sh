@@ -652,6 +652,14 @@ main() {
 	trap 'exit 141' PIPE
 	trap 'exit 143' TERM
 
+	# An extension's chapter quotes its patched stage, which make builds
+	# in build/ext-NAME/tree/: made afresh here from the patch, so that the
+	# check needs no build and never quotes a stale tree.
+	local ext
+	while read -r ext; do
+		scripts/ext.sh tree "$ext" "build/ext-$ext/tree" >/dev/null 2>"$work/ext.err" ||
+			problem "docs/extensions/$ext.patch" 0 "does not apply: $(tail -n 1 "$work/ext.err")"
+	done < <(scripts/ext.sh list)
 	for file in "${files[@]}"; do
 		[[ -f $file ]] || die "no such file: $file"
 		process_file "$file"

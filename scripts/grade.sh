@@ -600,9 +600,10 @@ sandbox() {
 	done
 	init=${init%% *}
 	if ((uid == 0)); then
-		# One write(2) each, as the kernel wants: cat, not printf.
+		# One write(2) each, as the kernel wants: cat, not printf.  The
+		# gid map first: the sandbox goes on once it sees its uid map.
 		map=$(printf '0 %d 1\n1 %d 65535' "$NOBODY" "$SPARE_IDS")
-		if ! cat <<<"$map" >"/proc/$runner/uid_map" || ! cat <<<"$map" >"/proc/$runner/gid_map"; then
+		if ! cat <<<"$map" >"/proc/$runner/gid_map" || ! cat <<<"$map" >"/proc/$runner/uid_map"; then
 			die "cannot write the sandbox's uid_map and gid_map"
 		fi
 		return
@@ -614,10 +615,10 @@ sandbox() {
 	if [[ -n $range ]] && have newuidmap && have newgidmap &&
 		grange=$(awk -F: -v u="$user" -v i="$uid" '($1 == u || $1 == i) && $3 > 0 { print $2, $3; exit }' /etc/subgid 2>/dev/null) &&
 		[[ -n $grange ]]; then
-		read -r start count <<<"$range"
-		newuidmap "$runner" 0 "$uid" 1 1 "$start" "$((count < 65535 ? count : 65535))"
 		read -r start count <<<"$grange"
 		newgidmap "$runner" 0 "$gid" 1 1 "$start" "$((count < 65535 ? count : 65535))"
+		read -r start count <<<"$range"
+		newuidmap "$runner" 0 "$uid" 1 1 "$start" "$((count < 65535 ? count : 65535))"
 	else
 		echo deny >"/proc/$runner/setgroups"
 		echo "0 $gid 1" >"/proc/$runner/gid_map"

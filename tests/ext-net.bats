@@ -148,7 +148,10 @@ slot_of_gateway() {
 	addr_a=$(container_address "$ctr_a")
 	addr_b=$(container_address "$ctr_b")
 	log "a: $addr_a, b: $addr_b"
-	[[ ${addr_a%.*} != "${addr_b%.*}" || $((${addr_a##*.} / 4)) -ne $((${addr_b##*.} / 4)) ]] ||
+	# ADDRESS/30: the same /30 if all but the last number are the same,
+	# and the last ones in the same block of four.
+	local ip_a=${addr_a%/*} ip_b=${addr_b%/*}
+	[[ ${ip_a%.*} != "${ip_b%.*}" || $((${ip_a##*.} / 4)) -ne $((${ip_b##*.} / 4)) ]] ||
 		fail "the two containers share a /30: $addr_a and $addr_b"
 	# In each container's network namespace, the default route leads to
 	# that container's own end on the host.
