@@ -115,9 +115,10 @@ CONSOLE=ttyS0
 
 # The VM is the host the suite runs on, so it gets every program of these
 # Debian packages (those installed here), not only the container image's
-# set: a test that starts using paste or comm still finds it.
+# set: a test that starts using paste or comm still finds it.  patch: the
+# docs check makes the extensions' patched trees (scripts/ext.sh tree).
 VM_PACKAGES=(coreutils util-linux mount procps psmisc findutils grep sed tar bsdutils hostname
-	diffutils bats iproute2)
+	diffutils bats iproute2 patch)
 # And these single programs: insmod and switch_root come from busybox.
 VM_PROGS=(busybox awk make)
 VM_TREES=(/usr/lib/bats-core /usr/libexec/bats-core)
