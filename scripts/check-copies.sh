@@ -94,43 +94,35 @@ is_allowed() {
 
 status=0
 declare -A changed=()
-for ((i = 1; i < ${#stages[@]}; i++)); do
-	stage=${stages[i]}
-	for copy in "$scratch/$stage"/*; do
-		[[ -e $copy ]] || continue
-		fn=$(basename "$copy")
-		# The nearest earlier stage with this function.
-		for ((j = i - 1; j >= 0; j--)); do
-			[[ -f $scratch/${stages[j]}/$fn ]] && break
+# compare DIR WHAT: each stage's copy under DIR/STAGE/ against the nearest
+# earlier stage that has it; WHAT names a copy in the messages, from its
+# file name $1 ("%s()" for a function, "%s" for a whole file).
+compare() {
+	local dir=$1 what=$2 i j stage copy name label
+	for ((i = 1; i < ${#stages[@]}; i++)); do
+		stage=${stages[i]}
+		for copy in "$dir/$stage"/*; do
+			name=$(basename "$copy")
+			[[ -e $copy ]] || continue
+			[[ $dir != "$root" || ($name == *.[ch] && $name != main.c) ]] || continue
+			for ((j = i - 1; j >= 0; j--)); do
+				[[ -f $dir/${stages[j]}/$name ]] && break
+			done
+			((j >= 0)) || continue
+			cmp -s "$dir/${stages[j]}/$name" "$copy" && continue
+			changed[$name $stage]=1
+			is_allowed "$name" "$stage" && continue
+			# shellcheck disable=SC2059 # WHAT is the format
+			label=$(printf "$what" "$name")
+			echo "check-copies: $label differs between ${stages[j]} and $stage; make the copies identical, or list '$name $stage REASON' in scripts/copies-allowed.txt:" >&2
+			diff -u --label "${stages[j]}/$name" --label "$stage/$name" "$dir/${stages[j]}/$name" "$copy" >&2 || true
+			status=1
 		done
-		((j >= 0)) || continue
-		cmp -s "$scratch/${stages[j]}/$fn" "$copy" && continue
-		changed[$fn $stage]=1
-		is_allowed "$fn" "$stage" && continue
-		echo "check-copies: $fn() differs between ${stages[j]} and $stage; make the copies identical, or list '$fn $stage REASON' in scripts/copies-allowed.txt:" >&2
-		diff -u --label "${stages[j]}" --label "$stage" "$scratch/${stages[j]}/$fn" "$copy" >&2 || true
-		status=1
 	done
-done
-
-# The other source files, whole.
-for ((i = 1; i < ${#stages[@]}; i++)); do
-	stage=${stages[i]}
-	for copy in "$root/$stage"/*.[ch]; do
-		file=$(basename "$copy")
-		[[ -e $copy && $file != main.c ]] || continue
-		for ((j = i - 1; j >= 0; j--)); do
-			[[ -f $root/${stages[j]}/$file ]] && break
-		done
-		((j >= 0)) || continue
-		cmp -s "$root/${stages[j]}/$file" "$copy" && continue
-		changed[$file $stage]=1
-		is_allowed "$file" "$stage" && continue
-		echo "check-copies: $file differs between ${stages[j]} and $stage; make the copies identical, or list '$file $stage REASON' in scripts/copies-allowed.txt:" >&2
-		diff -u --label "${stages[j]}/$file" --label "$stage/$file" "$root/${stages[j]}/$file" "$copy" >&2 || true
-		status=1
-	done
-done
+}
+# The functions of each main.c, then the other source files, whole.
+compare "$scratch" '%s()'
+compare "$root" '%s'
 
 while read -r fn stage _; do
 	[[ -z $fn || $fn == \#* ]] && continue

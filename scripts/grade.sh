@@ -674,8 +674,7 @@ show_new() {
 }
 
 # ---- stage 5 in the test VM (--vm) ----
-# The stage-5 path as a whole: an extension (make grade EXT=NAME) takes it
-# too, with its own $stage sources and $suite.
+# Stages only: an extension (make grade EXT=NAME) is graded with --trusted.
 
 # vm_build: the submission built in the sandbox, as for stages 1 to 4, into
 # $work/out/container; none of its tests runs on the host.

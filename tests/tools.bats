@@ -229,7 +229,7 @@ load helpers
 	expect_match "$output" "warn +tools: no bats.* fix: apt-get install bats" "doctor, bats"
 }
 
-@test "tools: the copy check fails when one copy of a shared function is altered" {
+@test "tools: the copy check fails when one copy of a shared function, or of a whole file, is altered" {
 	local tree=$BATS_TEST_TMPDIR/tree n
 	mkdir -p "$tree/scripts"
 	cp "$REPO/scripts/copies-allowed.txt" "$tree/scripts/"
@@ -237,7 +237,7 @@ load helpers
 	# test-vm): the copy check compares them all.
 	for ((n = 1; n <= LAST_STAGE; n++)); do
 		mkdir -p "$tree/$(stage_dir "$n")"
-		cp "$REPO/$(stage_dir "$n")/main.c" "$tree/$(stage_dir "$n")/"
+		cp "$REPO/$(stage_dir "$n")"/*.[ch] "$tree/$(stage_dir "$n")/"
 	done
 	run --separate-stderr "$REPO/scripts/check-copies.sh" "$tree"
 	log_run "scripts/check-copies.sh (a copy of the stages)"
@@ -258,4 +258,14 @@ load helpers
 	log_run "scripts/check-copies.sh (a stale line in the list)"
 	expect_status 1
 	expect_match "$stderr" "lists 'set_hostname stage2-pid', but stage2-pid does not change set_hostname\(\)" "the stale line"
+
+	# A source file beside main.c that a later stage copies whole
+	# (stage 4's extras.c in stage 5) must stay the same file.
+	cp "$REPO/scripts/copies-allowed.txt" "$tree/scripts/"
+	[[ -f $tree/stage4-rootfs/extras.c && -f $tree/stage5-cgroups/extras.c ]] || fail "no extras.c in stages 4 and 5"
+	echo '/* changed */' >>"$tree/stage5-cgroups/extras.c"
+	run --separate-stderr "$REPO/scripts/check-copies.sh" "$tree"
+	log_run "scripts/check-copies.sh (stage 5's extras.c altered)"
+	expect_status 1
+	expect_match "$stderr" "extras.c differs between stage4-rootfs and stage5-cgroups" "the altered file"
 }
