@@ -116,6 +116,7 @@ slot_of_gateway() {
 	expect_eq "$output" "eth0 lo "$'\n'"eth0 lo " "the interfaces in /proc/net/dev and /sys/class/net"
 }
 
+# bats test_tags=smoke
 @test "net: the container pings the host's end of its veth, and its own lo" {
 	net_ctr sh -c 'icmpecho gateway && icmpecho 127.0.0.1'
 	expect_status 0
@@ -210,6 +211,7 @@ slot_of_gateway() {
 	done
 }
 
+# bats test_tags=smoke
 @test "net: a SIGKILL of the tool leaves no veth: the kernel deletes the pair with the container's namespace" {
 	local i
 	for ((i = 0; i < 5; i++)); do
