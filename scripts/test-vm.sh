@@ -272,11 +272,9 @@ collect_modules() {
 # Unpack vmlinuz and the MODULES from kernel package $1 into directory $2;
 # only those: the package holds 400 MB of modules.
 unpack_kernel_deb() {
-	local deb=$1 dir=$2 tmp module members=('./boot/vmlinuz-*')
+	local deb=$1 dir=$2 tmp members=("${MODULES[@]/#/*/kernel/}")
 
-	for module in "${MODULES[@]}"; do
-		members+=("*/kernel/$module.ko*")
-	done
+	members=('./boot/vmlinuz-*' "${members[@]/%/.ko*}")
 	tmp=$(mktemp -d -- "$CACHE/unpack.XXXXXX")
 	# tar fails when a pattern matches nothing (a module built in).
 	dpkg-deb --fsys-tarfile "$deb" |
@@ -394,14 +392,9 @@ build_root() {
 	local prog adds=()
 
 	[[ $MODE != docs* ]] || find_sudo_files
-	for prog in "${VM_PROGS[@]}" "${sudo_files[@]}"; do
-		adds+=(--add "$prog")
-	done
+	adds=("${VM_PROGS[@]/#/--add=}" "${sudo_files[@]/#/--add=}" "${VM_TREES[@]/#/--add-tree=}")
 	for prog in $(dpkg -L "${VM_PACKAGES[@]}" 2>/dev/null | grep -E '^(/usr)?/s?bin/[^/]+$'); do
 		[[ ! -f $prog || ! -x $prog ]] || adds+=(--add "$prog")
-	done
-	for prog in "${VM_TREES[@]}"; do
-		adds+=(--add-tree "$prog")
 	done
 	"$repo/scripts/mkrootfs.sh" "${adds[@]}" "$ROOT" ||
 		die "scripts/mkrootfs.sh failed"
@@ -444,11 +437,8 @@ add_sudo_config() {
 # scripts/vm-init.sh is to run; the work tree at /repo, minus .git, the
 # cache and the patterns $@.
 add_vm_files() {
-	local pattern excludes=(--exclude=./.git --exclude=./.cache) data=$ROOT/test-vm
+	local excludes=(--exclude=./.git --exclude=./.cache "${@/#/--exclude=}") data=$ROOT/test-vm
 
-	for pattern in "$@"; do
-		excludes+=(--exclude="$pattern")
-	done
 	install -m 0755 -- "$repo/scripts/vm-init.sh" "$ROOT/init"
 	mkdir -p -- "$data/modules" "$ROOT/repo"
 	find "$modules_dir" -maxdepth 1 -name "*.ko" -exec cp -t "$data/modules" -- {} +
@@ -507,7 +497,7 @@ arm64_fetch_packages() {
 # runs, onto a Debian 12 system's merged-/usr links; then what the scripts
 # would have made that the suite needs.
 arm64_unpack() {
-	local deb link pattern alt skip=()
+	local deb link alt skip=("${ARM64_SKIP[@]/#/--exclude=}")
 
 	rm -rf --one-file-system -- "$ROOT"
 	for link in bin sbin lib; do
@@ -516,9 +506,6 @@ arm64_unpack() {
 	done
 	# debootstrap's; a stage 3 test mounts on /mnt, shared with the VM.
 	mkdir -p -- "$ROOT/mnt" "$ROOT/root" "$ROOT/var/tmp"
-	for pattern in "${ARM64_SKIP[@]}"; do
-		skip+=(--exclude="$pattern")
-	done
 	for deb in "${debs[@]}"; do
 		dpkg-deb --fsys-tarfile "$deb" |
 			tar -x -C "$ROOT" --keep-directory-symlink "${skip[@]}" ||
