@@ -3,48 +3,33 @@
 #
 # Usage: scripts/mkrootfs.sh [OPTIONS] DEST [EXTRA_PROG...]
 #
-#   DEST           the image directory to create or replace (e.g. rootfs)
-#   EXTRA_PROG...  files copied into DEST/usr/local/bin; dynamic ones get
-#                  their libraries too.  Default: the static test programs
-#                  of tests/progs/bin that are built, so that an image made
-#                  with only --add still has them.
+#   DEST           the image directory to create, or to replace if it is
+#                  empty or an image this script made (e.g. rootfs)
+#   EXTRA_PROG...  files copied into DEST/usr/local/bin, dynamic ones with
+#                  their libraries (default: the built test programs of
+#                  tests/progs/bin, so that an image made with only --add
+#                  still has them)
+#   --add PROG     also copy the host program PROG (a name looked up in
+#                  /usr/sbin, /usr/bin, /sbin, /bin, or an absolute path) at
+#                  its host path, with its libraries and a script's #!
+#                  interpreter.  An absolute path may also name a shared
+#                  object loaded with dlopen(3), which ldd cannot see (a PAM
+#                  module, a plugin).  Repeatable.
+#   --add-tree DIR also copy the host directory DIR at its path.  Repeatable.
+#   -v, --verbose  say what is copied and which optional programs the host lacks
+#   -h, --help     print this help
 #
-#   --add PROG       also copy the host program PROG (a name looked up in
-#                    /usr/sbin, /usr/bin, /sbin, /bin, or an absolute path)
-#                    at its host path, with its libraries; a script also
-#                    gets its #! interpreter.  An absolute path may also
-#                    name a shared object that a program loads with
-#                    dlopen(3) (a PAM module, a plugin), which ldd of the
-#                    program cannot see.  Repeatable.
-#   --add-tree DIR   also copy the whole host directory DIR at its host
-#                    path.  Repeatable.
-#   -v, --verbose    say what is copied and which optional programs the
-#                    host lacks
-#   -h, --help       print this help
-#
-# The image is the one the reference design describes: "a new isolated root
-# file system with all the dependencies and binaries from the host".  Nothing
-# is downloaded.  A fixed set of programs (bash, sh, coreutils, ps, mount,
-# hostname, ...) is copied at the same paths as on the host, with every
-# shared library the dynamic loader would load for them (ldd), keeping the
-# symlinks: on a merged-/usr host such as Debian 12, /bin, /sbin, /lib and
-# /lib64 are symlinks into /usr, and the image has the same symlinks so that
-# /bin/sh and /lib64/ld-linux-x86-64.so.2 resolve inside it.  A few /etc
-# files (passwd, group, hosts, nsswitch.conf, os-release, profile) and the
-# mount points the stages use complete it.
-#
-# The image is built in a temporary sibling of DEST and renamed into place,
-# so DEST is either the old image, briefly absent, or the new one: never half
-# built.  DEST/.built is written last; it is the Makefile's target.  Running
-# the script again gives the same image.
+# Nothing is downloaded: a fixed set of programs (bash, coreutils, ps,
+# mount, ...) is copied at its host paths with every library ldd lists,
+# under the host's merged-/usr links (/bin -> usr/bin), then a few /etc
+# files and the stages' mount points.  It is built beside DEST and renamed
+# into place, never half built; DEST/.built, the Makefile's target, is last.
 #
 # Examples:
 #   scripts/mkrootfs.sh rootfs tests/progs/bin/*
 #   scripts/mkrootfs.sh --add vim rootfs       (make rootfs ADD=vim)
-#   scripts/mkrootfs.sh --add bats --add-tree /usr/lib/bats-core \
-#           --add-tree /usr/libexec/bats-core build/initramfs
 #
-# See: chroot(8), ld.so(8), ldd(1), file-hierarchy(7)
+# See: chroot(8), ld.so(8), ldd(1), file-hierarchy(7), docs/04-rootfs.md
 
 set -euo pipefail
 # Byte semantics for the ELF check, and a stable order for everything else.
@@ -53,8 +38,7 @@ umask 022
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# The marker that says a directory is an image this script made, and so may
-# be replaced.
+# The marker of an image this script made, which it may replace.
 IMAGE_ID=containers-from-scratch
 SEARCH_DIRS=(/usr/sbin /usr/bin /sbin /bin)
 
@@ -89,12 +73,8 @@ TOP_LINKS=(/bin /sbin /lib /lib64)
 IMAGE_DIRS=(proc dev sys tmp root home mnt run var/tmp etc usr/local/bin)
 
 verbose=0
-dest=""
-work=""
-old=""
-extras=()
-adds=()
-trees=()
+dest="" work="" old=""
+extras=() adds=() trees=()
 
 declare -A copied=()  # host path -> 1: everything queued for the image
 declare -A checked=() # program file -> 1: its runtime needs are queued
@@ -102,44 +82,18 @@ declare -A realdir=() # cache of realpath for directories
 files=()              # host paths to copy, with canonical directories
 elves=()              # ELF programs whose libraries ldd should list
 
-usage() {
-	cat <<EOF
-Usage: scripts/mkrootfs.sh [OPTIONS] DEST [EXTRA_PROG...]
-
-Build a minimal container image in DEST from the host's own programs and
-their shared libraries, offline.  EXTRA_PROG files go to DEST/usr/local/bin
-(default: the built test programs of tests/progs/bin).
-
-Options:
-  --add PROG      also copy host program PROG (name or absolute path) and its
-                  libraries; a script also gets its #! interpreter; an
-                  absolute path may be a shared object (repeatable)
-  --add-tree DIR  also copy the host directory tree DIR (repeatable)
-  -v, --verbose   say what is copied and which optional programs are missing
-  -h, --help      print this help and exit
-
-DEST is replaced only if it is empty or an image this script made.
-The stamp DEST/.built is written last.
-
-See: chroot(8), ld.so(8), ldd(1)
-EOF
-}
-
 note() {
-	if ((verbose)); then
-		echo "$PROG: $*" >&2
-	fi
+	((!verbose)) || echo "$PROG: $*" >&2
 }
 
-# Remove the half-built image (or the replaced old one) on any exit.
+# Remove the half-built image, or the replaced old one, on any exit.
 # --one-file-system: never follow a mount that someone made inside it.
 cleanup() {
-	if [[ -n $work && -d $work ]]; then
-		rm -rf --one-file-system -- "$work"
-	fi
-	if [[ -n $old && -d $old ]]; then
-		rm -rf --one-file-system -- "$old"
-	fi
+	local dir
+
+	for dir in "$work" "$old"; do
+		[[ -z $dir || ! -d $dir ]] || rm -rf --one-file-system -- "$dir"
+	done
 }
 
 parse_args() {
@@ -151,8 +105,10 @@ parse_args() {
 			usage
 			exit 0
 			;;
-		-v | --verbose)
-			verbose=1
+		-v | --verbose) verbose=1 ;;
+		--add=* | --add-tree=*)
+			set -- "${1%%=*}" "${1#*=}" "${@:2}"
+			continue
 			;;
 		--add | --add-tree)
 			(($# >= 2)) || die "$1 needs an argument; try --help"
@@ -163,23 +119,13 @@ parse_args() {
 			fi
 			shift
 			;;
-		--add=*)
-			adds+=("${1#--add=}")
-			;;
-		--add-tree=*)
-			trees+=("${1#--add-tree=}")
-			;;
 		--)
 			shift
 			positional+=("$@")
 			break
 			;;
-		-*)
-			die "unknown option $1; try --help"
-			;;
-		*)
-			positional+=("$1")
-			;;
+		-*) die "unknown option $1; try --help" ;;
+		*) positional+=("$1") ;;
 		esac
 		shift
 	done
@@ -190,44 +136,36 @@ parse_args() {
 	extras=("${positional[@]:1}")
 	if ((${#extras[@]} == 0)); then
 		for prog in "$repo"/tests/progs/bin/*; do
-			if [[ -f $prog ]]; then
-				extras+=("$prog")
-			fi
+			[[ ! -f $prog ]] || extras+=("$prog")
 		done
 	fi
 }
 
-# The directory that $1 really is, with every symlink resolved.
+# The directory that $1 really is, with every symlink resolved, in REPLY.
 canonical_dir() {
-	local dir=$1
-
-	if [[ -z ${realdir[$dir]+set} ]]; then
-		realdir[$dir]=$(realpath -e -- "$dir")
-	fi
-	REPLY=${realdir[$dir]}
+	[[ -n ${realdir[$1]+set} ]] || realdir[$1]=$(realpath -e -- "$1")
+	REPLY=${realdir[$1]}
 }
 
 # Queue host path $1 for copying to the same path in the image.  Its
-# directory is resolved (the image has the same top-level symlinks); if the
-# file itself is a symlink, the link is kept and its target queued too, so
-# that sh -> dash and libfoo.so.1 -> libfoo.so.1.2.3 work as on the host.
+# directory is resolved (the image has the same top-level symlinks); a
+# symlink is kept and its target queued too, so that sh -> dash and
+# libfoo.so.1 -> libfoo.so.1.2.3 work as on the host.
 queue_path() {
-	local path=$1 dir base target
+	local path=$1 dir target
 
 	[[ -e $path ]] || die "$path: no such file"
 	[[ $path == /* ]] || path=$PWD/$path
 	canonical_dir "${path%/*}/"
 	dir=${REPLY%/}
-	base=${path##*/}
-	path=$dir/$base
+	path=$dir/${path##*/}
 	[[ -z ${copied[$path]+set} ]] || return 0
 	copied[$path]=1
 	files+=("$path")
-	if [[ -L $path ]]; then
-		target=$(readlink -- "$path")
-		[[ $target == /* ]] || target=$dir/$target
-		queue_path "$target"
-	fi
+	[[ -L $path ]] || return 0
+	target=$(readlink -- "$path")
+	[[ $target == /* ]] || target=$dir/$target
+	queue_path "$target"
 }
 
 # Is $1 an ELF file?  Read the 4-byte magic without starting a process.
@@ -238,28 +176,27 @@ is_elf() {
 	[[ $magic == $'\x7fELF' ]]
 }
 
-# Find program $1 on the host: a path as given, or a name in SEARCH_DIRS.
+# Find program $1 on the host, in REPLY: a path as given, or a name in
+# SEARCH_DIRS.
 find_prog() {
-	local name=$1 dir
+	local dir
 
-	if [[ $name == */* ]]; then
+	if [[ $1 == */* ]]; then
 		# A shared object loaded with dlopen(3) need not be executable.
-		[[ -f $name ]] && { [[ -x $name ]] || is_elf "$name"; } || return 1
-		REPLY=$name
+		[[ -f $1 ]] && { [[ -x $1 ]] || is_elf "$1"; } || return 1
+		REPLY=$1
 		return 0
 	fi
 	for dir in "${SEARCH_DIRS[@]}"; do
-		if [[ -f $dir/$name && -x $dir/$name ]]; then
-			REPLY=$dir/$name
-			return 0
-		fi
+		REPLY=$dir/$1
+		[[ ! -f $REPLY || ! -x $REPLY ]] || return 0
 	done
 	return 1
 }
 
 # Note that the program file $1 is in the image: a dynamic ELF file needs
-# its libraries, and a script needs its interpreter ("#!/usr/bin/env bash"
-# needs env and bash).
+# its libraries, and a script its interpreter ("#!/usr/bin/env bash" needs
+# env and bash).
 need_runtime() {
 	local file line interp arg
 
@@ -308,37 +245,31 @@ queue_programs() {
 		find_prog "$name" || die "--add $name: program not found"
 		add_program "$REPLY"
 	done
+	# The extra programs are copied by name into /usr/local/bin: what
+	# they need is found at their path here (a static one needs nothing).
+	for name in "${extras[@]}"; do
+		[[ -f $name ]] || die "$name: no such file"
+		need_runtime "$name"
+	done
 }
 
 # Ask the dynamic loader which libraries the programs need (one ldd run for
-# all of them) and queue each, with the loader itself.
+# all of them) and queue each, with the loader itself ("/lib64/ld-linux-
+# x86-64.so.2 (0x...)"); the vDSO is the kernel's.
 queue_libraries() {
-	local line file="" first rest lib
+	local line file="" first arrow lib
 
 	((${#elves[@]})) || return 0
 	while IFS= read -r line; do
+		read -r first arrow lib _ <<<"$line"
 		if [[ $line != $'\t'* ]]; then
 			file=${line%:}
-			continue
-		fi
-		read -r first rest <<<"$line"
-		lib=""
-		case $rest in
-		"=> not found"*)
+		elif [[ $arrow == "=>" && $lib == not ]]; then
 			die "${file:-${elves[0]}}: library $first not found"
-			;;
-		"=> /"*)
-			lib=${rest#=> }
-			lib=${lib%% *}
-			;;
-		*)
-			# The loader ("/lib64/ld-linux-x86-64.so.2 (0x...)")
-			# and the vDSO, which the kernel provides.
-			[[ $first == /* ]] && lib=$first
-			;;
-		esac
-		if [[ -n $lib ]]; then
+		elif [[ $arrow == "=>" && $lib == /* ]]; then
 			queue_path "$lib"
+		elif [[ $arrow != "=>" && $first == /* ]]; then
+			queue_path "$first"
 		fi
 	done < <(ldd "${elves[@]}" 2>&1 || true)
 }
@@ -348,15 +279,12 @@ queue_support_files() {
 
 	for term in "${TERMINALS[@]}"; do
 		for dir in "${TERMINFO_DIRS[@]}"; do
-			if [[ -f $dir/${term:0:1}/$term ]]; then
-				queue_path "$dir/${term:0:1}/$term"
-				break
-			fi
+			[[ -f $dir/${term:0:1}/$term ]] || continue
+			queue_path "$dir/${term:0:1}/$term"
+			break
 		done
 	done
-	if [[ -d $LOCALE_DIR ]]; then
-		trees+=("$LOCALE_DIR")
-	fi
+	[[ ! -d $LOCALE_DIR ]] || trees+=("$LOCALE_DIR")
 }
 
 # The skeleton: merged-/usr symlinks like the host's, and the mount points.
@@ -364,13 +292,10 @@ make_skeleton() {
 	local link target dir
 
 	for link in "${TOP_LINKS[@]}"; do
-		if [[ -L $link ]]; then
-			target=$(readlink -- "$link")
-			ln -s -- "$target" "$work$link"
-			if [[ $target != /* ]]; then
-				mkdir -p -- "$work/$target"
-			fi
-		fi
+		[[ -L $link ]] || continue
+		target=$(readlink -- "$link")
+		ln -s -- "$target" "$work$link"
+		[[ $target == /* ]] || mkdir -p -- "$work/$target"
 	done
 	for dir in "${IMAGE_DIRS[@]}"; do
 		mkdir -p -- "$work/$dir"
@@ -382,10 +307,9 @@ make_skeleton() {
 copy_files() {
 	local tree extra
 
-	# --parents recreates each host path under the image; the
-	# directories in it are already canonical, so no top-level symlink
-	# is replaced by a directory.  Without --preserve=mode, set-user-ID
-	# bits (mount, umount) are dropped: the image needs none.
+	# --parents recreates each host path, whose directories are canonical:
+	# no top-level symlink is replaced by a directory.  Without
+	# --preserve=mode, set-user-ID bits (mount) are dropped: none is needed.
 	note "copying ${#files[@]} files"
 	cp -P --parents --preserve=timestamps -- "${files[@]}" "$work/"
 	for tree in "${trees[@]}"; do
@@ -395,61 +319,31 @@ copy_files() {
 		cp -R -P --parents --preserve=timestamps -- "$REPLY" "$work/"
 	done
 	for extra in "${extras[@]}"; do
-		[[ -f $extra ]] || die "$extra: no such file"
 		note "extra ${extra##*/} -> /usr/local/bin"
 		cp --preserve=timestamps -- "$extra" "$work/usr/local/bin/"
 		chmod 0755 "$work/usr/local/bin/${extra##*/}"
 	done
 }
 
-# Extra programs are copied by name into /usr/local/bin, so their libraries
-# are found before the copy (a static one needs none).
-queue_extra_runtime() {
-	local extra
-
-	for extra in "${extras[@]}"; do
-		[[ -f $extra ]] || die "$extra: no such file"
-		need_runtime "$extra"
-	done
-}
-
 write_etc() {
 	local etc=$work/etc host_os=unknown
 
-	if [[ -r /etc/os-release ]]; then
-		host_os=$(. /etc/os-release && echo "${PRETTY_NAME:-unknown}")
-	fi
+	[[ ! -r /etc/os-release ]] || host_os=$(. /etc/os-release && echo "${PRETTY_NAME:-unknown}")
 	cat >"$etc/os-release" <<EOF
 NAME="containers from scratch"
 ID=$IMAGE_ID
 PRETTY_NAME="containers-from-scratch image (programs copied from $host_os)"
 EOF
-	cat >"$etc/passwd" <<'EOF'
-root:x:0:0:root:/root:/bin/bash
-nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
-EOF
-	cat >"$etc/group" <<'EOF'
-root:x:0:
-nogroup:x:65534:
-EOF
-	cat >"$etc/hosts" <<'EOF'
-127.0.0.1	localhost
-127.0.1.1	container
-::1		localhost ip6-localhost ip6-loopback
-EOF
-	cat >"$etc/nsswitch.conf" <<'EOF'
-# Only local files: the image has no other name service.
-passwd:    files
-group:     files
-shadow:    files
-hosts:     files
-networks:  files
-protocols: files
-services:  files
-EOF
-	cat >"$etc/fstab" <<'EOF'
-# The container tool mounts /proc, /sys and /dev itself.
-EOF
+	printf '%s\n' 'root:x:0:0:root:/root:/bin/bash' \
+		'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' >"$etc/passwd"
+	printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"$etc/group"
+	printf '%s\n' $'127.0.0.1\tlocalhost' $'127.0.1.1\tcontainer' \
+		$'::1\t\tlocalhost ip6-localhost ip6-loopback' >"$etc/hosts"
+	{
+		echo '# Only local files: the image has no other name service.'
+		printf '%-10s files\n' passwd: group: shadow: hosts: networks: protocols: services:
+	} >"$etc/nsswitch.conf"
+	echo '# The container tool mounts /proc, /sys and /dev itself.' >"$etc/fstab"
 	# mount(8) and df(1) read the kernel's table, as on any modern system.
 	ln -s ../proc/self/mounts "$etc/mtab"
 	cat >"$etc/profile" <<'EOF'
@@ -478,44 +372,25 @@ EOF
 check_dest() {
 	local abs mountpoint _
 
-	if [[ -e $dest && ! -d $dest ]]; then
-		die "$dest exists and is not a directory"
+	[[ ! -e $dest || -d $dest ]] || die "$dest exists and is not a directory"
+	[[ -d $dest ]] || return 0
+	if [[ -n $(ls -A -- "$dest") && ! -e $dest/.built ]] &&
+		! grep -qx "ID=$IMAGE_ID" "$dest/etc/os-release" 2>/dev/null; then
+		die "$dest is not empty and is not an image made by this script; refusing to replace it"
 	fi
-	if [[ -d $dest ]]; then
-		if [[ -n $(ls -A -- "$dest") && ! -e $dest/.built ]] &&
-			! grep -qx "ID=$IMAGE_ID" "$dest/etc/os-release" 2>/dev/null; then
-			die "$dest is not empty and is not an image made by this script; refusing to replace it"
-		fi
-		abs=$(realpath -e -- "$dest")
-		while read -r _ _ _ _ mountpoint _; do
-			mountpoint=$(printf '%b' "$mountpoint")
-			if [[ $mountpoint == "$abs" || $mountpoint == "$abs"/* ]]; then
-				die "$mountpoint is mounted inside $dest; unmount it first (umount -R $mountpoint)"
-			fi
-		done </proc/self/mountinfo
-	fi
-}
-
-# Rename the finished image into place: DEST never holds a half-built image.
-swap_in() {
-	local parent name
-
-	parent=$(dirname -- "$dest")
-	name=$(basename -- "$dest")
-	if [[ -d $dest ]]; then
-		old=$(mktemp -d -- "$parent/.$name.old.XXXXXX")
-		mv -T -- "$dest" "$old/image"
-	fi
-	mv -T -- "$work" "$dest"
-	work=""
-	cleanup
-	old=""
+	abs=$(realpath -e -- "$dest")
+	while read -r _ _ _ _ mountpoint _; do
+		mountpoint=$(printf '%b' "$mountpoint")
+		[[ $mountpoint != "$abs" && $mountpoint != "$abs"/* ]] ||
+			die "$mountpoint is mounted inside $dest; unmount it first (umount -R $mountpoint)"
+	done </proc/self/mountinfo
 }
 
 # The dynamic loader's cache: without /etc/ld.so.cache every program
 # started in the image probes some forty directories before it finds libc.
 write_ld_cache() {
-	local conf
+	local conf ldconfig
+
 	if [[ -d /etc/ld.so.conf.d ]]; then
 		mkdir -p -- "$work/etc/ld.so.conf.d"
 		for conf in /etc/ld.so.conf.d/*.conf; do
@@ -523,15 +398,10 @@ write_ld_cache() {
 		done
 		echo 'include /etc/ld.so.conf.d/*.conf' >"$work/etc/ld.so.conf"
 	fi
-	# A normal user's PATH on Debian lacks /sbin and /usr/sbin, where
+	# A normal user's PATH on Debian lacks /usr/sbin and /sbin, where
 	# ldconfig lives: look there too, and never build an image without it.
-	local ldconfig dir
-	ldconfig=$(command -v ldconfig || true)
-	for dir in /usr/sbin /sbin /usr/bin /bin; do
-		[[ -n $ldconfig ]] && break
-		[[ -x $dir/ldconfig ]] && ldconfig=$dir/ldconfig
-	done
-	[[ -n $ldconfig ]] || die "no ldconfig (in PATH, /usr/sbin or /sbin): the image would have no loader cache"
+	ldconfig=$(PATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin command -v ldconfig) ||
+		die "no ldconfig (in PATH, /usr/sbin or /sbin): the image would have no loader cache"
 	"$ldconfig" -r "$work" || die "$ldconfig -r $work failed"
 }
 
@@ -541,9 +411,7 @@ main() {
 	parse_args "$@"
 	check_dest
 	have ldd || die "ldd not found (Debian package libc-bin)"
-
 	queue_programs
-	queue_extra_runtime
 	queue_libraries
 	queue_support_files
 
@@ -554,14 +422,21 @@ main() {
 	trap 'exit 130' INT TERM
 	work=$(mktemp -d -- "$parent/.$name.new.XXXXXX")
 	chmod 0755 "$work"
-
 	make_skeleton
 	copy_files
 	write_etc
 	write_ld_cache
 	# The stamp goes last: its presence means the image is complete.
 	touch "$work/.built"
-	swap_in
+	# Renamed into place, DEST is the old image, briefly none, or the new.
+	if [[ -d $dest ]]; then
+		old=$(mktemp -d -- "$parent/.$name.old.XXXXXX")
+		mv -T -- "$dest" "$old/image"
+	fi
+	mv -T -- "$work" "$dest"
+	work=""
+	cleanup
+	old=""
 	note "built $dest ($(du -sh -- "$dest" | cut -f1)) in $((SECONDS - start))s"
 }
 

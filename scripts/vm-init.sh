@@ -2,39 +2,18 @@
 #
 # vm-init.sh - the /init of the test VM that scripts/test-vm.sh boots.
 #
-# The kernel unpacks the initramfs into its "rootfs" filesystem and runs this
-# script as PID 1.  It has two jobs, in two passes:
-#
-#   1. In the initramfs: copy everything into a tmpfs and switch_root into
-#      it.  The stages use pivot_root(2), which fails with EINVAL while the
-#      current root is the initramfs rootfs: that filesystem has no parent
-#      mount to pivot away from.  A tmpfs root, like a disk root, works.
-#   2. In the tmpfs: mount what a systemd host has (proc, sysfs, devtmpfs,
-#      devpts, and cgroup2 alone at /sys/fs/cgroup: a pure v2 hierarchy),
-#      load overlayfs and loop, run the bats suite, print one result
-#      line, power off.
-#
-# The host reads these lines from the serial console:
+# As PID 1, in two passes (docs/test-vm.md): in the initramfs, copy it into
+# a tmpfs and switch_root there (pivot_root(2), which the stages use, fails
+# with EINVAL on the initramfs); in the tmpfs, mount what a systemd host
+# has, with cgroup2 alone at /sys/fs/cgroup, load the modules, run the
+# suite or the job /test-vm/mode names (files from add_vm_files in
+# test-vm.sh), and power off.  The host reads from the serial console:
 #   test-vm: init started          the kernel booted and ran us
 #   TEST-VM-RESULT: PASS           the suite passed
 #   TEST-VM-RESULT: FAIL rc=N      tests/run exited with N
 #   TEST-VM-RESULT: ERROR ...      the VM could not even run the suite
 #
-# Files that test-vm.sh puts into the initramfs besides the programs:
-#   /repo             a copy of the work tree (stages, tests, rootfs/)
-#   /test-vm/modules  overlay.ko, loop.ko and veth.ko, where the kernel has them as modules
-#   /test-vm/args     the arguments for tests/run, one per line
-#   /test-vm/wait-scale  CFS_TEST_WAIT_SCALE for the suite, if set
-#   /test-vm/min-stage   CFS_TEST_MIN_STAGE for the suite, if set
-#   /test-vm/mode     "bench RUNS [FALLBACK]" (make bench-vm), "docs FILE..."
-#                     (make docs-check-vm) or "grade" (make grade VM=1)
-#                     instead of the suite
-#   /test-vm/grade    for "grade": the submission's container and main.c,
-#                     "settings" (N TEST_TIMEOUT GRADE_TIMEOUT) and "args"
-# For arm64, /repo has no rootfs/: finish_guest builds it in here.
-#
-# See: switch_root(8), pivot_root(2), cgroups(7), ramfs-rootfs-initramfs
-# (the kernel's Documentation/filesystems), bats(1)
+# See: switch_root(8), pivot_root(2), cgroups(7), bats(1)
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TERM=dumb LANG=C.UTF-8
@@ -71,10 +50,9 @@ mount_fs() {
 		die "mount $type on $target"
 }
 
-# Pass 1: copy the initramfs into a tmpfs and make that the root.
-# busybox switch_root deletes the initramfs files as it goes (freeing their
-# memory), moves the tmpfs onto / and chroots into it, which is what a
-# distribution's initramfs does before it starts the real init.
+# Pass 1: copy the initramfs into a tmpfs and make that the root, as a
+# distribution's initramfs does: busybox switch_root deletes the initramfs
+# files as it goes, moves the tmpfs onto / and chroots into it.
 leave_initramfs() {
 	local entry
 
@@ -105,44 +83,36 @@ mount_system() {
 	mount_fs tmpfs /dev/shm mode=1777
 	mount_fs tmpfs /run mode=0755
 	mount_fs tmpfs /tmp mode=1777
-	# What systemd passes: nsdelegate makes a cgroup namespace a
-	# delegation boundary, memory_recursiveprot as on current hosts.
+	# systemd's options: nsdelegate makes a cgroup namespace a delegation
+	# boundary, and memory_recursiveprot is on on current hosts.
 	mount_fs cgroup2 "$CGROUP" nsdelegate,memory_recursiveprot
 	# Serial lines end in \n only, so that the host sees clean lines.
 	stty -onlcr 2>/dev/null
 }
 
-# Debian builds overlayfs (stage 4's root), loop and veth (the net
-# extension's pairs) as modules, and the initramfs has no modules.dep for
-# modprobe, so load the files themselves; none depends on another module.
-# loop gives the VM the block devices (loop0...) that every real host has
-# and that a test looks for.
+# Debian builds overlayfs, loop and veth as modules, and there is no
+# modules.dep for modprobe: load the files, none of which needs another.
 load_modules() {
 	local ko name
 
 	for ko in "$DATA"/modules/*.ko; do
 		[[ -f $ko ]] || continue
 		name=${ko##*/}
-		name=${name%.ko}
 		# Built in, or loaded already.
-		[[ ! -d /sys/module/$name ]] || continue
+		[[ ! -d /sys/module/${name%.ko} ]] || continue
 		busybox insmod "$ko" || die "insmod $ko (does it match kernel $(uname -r)?)"
 	done
-	if ! grep -qw overlay /proc/filesystems; then
+	grep -qw overlay /proc/filesystems ||
 		say "warning: no overlayfs in this kernel and no overlay.ko given; stage 4 and 5 tests will fail"
-	fi
 }
 
 # The arm64 guest is Debian's packages unpacked without their maintainer
-# scripts (see test-vm.sh): libc-bin's would have written the loader's
-# cache, and the host sent no container image, whose programs must be this
-# guest's own.  Make both here, as "make rootfs" does on a host.
+# scripts: libc-bin's would have written the loader's cache, and the image's
+# programs must be this guest's own.  Make both, as "make rootfs" would.
 finish_guest() {
 	local start=$SECONDS
 
-	if [[ ! -e /etc/ld.so.cache ]]; then
-		ldconfig || die "ldconfig"
-	fi
+	[[ -e /etc/ld.so.cache ]] || ldconfig || die "ldconfig"
 	[[ ! -e $REPO/rootfs/.built ]] || return 0
 	say "building the container image: scripts/mkrootfs.sh rootfs tests/progs/bin/*"
 	(cd "$REPO" && scripts/mkrootfs.sh rootfs tests/progs/bin/*) ||
@@ -156,9 +126,7 @@ describe_vm() {
 	controllers=$(cat "$CGROUP/cgroup.controllers")
 	say "kernel $(uname -r) ($(uname -m)), $(nproc) CPUs, $(free -m | awk '/^Mem:/ { print $2 }') MiB"
 	say "cgroup mode: $(stat -f -c %T "$CGROUP") at $CGROUP (controllers: ${controllers:-none})"
-	if grep -qw overlay /proc/filesystems; then
-		say "overlayfs: available"
-	fi
+	! grep -qw overlay /proc/filesystems || say "overlayfs: available"
 	shopt -s nullglob
 	devices=(/sys/class/block/*)
 	shopt -u nullglob
@@ -166,17 +134,15 @@ describe_vm() {
 	say "block devices: ${devices[*]:-none}"
 }
 
-# make bench-vm: table 1 of the benchmark on this v2 kernel, and the ratio
-# the cgroup v2 start-up is judged by.  Absolute times under TCG mean
-# little; the ratio of two stages measured in the same run does.  The
-# rootless column is left out: it would double the time under emulation,
-# and root's session in the VM has no delegated cgroup for stage 5 either.
+# make bench-vm: table 1 of the benchmark, and the ratio the cgroup v2
+# start-up is judged by: under TCG absolute times mean little, the ratio of
+# two stages timed in one run does.  No rootless column: it would double
+# the time, and root's session here has no delegated cgroup for stage 5.
 run_bench() {
-	local mode runs fallback out rc
-	read -r mode runs fallback <"$DATA/mode"
-	cd "$REPO" || die "cd $REPO"
-	say "running scripts/bench.sh ($mode, $runs runs a row${fallback:+, CONTAINER_FORCE_FALLBACK=$fallback})"
-	rc=0
+	local runs fallback out rc=0
+
+	read -r _ runs fallback <"$DATA/mode"
+	say "running scripts/bench.sh (bench, $runs runs a row${fallback:+, CONTAINER_FORCE_FALLBACK=$fallback})"
 	out=$(CONTAINER_FORCE_FALLBACK=$fallback BENCH_RUNS=$runs BENCH_WARMUP=2 BENCH_IMAGE=0 BENCH_CROWD=0 BENCH_ROOTLESS=0 BENCH_TMPDIR=/tmp scripts/bench.sh 2>&1) || rc=$?
 	printf '%s\n' "$out"
 	awk '$1 == "stage4-rootfs" && !s4 { s4 = $2 + 0 }
@@ -185,20 +151,17 @@ run_bench() {
 	return "$rc"
 }
 
-# make docs-check-vm: the docs' transcripts on this v2 kernel.  docs.sh
-# re-runs every run block of the files named in the mode file whose if=
-# holds here (if=cgroup-v2, and the unmarked ones) and fails if one's
-# output differs from the docs.  A command sent to the background gets 2 s
-# to start instead of 0.5: the CPU is emulated.
-# make docs-update-vm ("docs-update FILE..."): update instead of check, and
-# print each file for test-vm.sh to write back on the host.
+# make docs-check-vm ("docs FILE..."): docs.sh re-runs the files' run blocks
+# whose if= holds here, if=cgroup-v2 among them, and fails on a difference;
+# a command sent to the background gets 2 s to start, the CPU being
+# emulated.  make docs-update-vm ("docs-update FILE..."): update instead,
+# and print each file for test-vm.sh to write back on the host.
 run_docs() {
-	local files=() verb file rc
+	local files=() verb=check file rc
+
 	read -ra files <"$DATA/mode"
-	verb=check
 	[[ ${files[0]} != docs-update ]] || verb=update
 	files=("${files[@]:1}") # after the mode's word
-	cd "$REPO" || die "cd $REPO"
 	say "running scripts/docs.sh $verb ${files[*]}"
 	BG_DELAY=2 BLOCK_TIMEOUT=600 scripts/docs.sh "$verb" "${files[@]}" </dev/null
 	rc=$?
@@ -218,19 +181,15 @@ run_docs() {
 # "TEST-VM-JUNIT: ".  Its status 1 (a test failed) is a grade, not an error.
 run_grade() {
 	local n test_timeout grade_timeout args=() rc
+
 	read -r n test_timeout grade_timeout <"$DATA/grade/settings"
-	if [[ -f $DATA/grade/args ]]; then
-		mapfile -t args <"$DATA/grade/args"
-	fi
-	cd "$REPO" || die "cd $REPO"
+	[[ ! -f $DATA/grade/args ]] || mapfile -t args <"$DATA/grade/args"
 	say "grading stage $n: scripts/grade.sh --trusted ${args[*]}"
 	GRADE_PREBUILT=$DATA/grade/container BATS_TEST_TIMEOUT=$test_timeout GRADE_TIMEOUT=$grade_timeout \
 		scripts/grade.sh --trusted --junit /tmp/grade.xml "${args[@]}" "$n" "$DATA/grade/main.c" \
 		</dev/null 2>&1 | sed -u 's/^/TEST-VM-GRADE: /'
 	rc=${PIPESTATUS[0]}
-	if [[ -f /tmp/grade.xml ]]; then
-		sed 's/^/TEST-VM-JUNIT: /' /tmp/grade.xml
-	fi
+	[[ ! -f /tmp/grade.xml ]] || sed 's/^/TEST-VM-JUNIT: /' /tmp/grade.xml
 	((rc <= 1))
 }
 
@@ -238,61 +197,42 @@ run_grade() {
 run_suite() {
 	local args=() rc start=$SECONDS
 
-	if [[ -f $DATA/args ]]; then
-		mapfile -t args <"$DATA/args"
-	fi
-	# An emulated CPU is slow: the host says by how much to stretch the
-	# suite's waits (tests/helpers.bash).
-	if [[ -f $DATA/wait-scale ]]; then
-		CFS_TEST_WAIT_SCALE=$(cat "$DATA/wait-scale")
-		export CFS_TEST_WAIT_SCALE
-	fi
-	# An emulated CPU runs a test several times slower than the host: a
-	# longer time limit than make test's (tests/run).
-	export BATS_TEST_TIMEOUT=$((300 * ${CFS_TEST_WAIT_SCALE:-1}))
-	# Only the stages whose checks depend on cgroup v2 (test-vm.sh).
-	if [[ -f $DATA/min-stage ]]; then
-		CFS_TEST_MIN_STAGE=$(cat "$DATA/min-stage")
-		export CFS_TEST_MIN_STAGE
+	[[ ! -f $DATA/args ]] || mapfile -t args <"$DATA/args"
+	# The host's CFS_TEST_WAIT_SCALE, how much slower this CPU is, and
+	# CFS_TEST_MIN_STAGE (tests/helpers.bash); a time limit to match.
+	# shellcheck source=/dev/null
+	. "$DATA/env"
+	export BATS_TEST_TIMEOUT=$((300 * CFS_TEST_WAIT_SCALE))
+	((CFS_TEST_MIN_STAGE == 1)) ||
 		say "checking stage $CFS_TEST_MIN_STAGE and later only: make test checked the others on the host"
-	fi
-	cd "$REPO" || die "cd $REPO"
 	if ((!${#args[@]})); then
 		# Every test but those tagged toolchain: they compile C, read ldd,
-		# run node or newuidmap, and the VM has none of these (the host
-		# runs them).
+		# run node or newuidmap, which the VM lacks (the host runs them).
 		args=(--filter-tags '!toolchain' tests)
 	fi
 	say "running tests/run ${args[*]}"
-	if [[ -x tests/run ]]; then
-		tests/run "${args[@]}" </dev/null
-	else
-		bats --tap "${args[@]:-tests}" </dev/null
-	fi
+	tests/run "${args[@]}" </dev/null
 	rc=$?
 	say "suite took $((SECONDS - start))s"
 	return "$rc"
 }
 
 main() {
-	local rc
+	local mode=suite rc
 
-	if [[ ${1:-} != switched ]]; then
-		leave_initramfs
-	fi
+	[[ ${1:-} == switched ]] || leave_initramfs
 	mount_system
 	load_modules
 	finish_guest
 	describe_vm
-	if [[ -f $DATA/mode ]] && grep -q '^bench' "$DATA/mode"; then
-		run_bench
-	elif [[ -f $DATA/mode ]] && grep -q '^docs' "$DATA/mode"; then
-		run_docs
-	elif [[ -f $DATA/mode ]] && grep -q '^grade' "$DATA/mode"; then
-		run_grade
-	else
-		run_suite
-	fi
+	cd "$REPO" || die "cd $REPO"
+	[[ ! -f $DATA/mode ]] || read -r mode _ <"$DATA/mode"
+	case $mode in
+	bench*) run_bench ;;
+	docs*) run_docs ;;
+	grade*) run_grade ;;
+	*) run_suite ;;
+	esac
 	rc=$?
 	if ((rc == 0)); then
 		echo "TEST-VM-RESULT: PASS"
