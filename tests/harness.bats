@@ -12,7 +12,7 @@ load helpers
 
 @test "harness: a test that hangs fails by name within its limit, and the next test runs" {
 	# A tenth of this suite's own limit: 3 s on the host, 30 s in the
-	# emulated VM (make test-vm), where even the test after the hangs,
+	# emulated VM (make test-vm FULL=1), where even the test after the hangs,
 	# one `run true` and its teardown, takes more than 3 s.
 	local limit=$((BATS_TEST_TIMEOUT / 10 > 3 ? BATS_TEST_TIMEOUT / 10 : 3)) start elapsed
 	start=$SECONDS

@@ -234,7 +234,7 @@ load helpers
 	mkdir -p "$tree/scripts"
 	cp "$REPO/scripts/copies-allowed.txt" "$tree/scripts/"
 	# Every stage, even where the suite checks only the later ones (make
-	# test-vm): the copy check compares them all.
+	# test-vm FULL=1): the copy check compares them all.
 	for ((n = 1; n <= LAST_STAGE; n++)); do
 		mkdir -p "$tree/$(stage_dir "$n")"
 		cp "$REPO/$(stage_dir "$n")"/*.[ch] "$tree/$(stage_dir "$n")/"
