@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # debian-image.sh - a real image that no one here wrote: Debian 12 minbase
-# with python3 and procps, as a tarball, made once by mmdebstrap and kept.
+# with python3 and procps, a tarball made once by mmdebstrap, for
+# tests/debian.bats and scripts/oracle.sh.
 #
 # Usage: scripts/debian-image.sh      prints the tarball's path
 #
-# For tests/debian.bats and scripts/oracle.sh.  The first call builds it as
-# root (mmdebstrap's root mode keeps the owners; about 80 s and 60 MB from
-# Debian's archive) into .cache/images/, which make clean removes.
-#
+# The first call builds it, as root (to keep the owners), in about 80 s and
+# 60 MB from Debian's archive, into .cache/images/ (make clean removes it).
 # Exit status: 0 with the path on stdout; 3 with one line on stderr when it
-# cannot be made here (no mmdebstrap, Debian's archive out of reach), for
-# the caller to take as a skip or a failure; 1 on any other error.
+# cannot be made here (no mmdebstrap, no archive), for the caller to take
+# as a skip or a failure; 1 on any other error.
 #
 # See: mmdebstrap(1), docs/04-rootfs.md ("Other images")
 set -euo pipefail

@@ -1,11 +1,10 @@
 # shellcheck shell=bash
-# lib.sh - what every script in scripts/ needs to know, said once.  Sourced:
-#   # shellcheck source=scripts/lib.sh
-#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# It sets repo (the top of the repository) and STAGES (the stage directories
-# in teaching order, from scripts/stages.txt, which the Makefile and the
-# suites read too) and defines the functions below.  PROG, set before
-# sourcing, names the script in messages; DIE_STATUS=2: die is bad usage.
+# lib.sh - what every script in scripts/ needs to know, said once; sourced
+# with `source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"`.  It sets repo (the
+# top of the repository) and STAGES (the stage directories in teaching
+# order, from scripts/stages.txt, which the Makefile and the suites read
+# too) and defines the functions below.  PROG, set before sourcing, names
+# the script in messages; DIE_STATUS=2: die is bad usage.
 
 # shellcheck disable=SC2034 # both are for the scripts that source this
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

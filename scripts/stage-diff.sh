@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
 # stage-diff.sh - the step from one stage to the next, as a unified diff:
-# the lesson in its smallest form.
+# the lesson in its smallest form, which scripts/docs.sh quotes in the docs.
 #
-# Usage:
-#   scripts/stage-diff.sh            every step: 1->2, 2->3, ... (make diff)
-#   scripts/stage-diff.sh STAGE      the step into STAGE (make diff STAGE=N)
-#   scripts/stage-diff.sh FROM TO    any two stages
+# Usage: scripts/stage-diff.sh [STAGE | FROM TO]        (make diff [STAGE=N])
+#   no argument: every step, 1->2, 2->3, ...; STAGE: the step into STAGE;
+#   FROM TO: any two stages.  A stage is its directory or its number.
 #
-# A stage is named by its directory (stage3-mount) or its number (3).  Each
-# *.c and *.h of either stage takes part, main.c first; a file that only one
-# has is shown as new (from /dev/null) or removed.  No timestamps (--label):
-# the output depends only on the files, and scripts/docs.sh quotes it in the
-# docs.  At a terminal it goes through $PAGER (default: less -FRX, if
-# installed).  Exit status: 0 when the diff was printed (even if the files
-# differ), 2 on a bad argument or a missing stage.
+# Every *.c and *.h of either stage takes part, main.c first; a file only
+# one has is new (from /dev/null) or removed.  No timestamps: the output
+# depends only on the files.  At a terminal it goes through $PAGER
+# (default: less -FRX, if installed).  Exit status: 0 when the diff was
+# printed (even if the files differ), 2 on a bad argument or a missing stage.
 set -euo pipefail
 
 DIE_STATUS=2
