@@ -58,39 +58,31 @@ fi
 # shellcheck disable=SC2016 # JavaScript, not shell
 js='
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { JSDOM } from "jsdom";
-const dom = new JSDOM("<!DOCTYPE html><body></body>");
-globalThis.window = dom.window;
-globalThis.document = dom.window.document;
+const { window } = new JSDOM("<!DOCTYPE html><body></body>");
+Object.assign(globalThis, { window, document: window.document });
 const { default: mermaid } = await import("mermaid");
 mermaid.initialize({ startOnLoad: false });
 let n = 0, bad = 0;
 for (const file of process.argv.slice(1)) {
-	const path = file.startsWith("/") ? file : process.env.REPO + "/" + file;
-	const lines = readFileSync(path, "utf8").split("\n");
+	const lines = readFileSync(resolve(process.env.REPO, file), "utf8").split("\n");
 	let fence = 0, body = null, start = 0;
-	for (let i = 0; i < lines.length; i++) {
-		const m = /^ {0,3}(`{3,})(.*)$/.exec(lines[i]);
+	for (const [i, line] of lines.entries()) {
+		const m = /^ {0,3}(`{3,})(.*)$/.exec(line);
 		if (!fence && m) {
 			fence = m[1].length;
 			if (m[2].trim() === "mermaid") { body = []; start = i + 1; }
-			continue;
-		}
-		if (fence && m && m[1].length >= fence && m[2].trim() === "") {
+		} else if (fence && m && m[1].length >= fence && m[2].trim() === "") {
 			if (body) {
 				n++;
-				try {
-					await mermaid.parse(body.join("\n"));
-				} catch (e) {
+				await mermaid.parse(body.join("\n")).catch((e) => {
 					bad++;
-					const msg = String(e.message || e).split("\n").join(" | ");
-					console.error(`mermaid-check: ${file}:${start}: ${msg}`);
-				}
+					console.error(`mermaid-check: ${file}:${start}: ${String(e.message || e).split("\n").join(" | ")}`);
+				});
 			}
 			fence = 0; body = null;
-			continue;
-		}
-		if (body) body.push(lines[i]);
+		} else if (body) body.push(line);
 	}
 }
 console.log(`mermaid-check: ${bad ? "FAILED, " + bad + " of " : ""}${n} diagrams${bad ? " do not parse" : " parse"}`);
