@@ -14,12 +14,10 @@
 #
 # The owners suit whoever runs it: root keeps the tarball's; a user with
 # subordinate ids and newuidmap gets them shifted as the stages map that
-# user rootless (owner 0 is the user, owner N is START+N-1, as rootless
-# podman does); any other user owns every file.  It lists the tarball first
-# and refuses it whole, unpacking nothing, if a member would land outside
-# DEST; it leaves out device nodes and OCI whiteouts, and names them; and it
-# unpacks so that a tarball changed since the listing cannot get out either
-# (docs/04-rootfs.md, "Other images", says how).
+# user rootless (as rootless podman does); any other user owns every file.
+# A member that would land outside DEST makes it refuse the whole tarball;
+# device nodes and OCI whiteouts are left out; and the unpack is safe even
+# if the tarball changed since (docs/04-rootfs.md, "Other images").
 #
 # See: tar(1), user_namespaces(7), newuidmap(1), subuid(5), docs/04-rootfs.md
 set -euo pipefail
@@ -196,9 +194,8 @@ else
 fi
 
 # in_userns CMD...: CMD as root of a new user namespace with the stages'
-# map, which newuidmap and newgidmap write from out here once unshare(1)
-# has made it; only then does CMD run, as uid 0 with every capability
-# inside (and none outside).
+# map, written from out here once unshare(1) has made it; only then does
+# CMD run, as uid 0 with every capability inside (and none outside).
 in_userns() {
 	coproc ns {
 		# shellcheck disable=SC2016 # expanded by that bash
