@@ -290,11 +290,9 @@ sources_for() {
 	if [[ $doc == docs/extensions/*.md && -f docs/extensions/${base%.md}.patch ]]; then
 		ls "build/ext-${base%.md}/tree/${STAGES[-1]}"/*.c
 	elif [[ $base =~ ^0([1-9])-(.*)\.md$ ]]; then
-		local dir=stage${BASH_REMATCH[1]}-${BASH_REMATCH[2]} c
+		local dir=stage${BASH_REMATCH[1]}-${BASH_REMATCH[2]}
 		echo "$dir/main.c"
-		for c in "$dir"/*.c; do
-			[[ $c == "$dir/main.c" ]] || echo "$c"
-		done
+		printf '%s\n' "$dir"/*.c | grep -vxF "$dir/main.c" || true
 	else
 		for n in "${STAGES[@]}"; do
 			[[ -f $n/main.c ]] && ls "$n"/*.c
@@ -341,9 +339,7 @@ check_prose() {
 	[[ $(basename "$file") == 0[1-9]-*.md ]] || where="any stage's main.c, common/ or tests/progs/"
 	while IFS=$'\t' read -r lineno kind value; do
 		case $kind in
-		line)
-			problem "$file" "$lineno" "refers to a line number; name the function instead"
-			;;
+		line) problem "$file" "$lineno" "refers to a line number; name the function instead" ;;
 		func)
 			nfuncs=$((nfuncs + 1))
 			for src in "${srcs[@]}" ""; do
