@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
 # debian-image.sh - a real image that no one here wrote: Debian 12 minbase
-# with python3 and procps, as a tarball, made once by mmdebstrap and kept.
+# with python3 and procps, a tarball made once by mmdebstrap, for
+# tests/debian.bats and scripts/oracle.sh.
 #
 # Usage: scripts/debian-image.sh      prints the tarball's path
 #
-# tests/debian.bats and scripts/oracle.sh run on it.  It is built the first
-# time (about 80 s and 60 MB of downloads from Debian's archive) into
-# .cache/images/, which make clean removes; later calls print the same path
-# at once.  Needs root (mmdebstrap's root mode keeps the owners) and
-# mmdebstrap (apt-get install mmdebstrap).
-#
+# The first call builds it, as root (to keep the owners), in about 80 s and
+# 60 MB from Debian's archive, into .cache/images/ (make clean removes it).
 # Exit status: 0 with the path on stdout; 3 with one line on stderr when it
-# cannot be made here (no mmdebstrap, Debian's archive out of reach): the
-# caller decides whether that is a skip or a failure; 1 on any other error.
+# cannot be made here (no mmdebstrap, no archive), for the caller to take
+# as a skip or a failure; 1 on any other error.
 #
 # See: mmdebstrap(1), docs/04-rootfs.md ("Other images")
 set -euo pipefail
@@ -26,24 +23,18 @@ MIRROR_HOST=deb.debian.org
 CACHE=$repo/.cache/images
 TARBALL=$CACHE/debian-$SUITE-minbase.tar
 
-cannot() {
-	echo "$PROG: $*" >&2
-	exit 3
-}
-
 if [[ -s $TARBALL ]]; then
 	echo "$TARBALL"
 	exit 0
 fi
 [[ $(id -u) -eq 0 ]] || die "mmdebstrap needs root here, to keep the image's owners"
-have mmdebstrap || cannot "no mmdebstrap, so no Debian image (apt-get install mmdebstrap)"
+have mmdebstrap || DIE_STATUS=3 die "no mmdebstrap, so no Debian image (apt-get install mmdebstrap)"
 # One TCP connection tells an offline laptop from a broken build.
 timeout 10 bash -c "exec 3<>/dev/tcp/$MIRROR_HOST/80" 2>/dev/null ||
-	cannot "Debian's archive ($MIRROR_HOST) cannot be reached from here, so no Debian image"
+	DIE_STATUS=3 die "Debian's archive ($MIRROR_HOST) cannot be reached from here, so no Debian image"
 
 mkdir -p -- "$CACHE"
-# Under a temporary name, renamed when whole: an interrupted build leaves
-# no tarball that looks finished.
+# Renamed when whole: an interrupted build leaves no tarball that looks done.
 partial=$CACHE/.partial-$$.tar
 trap 'rm -f -- "$partial"' EXIT
 start=$SECONDS

@@ -1,33 +1,25 @@
 #!/usr/bin/env bash
-# docs-runner.sh - the sandbox's side of one run block of scripts/docs.sh.
-#
-# docs.sh starts it as root in `unshare --mount --propagation private --uts`,
-# with a clean environment:
+# docs-runner.sh - the sandbox's side of one run block of scripts/docs.sh,
+# which runs it as root, with a clean environment, in new mount and UTS
+# namespaces (`unshare --mount --propagation private --uts`):
 #
 #   docs-runner.sh DIR
 #
-# DIR holds the block's commands, cmd.1 ... cmd.N, and "count" (N); each
-# command's stdout and stderr go to out.K there.  From the environment:
-# REPO (the real checkout), SANDBOX_REPO (where the transcripts see it),
-# SANDBOX_HOSTNAME and BG_DELAY.  docs.sh's header says what the sandbox is
-# and why.
-#
-# No `set -euo pipefail` here, unlike every other script: the commands are a
-# reader's, and run as in the reader's shell, where a failing command, an
-# unset variable or a failing pipe stage does not end the session.
+# DIR holds the commands, cmd.1 ... cmd.N, and "count" (N); command K's
+# stdout and stderr go to out.K there.  From the environment: REPO (the
+# real checkout), SANDBOX_REPO (where the transcripts see it),
+# SANDBOX_HOSTNAME and BG_DELAY.  No `set -euo pipefail`: the commands are
+# a reader's, and run as in the reader's shell, which a failure does not end.
 
-# The scratch directory and the repository may be under /tmp or /home,
-# which are covered next: keep a way to them.
+# DIR and the repository may be under /tmp or /home, covered next.
 exec 3<"$1" 4<"$REPO" || exit 1
 dir=/proc/$$/fd/3
 n=$(cat "$dir/count")
 
-# The transcripts are written as a reader types them, with sudo, and run
-# that way: a real sudo, with the reader's sudoers.  Two things are the
-# sandbox's own, in its mount namespace only: /etc/hosts names the
-# sandbox's hostname, as a reader's machine names its own (or sudo prints
-# "unable to resolve host" before every command), and sudo keeps
-# DOCS_RUN_MARK, by which docs.sh finds what a block left running.
+# The commands use the real sudo, with the reader's sudoers; in this mount
+# namespace only, sudo keeps DOCS_RUN_MARK (by which docs.sh finds what a
+# block left running), and /etc/hosts names the sandbox's hostname (or sudo
+# prints "unable to resolve host" before every command).
 if ! command -v sudo >/dev/null; then
 	echo "docs-runner: sudo is not installed; the transcripts use it as a reader does (apt-get install sudo)" >&2
 	exit 1
@@ -40,6 +32,8 @@ mkdir "$dir/sudoers.d" &&
 	{ cat /etc/hosts && printf '127.0.1.1\t%s\n' "$SANDBOX_HOSTNAME"; } >"$dir/hosts" &&
 	mount --bind "$dir/hosts" /etc/hosts || exit 1
 
+# Propagation as on a systemd host, but in new peer groups: no mount
+# reaches the real host.  The repository at the same path in every checkout.
 mount --make-rshared / &&
 	mount -t tmpfs -o mode=1777,size=256m docs-sandbox-tmp /tmp &&
 	mount -t tmpfs -o mode=0755,size=1m docs-sandbox-home /home &&
@@ -51,7 +45,8 @@ exec 4<&-
 unset REPO SANDBOX_REPO SANDBOX_HOSTNAME
 exec </dev/null
 
-# Every job in a process group of its own, so that all of it can be reached.
+# Every job in a process group of its own, so that all of it can be
+# reached: TERM twice, then KILL what is left after 5 s.
 set -m
 stop_jobs() {
 	local pgids sig t

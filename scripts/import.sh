@@ -3,44 +3,21 @@
 #
 # Usage: scripts/import.sh [-h] TARBALL DEST      (make import TAR=FILE DEST=DIR)
 #
-#   TARBALL  a tar archive of a whole root filesystem: `docker export`,
-#            `podman export`, mmdebstrap's output, Alpine's minirootfs, one
-#            OCI layer; plain or compressed with gzip, xz, zstd or bzip2
-#            (told apart by its first bytes, not by its name)
-#   DEST     the image directory to make: it must not exist yet, or be
-#            empty.  Nothing is written anywhere else.
+#   TARBALL  a tar archive of a whole root filesystem (docker or podman
+#            export, mmdebstrap, Alpine's minirootfs, one OCI layer), plain
+#            or compressed with gzip, xz, zstd or bzip2 (told by its first
+#            bytes, not its name)
+#   DEST     the image directory to make: new, or empty.  Nothing is written
+#            anywhere else.
 #
 # Then: ./stage4-rootfs/container run --rootfs DEST /bin/sh
 #
-# Who owns the files depends on who runs it, so that the image works for
-# that person:
-#   - root: as in the tarball (tar --same-owner --numeric-owner).
-#   - a user with subordinate ids (a line in /etc/subuid and /etc/subgid),
-#     and newuidmap: tar runs as root of a user namespace with the map the
-#     stages write when that user runs them rootless ("0 UID 1" and
-#     "1 START COUNT", see common/userns.c).  Owner 0 in the tarball
-#     becomes the user, owner N becomes START+N-1, and inside a rootless
-#     container every file has its owner again: root owns /etc, _apt owns
-#     apt's cache.  This is what rootless podman does with its images.
-#   - any other user: every file is the user's, which is root in a rootless
-#     container; the other owners are lost.
-#
-# It reads the tarball twice.  First it lists it (tar -tv) and refuses the
-# whole tarball, unpacking nothing, if a member would land outside DEST:
-# an absolute name, a name with a `..` component, a name or a hard link
-# that goes through a symbolic link of the archive (a link `x -> /etc`
-# followed by a file `x/passwd` is the classic escape), a relative symbolic
-# link that climbs above the image's root.  An absolute symbolic link is
-# kept: the stages resolve it inside the container's root.  Device nodes
-# are left out, and it says which: every stage makes its own /dev (and an
-# image may not create devices on the host).  An OCI layer's whiteouts
-# (.wh.NAME) are left out too: they delete files of a lower layer, and
-# here there is none.
-# Then it unpacks, in a way that is safe even if the tarball changed since
-# the listing: GNU tar refuses `..` and strips a leading `/` by itself,
-# creates a symbolic link that points away only after every other member,
-# runs without CAP_MKNOD as root, and in a user namespace can make no
-# device at all.
+# The owners suit whoever runs it: root keeps the tarball's; a user with
+# subordinate ids and newuidmap gets them shifted as the stages map that
+# user rootless (as rootless podman does); any other user owns every file.
+# A member that would land outside DEST makes it refuse the whole tarball;
+# device nodes and OCI whiteouts are left out; and the unpack is safe even
+# if the tarball changed since (docs/04-rootfs.md, "Other images").
 #
 # See: tar(1), user_namespaces(7), newuidmap(1), subuid(5), docs/04-rootfs.md
 set -euo pipefail
@@ -49,20 +26,9 @@ export LC_ALL=C
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-usage() {
-	sed -n '/^# Usage:/,/^# Then:/s/^# \{0,1\}//p' "$0"
-}
-
-case ${1:-} in
--h | --help)
-	usage
-	exit 0
-	;;
-esac
-if [[ $# -ne 2 || -z $1 || -z $2 ]]; then
-	echo "$PROG: give a tarball and a new directory: make import TAR=FILE DEST=DIR" >&2
-	exit 2
-fi
+help_if_asked "$@"
+[[ $# -eq 2 && -n $1 && -n $2 ]] ||
+	DIE_STATUS=2 die "give a tarball and a new directory: make import TAR=FILE DEST=DIR"
 tarball=$1
 dest=$2
 
@@ -72,8 +38,6 @@ if [[ -e $dest || -L $dest ]]; then
 	[[ -z $(find "$dest" -mindepth 1 -maxdepth 1 -print -quit) ]] ||
 		die "$dest: not empty: import into a new directory"
 fi
-
-# ---- what the tarball is ----
 
 # The compression, from the magic number at the start of the file; a plain
 # tar archive says "ustar" at byte 257.
@@ -89,33 +53,26 @@ fd377a585a00) zflag=(--xz) zname=xz ;;
 	zflag=() zname=plain
 	;;
 esac
-if [[ $zname != plain ]] && ! have "$zname"; then
+[[ $zname == plain ]] || have "$zname" ||
 	die "$tarball is compressed with $zname, which is not installed (apt-get install $zname)"
-fi
 
-# check_listing: read `tar -tv --quoting-style=c --numeric-owner` and print
-# one line per member that is refused ("refuse NAME: WHY"), per device node
-# left out ("device NAME"), per whiteout left out ("whiteout NAME"), and at
-# the end "ids MAXUID MAXGID" and "entries N".  Names stay C-quoted, as tar
-# printed them, so that any byte in a name shows.
+# check_listing: from `tar -tv --quoting-style=c --numeric-owner`, a line
+# "refuse NAME: WHY", "device NAME" or "whiteout NAME" per member refused or
+# left out, then "ids MAXUID MAXGID" and "entries N".  Names stay C-quoted,
+# so that any byte shows.  An absolute symbolic link is kept: the stages
+# resolve it inside the container's root.
 check_listing() {
 	awk '
-	# The C string starting at position i of $0: sets str (its text, still
-	# escaped) and after (the position just past its closing quote).
-	function cstring(i,    c) {
-		str = ""
-		for (i++; i <= length($0); i++) {
-			c = substr($0, i, 1)
-			if (c == "\\") { str = str c substr($0, i + 1, 1); i++; continue }
-			if (c == "\"") { after = i + 1; return }
-			str = str c
-		}
-		after = i
+	# The C string at position i of $0: sets str (still escaped) and after
+	# (the position just past its closing quote).
+	function cstring(i) {
+		match(substr($0, i), /^"([^"\\]|\\.)*"/)
+		str = substr($0, i + 1, RLENGTH - 2)
+		after = i + RLENGTH
 	}
 	# A name as a clean relative path: no leading ./, no trailing /.
 	function clean(p,    n, part, i, out) {
 		n = split(p, part, "/")
-		out = ""
 		for (i = 1; i <= n; i++)
 			if (part[i] != "" && part[i] != ".")
 				out = out (out == "" ? "" : "/") part[i]
@@ -128,8 +85,7 @@ check_listing() {
 		if (owner[1] + 0 > maxuid) maxuid = owner[1] + 0
 		if (owner[2] + 0 > maxgid) maxgid = owner[2] + 0
 		cstring(index($0, "\""))
-		raw = str
-		name[NR] = clean(raw); kind[NR] = type; shown[NR] = raw; target[NR] = ""
+		name[NR] = clean(str); kind[NR] = type; shown[NR] = str; target[NR] = ""
 		rest = substr($0, after)
 		if (type == "l" && rest ~ /^ -> "/ || type == "h" && rest ~ /^ link to "/) {
 			cstring(after + index(rest, "\"") - 1)
@@ -201,15 +157,13 @@ mapfile -t whiteouts < <(sed -n 's/^whiteout //p' <<<"$report")
 read -r _ maxuid maxgid < <(grep '^ids ' <<<"$report")
 entries=$(sed -n 's/^entries //p' <<<"$report")
 
-# tar matches --exclude against the name as stored.  A left-out name with
-# an escape in it (a newline, a quote) cannot be given back to tar exactly.
+# tar's --exclude takes the name as stored: one with an escape in it (a
+# newline, a quote) cannot be given back exactly.
 excludes=()
 for name in "${devices[@]}" "${whiteouts[@]}"; do
 	[[ $name != *\\* ]] || die "$tarball: a device node or whiteout with an unusual name, $name: nothing unpacked"
 	excludes+=("--exclude=$name")
 done
-
-# ---- who will own the files ----
 
 uid=$(id -u)
 gid=$(id -g)
@@ -240,11 +194,9 @@ else
 fi
 
 # in_userns CMD...: CMD as root of a new user namespace with the stages'
-# map.  unshare(1) makes the namespace and says so; newuidmap and newgidmap
-# write its maps from out here; only then does CMD run, exec'd as uid 0
-# with every capability inside (and none outside).
+# map, written from out here once unshare(1) has made it; only then does
+# CMD run, as uid 0 with every capability inside (and none outside).
 in_userns() {
-	local status=0
 	coproc ns {
 		# shellcheck disable=SC2016 # expanded by that bash
 		exec unshare --user -- bash -c 'echo ready && read -r _ && exec "$@" <&- >&2' bash "$@"
@@ -259,8 +211,7 @@ in_userns() {
 	# Without the go-ahead its read fails, and it exits without running CMD.
 	local go=${ns[1]}
 	exec {go}>&-
-	wait "$ns_PID" || status=$?
-	return "$status"
+	wait "$ns_PID"
 }
 
 # as_owner CMD...: CMD as the one who will own the image.
@@ -272,20 +223,14 @@ as_owner() {
 	esac
 }
 
+owners=--same-owner
+[[ $mode != owner ]] || owners=--no-same-owner
 untar=(tar -x "${zflag[@]}" -f "$tarball" -C "$dest" --numeric-owner --same-permissions
-	--warning=no-unknown-keyword --no-wildcards --anchored "${excludes[@]}")
-case $mode in
-root | subids) untar+=(--same-owner) ;;
-owner) untar+=(--no-same-owner) ;;
-esac
-
-# ---- unpack ----
+	--warning=no-unknown-keyword --no-wildcards --anchored "${excludes[@]}" "$owners")
 
 made=0
-if [[ ! -d $dest ]]; then
-	mkdir -p -- "$dest"
-	made=1
-fi
+[[ -d $dest ]] || made=1
+mkdir -p -- "$dest"
 if ! as_owner "${untar[@]}"; then
 	# Files of subordinate owners can only be removed from inside.
 	if ((made)); then
@@ -297,34 +242,26 @@ if ! as_owner "${untar[@]}"; then
 	die "tar -x $tarball into $dest failed (above): nothing kept"
 fi
 
-# ---- what it did ----
-
 # count N WORD: "1 WORD", "2 WORDs" ("entry", "entries").
 count() {
-	if (($1 == 1)); then
-		echo "1 $2"
-	elif [[ $2 == *y ]]; then
-		echo "$1 ${2%y}ies"
-	else
-		echo "$1 $2s"
-	fi
+	case $1:$2 in
+	1:*) echo "1 $2" ;;
+	*y) echo "$1 ${2%y}ies" ;;
+	*) echo "$1 $2s" ;;
+	esac
 }
 
 case $mode in
 root) who="as root: owners as in the tarball" ;;
-subids)
-	who="as $user, with subordinate ids: owner 0 is you (uid $uid), owners from 1 up are uids $ustart and up, and groups gids $gstart and up, as the stages map them rootless"
-	;;
+subids) who="as $user, with subordinate ids: owner 0 is you (uid $uid), owners from 1 up are uids $ustart and up, and groups gids $gstart and up, as the stages map them rootless" ;;
 owner)
 	who="as $user, without subordinate ids: every file is yours (uid $uid), root in a rootless container"
 	((maxuid == 0 && maxgid == 0)) || who+="; owners up to uid $maxuid and gid $maxgid are lost (make doctor says how to get a range)"
 	;;
 esac
 echo "$PROG: $tarball ($zname, $(count "$entries" entry)) unpacked into $dest $who"
-if ((${#devices[@]})); then
+((${#devices[@]} == 0)) ||
 	echo "$PROG: left out $(count ${#devices[@]} "device node") (${devices[*]}): every stage makes its own /dev"
-fi
-if ((${#whiteouts[@]})); then
+((${#whiteouts[@]} == 0)) ||
 	echo "$PROG: left out $(count ${#whiteouts[@]} whiteout) (${whiteouts[*]}): they delete files of a lower layer, and there is none"
-fi
 echo "$PROG: run it: ./stage4-rootfs/container run --rootfs $dest /bin/sh"

@@ -1,18 +1,10 @@
 # shellcheck shell=bash
-# lib.sh - what every script in scripts/ needs to know, said once.
-#
-# Sourced, never run:
-#
-#   # shellcheck source=scripts/lib.sh
-#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-#
-# It sets:
-#   repo           the top of the repository, absolute
-#   STAGES         the stage directories, in teaching order, from
-#                  scripts/stages.txt (which the Makefile and the suites read)
-# and defines die, have, usage and cgroup_mode.  A script that wants a name other
-# than its file's in its messages sets PROG before sourcing, and one whose
-# die means "bad usage" sets DIE_STATUS=2.
+# lib.sh - what every script in scripts/ needs to know, said once; sourced
+# with `source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"`.  It sets repo (the
+# top of the repository) and STAGES (the stage directories in teaching
+# order, from scripts/stages.txt, which the Makefile and the suites read
+# too) and defines the functions below.  PROG, set before sourcing, names
+# the script in messages; DIE_STATUS=2: die is bad usage.
 
 # shellcheck disable=SC2034 # both are for the scripts that source this
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,15 +23,21 @@ usage() {
 	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
 }
 
+# help_if_asked "$@": print the --help and exit 0 if $1 is -h or --help.
+help_if_asked() {
+	if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+		usage
+		exit 0
+	fi
+}
+
 # have NAME: NAME is a command here.
 have() {
 	command -v "$1" >/dev/null 2>&1
 }
 
-# cgroup_mode: v2, hybrid, v1 or none.  Told apart by the file system type
-# under /sys/fs/cgroup, as the stages do with statfs(2), never by guessing
-# from paths: cgroup2 there is v2; a tmpfs there holds v1 hierarchies, and
-# also cgroup2 at unified/ on a hybrid host.
+# cgroup_mode: v2, hybrid, v1 or none, from the file system type under
+# /sys/fs/cgroup as the stages tell it with statfs(2), never from paths.
 cgroup_mode() {
 	case $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) in
 	cgroup2fs) echo v2 ;;

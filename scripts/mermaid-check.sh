@@ -3,17 +3,12 @@
 #
 # Usage: scripts/mermaid-check.sh [FILE...]      (part of make docs-check)
 #
-# FILE defaults to README.md, every docs/*.md and docs/extensions/*.md.
-# GitHub renders a diagram that does not parse as an error box, and nobody
-# sees that until a student does: so each one goes through mermaid's own
-# parser (the npm package `mermaid`, run by node, with `jsdom` standing in
-# for the browser that its text sanitizer expects).  The two packages are
-# installed once, at the versions below, under .cache/mermaid/ (not
-# tracked by git).
-#
-# Without node and npm the check is skipped with a message, and exits 0, so
-# that a reader's `make docs-check` still runs; MERMAID_CHECK=require (as
-# .ci/run sets) makes a missing node a failure.
+# FILE defaults to README.md, docs/*.md and docs/extensions/*.md.  GitHub
+# shows a diagram that does not parse as an error box, so each goes through
+# mermaid's own parser: the npm package `mermaid`, run by node, with `jsdom`
+# for the browser its sanitizer expects, installed once at the versions
+# below into .cache/mermaid/.  Without node and npm the check is skipped,
+# with a message, unless MERMAID_CHECK=require (as .ci/run sets).
 #
 # Exit status: 0 if every diagram parses (or the check was skipped), 1 if
 # not (each failure named by file, line and the parser's message), 2 on bad
@@ -29,13 +24,7 @@ MERMAID_VERSION=11.17.2
 JSDOM_VERSION=29.1.1
 CACHE=$repo/.cache/mermaid
 
-case ${1:-} in
--h | --help)
-	usage
-	exit 0
-	;;
-esac
-
+help_if_asked "$@"
 files=("$@")
 if ((${#files[@]} == 0)); then
 	files=(README.md docs/*.md)
@@ -47,10 +36,9 @@ for f in "${files[@]}"; do
 	[[ -f $f ]] || die "no such file: $f"
 done
 
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-	if [[ ${MERMAID_CHECK:-} == require ]]; then
+if ! have node || ! have npm; then
+	[[ ${MERMAID_CHECK:-} != require ]] ||
 		die "node and npm are needed to parse the diagrams (apt-get install nodejs npm)"
-	fi
 	echo "mermaid-check: skipped: no node/npm here (apt-get install nodejs npm to check the diagrams)"
 	exit 0
 fi
@@ -65,44 +53,36 @@ if [[ $(cat "$CACHE/installed" 2>/dev/null) != "$want" ]]; then
 	echo "$want" >"$CACHE/installed"
 fi
 
-# The parser, in node.  Each ```mermaid fence is parsed on its own; a fence
-# inside a longer fence (an example of Markdown) is not a diagram.
+# Each ```mermaid fence is parsed on its own; one inside a longer fence (an
+# example of Markdown) is not a diagram.
 # shellcheck disable=SC2016 # JavaScript, not shell
 js='
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { JSDOM } from "jsdom";
-const dom = new JSDOM("<!DOCTYPE html><body></body>");
-globalThis.window = dom.window;
-globalThis.document = dom.window.document;
+const { window } = new JSDOM("<!DOCTYPE html><body></body>");
+Object.assign(globalThis, { window, document: window.document });
 const { default: mermaid } = await import("mermaid");
 mermaid.initialize({ startOnLoad: false });
 let n = 0, bad = 0;
 for (const file of process.argv.slice(1)) {
-	const path = file.startsWith("/") ? file : process.env.REPO + "/" + file;
-	const lines = readFileSync(path, "utf8").split("\n");
+	const lines = readFileSync(resolve(process.env.REPO, file), "utf8").split("\n");
 	let fence = 0, body = null, start = 0;
-	for (let i = 0; i < lines.length; i++) {
-		const m = /^ {0,3}(`{3,})(.*)$/.exec(lines[i]);
+	for (const [i, line] of lines.entries()) {
+		const m = /^ {0,3}(`{3,})(.*)$/.exec(line);
 		if (!fence && m) {
 			fence = m[1].length;
 			if (m[2].trim() === "mermaid") { body = []; start = i + 1; }
-			continue;
-		}
-		if (fence && m && m[1].length >= fence && m[2].trim() === "") {
+		} else if (fence && m && m[1].length >= fence && m[2].trim() === "") {
 			if (body) {
 				n++;
-				try {
-					await mermaid.parse(body.join("\n"));
-				} catch (e) {
+				await mermaid.parse(body.join("\n")).catch((e) => {
 					bad++;
-					const msg = String(e.message || e).split("\n").join(" | ");
-					console.error(`mermaid-check: ${file}:${start}: ${msg}`);
-				}
+					console.error(`mermaid-check: ${file}:${start}: ${String(e.message || e).split("\n").join(" | ")}`);
+				});
 			}
 			fence = 0; body = null;
-			continue;
-		}
-		if (body) body.push(lines[i]);
+		} else if (body) body.push(line);
 	}
 }
 console.log(`mermaid-check: ${bad ? "FAILED, " + bad + " of " : ""}${n} diagrams${bad ? " do not parse" : " parse"}`);
