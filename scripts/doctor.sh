@@ -114,8 +114,7 @@ check_root() {
 
 check_platform() {
 	local virt=""
-	# WSL1 translates system calls, reports 4.4.0-...-Microsoft, and has
-	# no real namespaces.
+	# WSL1 (4.4.0-...-Microsoft) translates system calls: no real namespaces.
 	if [[ $(cat /proc/version 2>/dev/null || true) == *Microsoft* ]]; then
 		fail "$ALL" "platform: WSL1 ($(uname -r)): no namespaces or cgroups to speak of" \
 			"wsl --set-version <distro> 2 (in Windows), then rerun"
@@ -130,8 +129,7 @@ check_platform() {
 	[[ $virt != none ]] || virt=""
 	[[ -z $virt && -e /.dockerenv ]] && virt=docker
 	[[ -z $virt && -e /run/.containerenv ]] && virt=podman
-	# Only a note: the tries below fail, with a fix, if this one is not
-	# privileged enough.
+	# Only a note: the tries below fail, with a fix, where it matters.
 	if [[ -n $virt ]]; then
 		ok "platform: Linux, inside a container ($virt): fine if the checks below pass"
 	else
@@ -228,16 +226,14 @@ check_overlay() {
 	if ((!is_root)) || ! have unshare; then
 		return
 	fi
-	# Mount one for real, as stage 4 does: the lower layer on the file
-	# system of the default image, the upper one on a tmpfs, in a mount
-	# namespace of its own.
+	# Mount one as stage 4 does, in a mount namespace of its own: the lower
+	# layer on the default image's file system, the upper one on a tmpfs.
 	if ! scratch=$(mktemp -d "$repo/.doctor.XXXXXX" 2>/dev/null); then
 		warn "4 5" "overlayfs: cannot make a scratch dir in $repo to try it" ""
 		return
 	fi
 	mkdir "$scratch"/{lower,layer,merged,old}
-	# The quoted $1 is expanded by the inner sh, not here.
-	# shellcheck disable=SC2016
+	# shellcheck disable=SC2016 # expanded by the inner sh
 	if try unshare --mount --propagation private sh -c \
 		'mount -t tmpfs tmpfs "$1/layer" && mkdir "$1/layer/upper" "$1/layer/work" &&
 		mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/layer/upper,workdir=$1/layer/work" "$1/merged"' \
@@ -380,29 +376,27 @@ if ((is_root)); then
 	who=nobody
 fi
 
+# sysctl_warn NAME VALUE MESSAGE FIX: a rootless warning if /proc/sys/NAME is VALUE.
+sysctl_warn() {
+	if [[ $(cat "/proc/sys/$1" 2>/dev/null || true) == "$2" ]]; then
+		warn "" "rootless: $3" "$4"
+	fi
+}
+
 # May a user make a user namespace, mount an overlay in it, and has it a
 # cgroup v2 subtree of its own (stage 5)?  Warnings only as root, who can
 # run every stage without them.
 check_rootless() {
-	local v dir uid stage5_verdict=warn
+	local dir uid stage5_verdict=warn
 	((is_root)) || stage5_verdict=fail
 	# The last two exist only on some distributions (Debian's older
 	# kernels, Ubuntu's): a missing file is a switch that is not there.
-	v=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || true)
-	if [[ $v == 0 ]]; then
-		warn "" "rootless: user.max_user_namespaces is 0: no user may make a user namespace" \
-			"sudo sysctl -w user.max_user_namespaces=15000"
-	fi
-	v=$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null || true)
-	if [[ $v == 0 ]]; then
-		warn "" "rootless: kernel.unprivileged_userns_clone is 0 (Debian's switch)" \
-			"sudo sysctl -w kernel.unprivileged_userns_clone=1"
-	fi
-	v=$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null || true)
-	if [[ $v == 1 ]]; then
-		warn "" "rootless: kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): a user namespace gets no capabilities" \
-			"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with 'userns,' for the stages"
-	fi
+	sysctl_warn user/max_user_namespaces 0 "user.max_user_namespaces is 0: no user may make a user namespace" \
+		"sudo sysctl -w user.max_user_namespaces=15000"
+	sysctl_warn kernel/unprivileged_userns_clone 0 "kernel.unprivileged_userns_clone is 0 (Debian's switch)" \
+		"sudo sysctl -w kernel.unprivileged_userns_clone=1"
+	sysctl_warn kernel/apparmor_restrict_unprivileged_userns 1 "kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): a user namespace gets no capabilities" \
+		"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with 'userns,' for the stages"
 	if ! have unshare || { ((is_root)) && ! have setpriv; }; then
 		return 0
 	fi
@@ -451,9 +445,8 @@ check_rootless() {
 	fi
 }
 
-# subid_range FILE USER UID: "START COUNT" of the first line of FILE
-# (/etc/subuid or /etc/subgid) that names USER or UID with two numbers, as
-# the stages and newuidmap read it; nothing if there is none.
+# subid_range FILE USER UID: "START COUNT" of FILE's first line for USER or
+# UID with two numbers, as the stages and newuidmap read it; or nothing.
 subid_range() {
 	awk -F: -v u="$2" -v id="$3" '($1 == u || $1 == id) &&
 		$2 ~ /^[0-9]+$/ && $3 ~ /^[1-9][0-9]*$/ { print $2, $3; exit }' "$1" 2>/dev/null || true
@@ -472,10 +465,9 @@ free_subid_start() {
 		END { print top }' "${files[@]}" </dev/null
 }
 
-# Subordinate ids: with a range in /etc/subuid and /etc/subgid and
-# newuidmap installed, a rootless stage maps the range, so that a chown
-# inside works; without, only the user's own id.  The user is the one sudo
-# ran us for, else as for the tries above.  Warnings only.
+# With subordinate ids and newuidmap, a rootless stage maps the whole range
+# (a chown inside works), else only the user's own id.  The user is the one
+# sudo ran us for, else as for the tries above.  Warnings only.
 check_subids() {
 	local user=$who uid urange grange ustart ucount gstart gcount free
 	if ((is_root)) && [[ -n ${SUDO_USER:-} ]]; then
@@ -575,9 +567,8 @@ check_stages() {
 		elif ! "$bin" --version >/dev/null 2>&1; then
 			fail "$n" "$dir: built, but '$dir/container --version' fails" "make clean && make"
 		else
-			# -quit, not `| head -n 1`: under pipefail, find killed by
-			# SIGPIPE would fail the line.  A file find cannot read is
-			# one it cannot call newer; that is all.
+			# -quit, not `| head -n 1`, which would SIGPIPE find under
+			# pipefail; a file find cannot read is simply not newer.
 			newer=$(find "$src" "$repo/common" -newer "$bin" -name '*.[ch]' -print -quit 2>/dev/null || true)
 			if [[ -n $newer ]]; then
 				warn "$n" "$dir: built, but older than ${newer#"$repo"/}" "make"
