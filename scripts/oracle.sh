@@ -5,15 +5,12 @@
 # Usage: scripts/oracle.sh      (make oracle; needs root, runc, jq and the
 #                                 network the first time)
 #
-# The image is scripts/debian-image.sh's Debian 12, unpacked by
-# scripts/import.sh.  Each row runs one probe in `stage5-cgroups/container
-# run` with the options shown, and in `runc run` on `runc spec`'s own bundle
-# plus a cgroup namespace and the same limits, its root an overlay with the
-# upper layer on disk; tests/progs/bin is at /probe in both.  Prints a
-# Markdown table, then the date, kernel and cgroup mode (docs/performance.md
-# explains it).  ORACLE_DEBUG=1 also prints runc's stderr and config.json
-# where runc exits non-zero.  The EXIT trap removes the scratch directory,
-# runc's container and the overlay.
+# Each row runs one probe in stage 5 with the options shown and in runc on
+# `runc spec`'s bundle plus a cgroup namespace and the same limits, both on
+# scripts/debian-image.sh's Debian 12 with tests/progs/bin at /probe; then it
+# prints the date, kernel and cgroup mode.  ORACLE_DEBUG=1 also prints runc's
+# stderr and config.json where runc exits non-zero.  The EXIT trap removes
+# the scratch directory, runc's container and the overlay.
 #
 # See: runc(8), runc-spec(8), docs/performance.md
 set -euo pipefail
