@@ -440,6 +440,27 @@ print_rootless() {
 	done
 }
 
+# cell ID: "median (p10-p90)" for tables 2 and 3, or why there is none.
+cell() {
+	local why
+	if [[ -z ${row_median[$1]:-} ]]; then
+		why=${row_state[$1]:-no runs}
+		((${#why} > 36)) && why="${why:0:35}~"
+		echo "$why"
+		return
+	fi
+	echo "$(ms "${row_median[$1]}") ($(spread "$1"))"
+}
+
+# growth ID1 ID2: the median of ID2 over that of ID1.
+growth() {
+	if [[ -n ${row_median[$1]:-} && -n ${row_median[$2]:-} ]]; then
+		awk -v a="${row_median[$2]}" -v b="${row_median[$1]}" 'BEGIN { printf "%.2fx", a / b }'
+	else
+		echo "-"
+	fi
+}
+
 # ---- table 1 ----
 
 add_row floor "floor (/bin/true)" ""
@@ -564,27 +585,6 @@ for id in "${rows[@]}" "${rootless_rows[@]}"; do
 done
 [[ -n $bwrap_note && -z ${row_state[bwrap]} ]] && echo "  bubblewrap: $bwrap_note"
 [[ -z ${row_state[runc]} ]] && echo "  runc: config.json is ${RUNC_CONFIG#"$repo"/}: runc spec's, with stage 5's limits and namespaces, /proc and /dev only"
-
-# ---- tables 2 and 3: cells ----
-
-cell() {
-	local why
-	if [[ -z ${row_median[$1]:-} ]]; then
-		why=${row_state[$1]:-no runs}
-		((${#why} > 36)) && why="${why:0:35}~"
-		echo "$why"
-		return
-	fi
-	echo "$(ms "${row_median[$1]}") ($(spread "$1"))"
-}
-
-growth() {
-	if [[ -n ${row_median[$1]:-} && -n ${row_median[$2]:-} ]]; then
-		awk -v a="${row_median[$2]}" -v b="${row_median[$1]}" 'BEGIN { printf "%.2fx", a / b }'
-	else
-		echo "-"
-	fi
-}
 
 # ---- table 3: start-up against the containers already running ----
 
