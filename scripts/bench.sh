@@ -135,28 +135,25 @@ declare -A row_median row_p10 row_p90
 declare -A bins # stage id -> binary
 cmd=()
 
-# add_row ID LABEL STATE [VS]: a row of table 1 (or 2 or 3).
+# add_row ID LABEL STATE [VS]: a row of table 1 (or 2 or 3).  Row r-ID is
+# row ID run by nobody, in a user namespace: timed in table 1's rounds, it
+# is printed in a table of its own, the rootless column.
+rootless_rows=()
 add_row() {
-	define_row "$@"
-	rows+=("$1")
-}
-
-define_row() {
 	row_label[$1]=$2
 	row_state[$1]=$3
 	row_vs[$1]=${4:-}
 	row_times[$1]=""
+	case $1 in
+	r-*) rootless_rows+=("$1") ;;
+	*) rows+=("$1") ;;
+	esac
 }
 
-# The rootless rows: r-ID is row ID run by nobody, in a user namespace,
-# timed in table 1's rounds and printed in a table of their own.
-rootless_rows=()
-AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-
 # add_rootless_row ID STATE [VS]: row r-ID, the rootless twin of row ID.
+AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 add_rootless_row() {
-	define_row "r-$1" "${row_label[$1]}" "$2" "${3:+r-$3}"
-	rootless_rows+=("r-$1")
+	add_row "r-$1" "${row_label[$1]}" "$2" "${3:+r-$3}"
 }
 
 # set_cmd ID: put the row's command in cmd.
@@ -506,8 +503,7 @@ fi
 if [[ $DO_ROOTLESS == 1 ]]; then
 	nobody=""
 	have setpriv || nobody="not installed: setpriv (util-linux)"
-	define_row r-floor "${row_label[floor]}" "$nobody"
-	rootless_rows+=(r-floor)
+	add_rootless_row floor "$nobody"
 	for n in 1 2 3 4 5; do
 		state=${row_state[s$n]:-$nobody}
 		if ((n == 5)) && [[ -z $state && $(cgroup_mode) != v2 ]]; then
