@@ -475,9 +475,7 @@ for n in 1 2 3 4 5; do
 		add_row "s${n}static" "${STAGES[n - 1]} static" "$state" "${comparisons[n - 1]}"
 	fi
 	# The writable layer in memory: the difference is the disk layer's cost.
-	if ((n >= 4)); then
-		add_row "s${n}tmpfs" "${STAGES[n - 1]} tmpfs" "$(stage_state "$n")" "s$n"
-	fi
+	((n < 4)) || add_row "s${n}tmpfs" "${STAGES[n - 1]} tmpfs" "$(stage_state "$n")" "s$n"
 	add_row "${comparisons[n - 1]}" "${comparison_labels[n - 1]}" ""
 done
 
@@ -504,18 +502,15 @@ if [[ $DO_ROOTLESS == 1 ]]; then
 	nobody=""
 	have setpriv || nobody="not installed: setpriv (util-linux)"
 	add_rootless_row floor "$nobody"
-	for n in 1 2 3 4 5; do
-		state=${row_state[s$n]:-$nobody}
-		if ((n == 5)) && [[ -z $state && $(cgroup_mode) != v2 ]]; then
-			state="needs a cgroup v2 subtree delegated to the user; cgroups here are $(cgroup_mode)"
-		fi
-		if ((n <= 4)); then
-			add_rootless_row "s$n" "$state" "${comparisons[n - 1]}"
-			add_rootless_row "${comparisons[n - 1]}" "${row_state[${comparisons[n - 1]}]:-$nobody}"
-		else
-			add_rootless_row "s$n" "$state"
-		fi
+	for n in 1 2 3 4; do
+		add_rootless_row "s$n" "${row_state[s$n]:-$nobody}" "${comparisons[n - 1]}"
+		add_rootless_row "${comparisons[n - 1]}" "${row_state[${comparisons[n - 1]}]:-$nobody}"
 	done
+	state=${row_state[s5]:-$nobody}
+	if [[ -z $state && $(cgroup_mode) != v2 ]]; then
+		state="needs a cgroup v2 subtree delegated to the user; cgroups here are $(cgroup_mode)"
+	fi
+	add_rootless_row s5 "$state"
 fi
 
 describe_machine
