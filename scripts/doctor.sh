@@ -407,24 +407,22 @@ check_rootless() {
 			"allow unprivileged user namespaces (the sysctls above), or run the stages as root"
 		return 0
 	fi
+	# In a scratch directory of its own, which the EXIT trap removes.
 	if ! userns_dir=$(mktemp -d /tmp/doctor-userns.XXXXXX); then
 		warn "4 5" "rootless: cannot make a scratch dir in /tmp to try overlayfs in a user namespace" ""
 		return 0
 	fi
-	dir=$userns_dir
-	chmod 755 "$dir"
-	((!is_root)) || chown 65534:65534 "$dir"
+	chmod 755 "$userns_dir"
+	((!is_root)) || chown 65534:65534 "$userns_dir"
 	# shellcheck disable=SC2016 # expanded by the inner sh
 	if try "${as_user[@]}" unshare --user --map-root-user --mount sh -c \
 		'mkdir "$1/l" "$1/u" "$1/w" "$1/m" && mount -t overlay overlay -o "lowerdir=$1/l,upperdir=$1/u,workdir=$1/w,userxattr" "$1/m"' \
-		sh "$dir"; then
+		sh "$userns_dir"; then
 		ok "rootless: overlayfs mounts in a user namespace (stages 4-5)"
 	else
 		warn "4 5" "rootless: overlayfs in a user namespace failed: $err" \
 			"Linux 5.11 or later, or run stages 4-5 as root"
 	fi
-	rm -rf "$dir"
-	userns_dir=""
 	check_subids
 	if [[ $(stat -f -c %T /sys/fs/cgroup) != cgroup2fs ]]; then
 		"$stage5_verdict" 5 "rootless: cgroups here are v1 or hybrid; a user gets cgroups only on v2" \
