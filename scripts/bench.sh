@@ -35,6 +35,7 @@ CROWD_RUNS=${BENCH_CROWD_RUNS:-30}  # timed runs per row in table 3
 DO_ROOTLESS=${BENCH_ROOTLESS:-1}    # 0 skips table 1's rootless column
 MEM_RUNS=3
 TIMEOUT=60
+AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 # runc's config.json: `runc spec`'s, with stage 5's limits and namespaces.
 RUNC_CONFIG=$repo/scripts/bench-runc.json
 STATIC_BUILD=build/static
@@ -131,8 +132,8 @@ declare -A row_state # id -> "" when runnable, else why not
 declare -A row_vs    # id -> the id of its comparison row
 declare -A row_times # id -> microseconds, space-separated
 declare -A row_peak  # id -> peak RSS in KiB
-declare -A row_median row_p10 row_p90
-declare -A bins # stage id -> binary
+declare -A bins      # stage id -> binary
+declare -A row_median row_p10 row_p90 # id -> microseconds, from summarize
 cmd=()
 
 # add_row ID LABEL STATE [VS]: a row of table 1 (or 2 or 3).  Row r-ID is
@@ -151,7 +152,6 @@ add_row() {
 }
 
 # add_rootless_row ID STATE [VS]: row r-ID, the rootless twin of row ID.
-AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 add_rootless_row() {
 	add_row "r-$1" "${row_label[$1]}" "$2" "${3:+r-$3}"
 }
