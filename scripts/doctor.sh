@@ -548,7 +548,7 @@ check_tools() {
 
 # ---- the stages themselves ----
 
-UNWRITTEN="not written yet"
+UNWRITTEN="not written yet" # blocked[N] of a stage with no main.c, listed apart
 
 check_stages() {
 	local i n dir bin src newer
