@@ -1,77 +1,17 @@
 #!/usr/bin/env bash
 # bench.sh - how long does each stage take to start a container?
 #
-# Table 1 times `container run true` in every built stage against tools that
-# do the same job, all measured in the same run, interleaved:
+# Table 1 times `container run true` in every built stage, interleaved with
+# what does the same job: /bin/true (the floor), unshare(1) beside stages
+# 1-3, bubblewrap beside 4, runc beside 5, and stages 4-5 with --tmpfs-layer
+# (the disk layer's cost); its rootless column times them again as uid
+# 65534.  Table 3 times stage 5 with BENCH_CROWD containers running, table 2
+# stage 4 on a BENCH_IMAGE_MB image beside `cp -a` of it.  It prints medians,
+# spreads, ratios and peak RSS, and never passes or fails on them:
+# docs/performance.md explains each row and column and how runs are timed.
 #
-#   floor        /bin/true alone: what starting any program costs here
-#   stage 1-3    against unshare(1) with the same namespaces
-#   stage 4      against bubblewrap on the same image, if installed
-#   stage 5      against runc on the same image with the same limits
-#   stage 4, 5   again with --tmpfs-layer: the writable layer in memory,
-#                as before the default layer went to disk; the line under
-#                the table gives what the disk layer costs a start
-#
-# It prints the median and the p10-p90 spread of each row, the median minus
-# the floor, the ratio of each stage to its comparison row, and the peak
-# memory of the tool (the largest resident set of any one process in its
-# tree, GNU time's %M, from wait4(2)'s ru_maxrss).  It never passes or fails
-# on the numbers.
-#
-# Its rootless column times the rows of stages 1-4, of unshare(1) and of
-# bubblewrap again as uid 65534 (setpriv, as tests/rootless.bats runs
-# them), where each stage makes a user namespace by itself, unshare is
-# given --user --map-root-user and bubblewrap --unshare-user --uid 0 --gid
-# 0: what the user-namespace step costs per stage.  Stage 5
-# has a dash and the reason: it needs a cgroup v2 subtree delegated to the
-# user, which a v1 or hybrid host cannot give.
-#
-# Table 3 times stage 5 with no other container running and with
-# BENCH_CROWD of them already running: a start must not cost more when
-# many run (each start once opened and locked every running container's
-# cgroup, to find stale ones).
-#
-# Table 2 times stage 4 on the default image and on a copy padded to about
-# 1 GB with a real (not sparse) file, beside the cost of `cp -a` of each
-# image, which a design that copies the image before each run pays.
-#
-# Timing: each run is one fork and exec from bash, timed with bash's
-# $EPOCHREALTIME (microseconds) just before and after; the same bash
-# overhead is in every row, and the floor row shows how much it is.  Rows
-# are interleaved, a round at a time, in a new random order every round,
-# after BENCH_WARMUP untimed rounds, so that a slow spell of the machine
-# hits every row alike.  BENCH_HYPERFINE=1 times table 1 with hyperfine
-# instead, if it is installed (rows one after another, not interleaved).
-#
-# Every timed run starts after a pause of BENCH_SETTLE_MS, outside the
-# timing, as a command typed at a prompt does.  Moving a process between
-# cgroups (stage 5, runc) write-locks a per-CPU rwsem, which waits for an
-# RCU grace period (milliseconds) unless another move happened within
-# about one grace period before; back to back, each run would get the
-# previous run's grace period for free, which no single `container run`
-# gets.  The pause is before every row, not only those: a CPU that has
-# idled for it starts the next program slower (cold caches, a vCPU to
-# wake), and a pause before some rows only would charge them for that.
-#
-# Environment:
-#   BENCH_RUNS=N         timed runs per row in table 1 (default 50)
-#   BENCH_WARMUP=N       untimed warm-up rounds first (default 5)
-#   BENCH_IMAGE_RUNS=N   timed runs per row in table 2 (default 20)
-#   BENCH_IMAGE_MB=N     size of the large image (default 1024)
-#   BENCH_IMAGE=0        skip table 2
-#   BENCH_CROWD=N        containers already running in table 3 (default
-#                        200; 0 skips the table)
-#   BENCH_CROWD_RUNS=N   timed runs per row in table 3 (default 30)
-#   BENCH_STATIC=1       also build the stages with `make STATIC=1` into
-#                        build/static/ and time those too
-#   BENCH_HYPERFINE=1    use hyperfine for table 1 where installed
-#   BENCH_ROOTLESS=0     skip table 1's rootless column
-#   BENCH_SETTLE_MS=N    pause before each timed run (default 100)
-#   BENCH_TMPDIR=DIR     scratch space (default /var/tmp; table 2 needs
-#                        twice BENCH_IMAGE_MB there)
-#
-# Leaves the machine as it found it: scratch directory, overlay mounts and
-# runc state are undone by the EXIT trap.  Needs root, bash 5.
+# Settings: the BENCH_* variables at the top of the code.  Needs root and
+# bash 5.  The EXIT trap undoes the scratch directory, mounts and runc state.
 #
 # Usage: scripts/bench.sh      (make bench)
 set -euo pipefail
@@ -81,20 +21,21 @@ export LC_ALL=C
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 IMAGE=$repo/rootfs
 
-RUNS=${BENCH_RUNS:-50}
-WARMUP=${BENCH_WARMUP:-5}
-IMAGE_RUNS=${BENCH_IMAGE_RUNS:-20}
-IMAGE_MB=${BENCH_IMAGE_MB:-1024}
-DO_IMAGE=${BENCH_IMAGE:-1}
-DO_STATIC=${BENCH_STATIC:-0}
-USE_HYPERFINE=${BENCH_HYPERFINE:-0}
-TMPBASE=${BENCH_TMPDIR:-/var/tmp}
-SETTLE_MS=${BENCH_SETTLE_MS:-100}
-CROWD=${BENCH_CROWD:-200}
-CROWD_RUNS=${BENCH_CROWD_RUNS:-30}
-DO_ROOTLESS=${BENCH_ROOTLESS:-1}
+RUNS=${BENCH_RUNS:-50}              # timed runs per row in table 1
+WARMUP=${BENCH_WARMUP:-5}           # untimed warm-up rounds first
+IMAGE_RUNS=${BENCH_IMAGE_RUNS:-20}  # timed runs per row in table 2
+IMAGE_MB=${BENCH_IMAGE_MB:-1024}    # size of table 2's large image
+DO_IMAGE=${BENCH_IMAGE:-1}          # 0 skips table 2
+DO_STATIC=${BENCH_STATIC:-0}        # 1 also times `make STATIC=1` builds, in build/static/
+USE_HYPERFINE=${BENCH_HYPERFINE:-0} # 1 times table 1 with hyperfine, where installed
+TMPBASE=${BENCH_TMPDIR:-/var/tmp}   # scratch space; table 2 needs twice IMAGE_MB there
+SETTLE_MS=${BENCH_SETTLE_MS:-100}   # pause before each timed run
+CROWD=${BENCH_CROWD:-200}           # containers already running in table 3; 0 skips it
+CROWD_RUNS=${BENCH_CROWD_RUNS:-30}  # timed runs per row in table 3
+DO_ROOTLESS=${BENCH_ROOTLESS:-1}    # 0 skips table 1's rootless column
 MEM_RUNS=3
 TIMEOUT=60
+AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 # runc's config.json: `runc spec`'s, with stage 5's limits and namespaces.
 RUNC_CONFIG=$repo/scripts/bench-runc.json
 STATIC_BUILD=build/static
@@ -112,7 +53,6 @@ scratch=""
 mounted=()
 runc_id=cfs-bench-$$
 runc_state=""
-
 crowd=() # the tools of table 3's running containers
 
 # Each step runs even if one before it failed (set -e would stop the trap
@@ -120,18 +60,17 @@ crowd=() # the tools of table 3's running containers
 cleanup() {
 	local i
 	stop_crowd
-	if [[ -n $runc_state && -d $runc_state ]] && have runc; then
-		# Fails when the container is already gone, as it normally is.
+	# runc's container is normally gone already, and delete fails.
+	if [[ -d $runc_state ]]; then
 		runc --root "$runc_state" delete --force "$runc_id" >/dev/null 2>&1 || true
 	fi
 	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
 		umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}" ||
 			echo "$PROG: cannot unmount ${mounted[i]}" >&2
 	done
-	if [[ -n $scratch && -d $scratch ]]; then
-		# --one-file-system: never reach into a mount that did not go.
-		rm -rf --one-file-system "$scratch" ||
-			echo "$PROG: cannot remove $scratch" >&2
+	# --one-file-system: never reach into a mount that did not go.
+	if [[ -d $scratch ]]; then
+		rm -rf --one-file-system "$scratch" || echo "$PROG: cannot remove $scratch" >&2
 	fi
 }
 trap cleanup EXIT
@@ -140,20 +79,18 @@ trap 'exit 143' TERM
 
 scratch=$(mktemp -d "$TMPBASE/cfs-bench.XXXXXX") || die "cannot make a scratch dir in $TMPBASE"
 # Searchable by all, so that bubblewrap as nobody (the rootless column) can
-# reach the overlay it binds, whatever umask sudo gave us; nothing in it is
-# secret.
+# reach the overlay it binds, whatever umask sudo gave us.
 chmod 711 "$scratch"
 umask 022
 errfile=$scratch/stderr
 
-# A writable overlay of the default image at $scratch/NAME/merged, mounted
-# once for a tool that would otherwise write its mount points into the image
-# itself.  Not in a $(...): the mount must be recorded in this shell.
+# A writable overlay of the default image at $scratch/NAME/merged, for a
+# tool that would otherwise write its mount points into the image.  Not in
+# a $(...): the mount must be recorded in this shell.
 overlay_of_image() {
 	local dir=$scratch/$1
 	mkdir -p "$dir"/{upper,work,merged} || return 1
-	mount -t overlay overlay \
-		-o "lowerdir=$IMAGE,upperdir=$dir/upper,workdir=$dir/work" \
+	mount -t overlay overlay -o "lowerdir=$IMAGE,upperdir=$dir/upper,workdir=$dir/work" \
 		"$dir/merged" || return 1
 	mounted+=("$dir/merged")
 }
@@ -178,11 +115,10 @@ running_containers() {
 		awk -F/ '{ print $NF }' | sort -u | wc -l
 }
 
+# A container that already ended cannot be signalled, and wait returns 143
+# after SIGTERM: both are what stopping them means, not a failure.
 stop_crowd() {
 	((${#crowd[@]})) || return 0
-	# A container that already ended cannot be signalled, and wait
-	# returns the status of the last one, 143 after SIGTERM: both are
-	# what stopping them means, not a failure.
 	kill -TERM "${crowd[@]}" 2>/dev/null || true
 	wait "${crowd[@]}" 2>/dev/null || true
 	crowd=()
@@ -197,30 +133,27 @@ declare -A row_vs    # id -> the id of its comparison row
 declare -A row_times # id -> microseconds, space-separated
 declare -A row_peak  # id -> peak RSS in KiB
 declare -A bins      # stage id -> binary
+declare -A row_median row_p10 row_p90 # id -> microseconds, from summarize
 cmd=()
 
-# add_row ID LABEL STATE [VS]: a row of table 1 (or 2 or 3).
+# add_row ID LABEL STATE [VS]: a row of table 1 (or 2 or 3).  Row r-ID is
+# row ID run by nobody, in a user namespace: timed in table 1's rounds, it
+# is printed in a table of its own, the rootless column.
+rootless_rows=()
 add_row() {
-	define_row "$@"
-	rows+=("$1")
-}
-
-define_row() {
 	row_label[$1]=$2
 	row_state[$1]=$3
 	row_vs[$1]=${4:-}
 	row_times[$1]=""
+	case $1 in
+	r-*) rootless_rows+=("$1") ;;
+	*) rows+=("$1") ;;
+	esac
 }
-
-# The rootless rows: r-ID is row ID run by nobody, in a user namespace.
-# They are timed in table 1's rounds and printed in a table of their own.
-rootless_rows=()
-AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 
 # add_rootless_row ID STATE [VS]: row r-ID, the rootless twin of row ID.
 add_rootless_row() {
-	define_row "r-$1" "${row_label[$1]}" "$2" "${3:+r-$3}"
-	rootless_rows+=("r-$1")
+	add_row "r-$1" "${row_label[$1]}" "$2" "${3:+r-$3}"
 }
 
 # set_cmd ID: put the row's command in cmd.
@@ -240,8 +173,8 @@ set_cmd() {
 	cp-small) cmd=(cp -a "$IMAGE" "$scratch/copy") ;;
 	cp-big) cmd=(cp -a "$big_image" "$scratch/copy") ;;
 	r-*)
-		# As nobody; unshare(1) must be told to make the user
-		# namespace, which the stages make by themselves.
+		# As nobody; unshare(1) and bubblewrap must be told to make the
+		# user namespace, which the stages make by themselves.
 		set_cmd "${1#r-}"
 		if [[ ${cmd[0]} == unshare ]]; then
 			cmd=(unshare --user --map-root-user "${cmd[@]:1}")
@@ -255,41 +188,31 @@ set_cmd() {
 
 settle=$(awk -v ms="$SETTLE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
 
-# After each run, untimed.
+# after_run ID: after each run, untimed.
 after_run() {
-	case $1 in
-	cp-*) rm -rf "$scratch/copy" ;;
-	esac
+	[[ $1 != cp-* ]] || rm -rf "$scratch/copy"
 }
 
-# The row's command as a person would type it, from the repo directory.
+# show_cmd ID: the row's command as a person would type it, from the repo.
 show_cmd() {
-	local w out=""
 	set_cmd "$1"
-	for w in "${cmd[@]}"; do
-		w=${w#"$repo"/}
-		w=${w//$scratch/\$SCRATCH}
-		out+="$w "
-	done
-	echo "${out% }"
+	local line=" ${cmd[*]}"
+	line=${line//" $repo/"/ }
+	line=${line//$scratch/\$SCRATCH}
+	echo "${line# }"
 }
 
 image_ok=0
 [[ -e $IMAGE/.built ]] && image_ok=1
 
-# stage_state N: "" if stage N is built.
+# stage_state N: "" if stage N can run.
 stage_state() {
-	local bin=$repo/${STAGES[$1 - 1]}/container
-	if [[ -x $bin ]]; then
-		if (($1 >= 4 && !image_ok)); then
-			echo "no image (make rootfs)"
-		fi
-	else
+	if [[ ! -x $repo/${STAGES[$1 - 1]}/container ]]; then
 		echo "not built"
+	elif (($1 >= 4 && !image_ok)); then
+		echo "no image (make rootfs)"
 	fi
 }
-
-# ---- static builds (BENCH_STATIC=1) ----
 
 # Build stage N statically into build/static/, beside a link to the
 # default image, so the normal build stays as it is.
@@ -298,36 +221,28 @@ build_static() {
 	make -C "$repo" -s STATIC=1 BUILD="$STATIC_BUILD" "$out" "$STATIC_BUILD/rootfs" >"$errfile" 2>&1
 }
 
-# ---- comparison tools ----
+# ---- comparison tools (docs/performance.md says how each matches its stage) ----
 
-# bubblewrap: uts and pid namespaces, its own root on the same image, a
-# fresh /proc and a minimal /dev, as stage 4.  bwrap 0.10+ can put an
-# overlay over the image itself, as stage 4 does; an older one binds a
-# writable overlay that is mounted once, up front.
+# bubblewrap 0.10+ makes an overlay over the image per run, as stage 4
+# does; an older one binds an overlay that is mounted once, up front.
 bwrap_args=()
 bwrap_note=""
 setup_bwrap() {
 	# Not `bwrap --help | grep -q`: grep -q stops reading at the first
 	# match, and under pipefail bwrap's SIGPIPE would fail the test.
 	if [[ $(bwrap --help 2>&1) == *--overlay-src* ]]; then
-		bwrap_args=(--unshare-uts --unshare-pid --overlay-src "$IMAGE" --tmp-overlay /
-			--proc /proc --dev /dev)
+		bwrap_args=(--overlay-src "$IMAGE" --tmp-overlay /)
 		bwrap_note="its own overlay per run"
 	else
 		overlay_of_image bwrap || return 1
-		bwrap_args=(--unshare-uts --unshare-pid --bind "$scratch/bwrap/merged" /
-			--proc /proc --dev /dev)
+		bwrap_args=(--bind "$scratch/bwrap/merged" /)
 		bwrap_note="bwrap $(bwrap --version | awk '{ print $2 }') has no --overlay-src: binds one overlay mounted once by bench, not per run"
 	fi
+	bwrap_args=(--unshare-uts --unshare-pid "${bwrap_args[@]}" --proc /proc --dev /dev)
 }
 
-# runc: a bundle whose config.json is scripts/bench-runc.json, which is
-# `runc spec`'s with these changes: run `true` without a terminal, stage
-# 5's limits, stage 5's namespaces (uts, pid, mount: not runc's default
-# network, ipc and cgroup) and stage 5's mounts (/proc and a tmpfs /dev;
-# runc also makes its default device nodes), no masked or read-only paths.
-# The root is a writable overlay of the image, as in stage 5, so that
-# runc's mount points never land in the image itself.
+# runc: a bundle with RUNC_CONFIG, whose root is a writable overlay of the
+# image, as in stage 5, so that runc's mount points never land in the image.
 setup_runc() {
 	local bundle=$scratch/runc
 	mkdir -p "$bundle" || return 1
@@ -339,7 +254,7 @@ setup_runc() {
 	mounted+=("$bundle/rootfs")
 }
 
-# ---- statistics ----
+# ---- timing and statistics ----
 
 # stats MICROSECONDS...: "median p10 p90" in whole microseconds
 # (nearest-rank percentiles).
@@ -355,17 +270,14 @@ stats() {
 
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 
-# ---- timing ----
-
-# run_rounds RUNS WARMUP ID...: time every runnable ID, interleaved.
+# run_rounds RUNS WARMUP ID...: time every runnable ID, interleaved, in a
+# new order every round (Fisher-Yates), each run after the settle pause.
 run_rounds() {
 	local runs=$1 warmup=$2 r k j n id rc t0 t1
 	shift 2
 	local -a ids=("$@")
 	n=${#ids[@]}
 	for ((r = -warmup; r < runs; r++)); do
-		# A new order every round (Fisher-Yates), so that no row
-		# always follows the same neighbour.
 		for ((k = n - 1; k > 0; k--)); do
 			j=$((RANDOM % (k + 1)))
 			id=${ids[k]} ids[k]=${ids[j]} ids[j]=$id
@@ -382,9 +294,7 @@ run_rounds() {
 			after_run "$id"
 			if ((rc != 0)); then
 				row_state[$id]="failed (exit $rc): $(head -n 1 "$errfile")"
-				continue
-			fi
-			if ((r >= 0)); then
+			elif ((r >= 0)); then
 				row_times[$id]+=" $((${t1//[!0-9]/} - ${t0//[!0-9]/}))"
 			fi
 		done
@@ -423,18 +333,13 @@ summarize() {
 # hyperfine_rows RUNS WARMUP ID...: the same, with hyperfine, one row after
 # another.
 hyperfine_rows() {
-	local runs=$1 warmup=$2 id json cmdline w
+	local runs=$1 warmup=$2 id json=$scratch/hyperfine.json
 	shift 2
-	json=$scratch/hyperfine.json
 	for id in "$@"; do
 		[[ -z ${row_state[$id]} ]] || continue
 		set_cmd "$id"
-		cmdline=""
-		for w in "${cmd[@]}"; do
-			cmdline+="$(printf '%q' "$w") "
-		done
 		if ! hyperfine -N --style none --warmup "$warmup" --runs "$runs" --prepare "sleep $settle" \
-			--export-json "$json" -- "$cmdline" >/dev/null 2>"$errfile"; then
+			--export-json "$json" -- "$(printf '%q ' "${cmd[@]}")" >/dev/null 2>"$errfile"; then
 			row_state[$id]="failed: $(head -n 1 "$errfile")"
 			continue
 		fi
@@ -470,11 +375,14 @@ describe_machine() {
 		"$(if have hyperfine; then hyperfine --version; else echo "no hyperfine"; fi)"
 }
 
+# spread ID: "p10-p90" in ms.
+spread() { echo "$(ms "${row_p10[$1]}")-$(ms "${row_p90[$1]}")"; }
+
+table1_line() { printf '%-22s %9s  %-13s %10s  %-28s %s\n' "$@"; }
+
 print_table1() {
-	local id med floor_med=${row_median[floor]:-} ratio over peak
-	local fmt='%-22s %9s  %-13s %10s  %-28s %s\n'
-	# shellcheck disable=SC2059
-	printf "$fmt" "" "median ms" "p10-p90 ms" "over floor" "ratio (median)" "peak RSS"
+	local id med floor_med=${row_median[floor]:-} over peak
+	table1_line "" "median ms" "p10-p90 ms" "over floor" "ratio (median)" "peak RSS"
 	for id in "${rows[@]}"; do
 		if [[ -z ${row_median[$id]:-} ]]; then
 			printf '%-22s %s\n' "${row_label[$id]}" "${row_state[$id]:-no runs}"
@@ -483,11 +391,9 @@ print_table1() {
 		med=${row_median[$id]}
 		over="-"
 		[[ -n $floor_med && $id != floor ]] && over=$(ms $((med - floor_med)))
-		ratio=$(ratio_to_baseline "$id")
 		peak="n/a"
 		[[ -n ${row_peak[$id]:-} ]] && peak=$(awk -v k="${row_peak[$id]}" 'BEGIN { printf "%.1f MiB", k / 1024 }')
-		# shellcheck disable=SC2059
-		printf "$fmt" "${row_label[$id]}" "$(ms "$med")" "$(ms "${row_p10[$id]}")-$(ms "${row_p90[$id]}")" "$over" "$ratio" "$peak"
+		table1_line "${row_label[$id]}" "$(ms "$med")" "$(spread "$id")" "$over" "$(ratio_to_baseline "$id")" "$peak"
 	done
 }
 
@@ -503,18 +409,18 @@ ratio_to_baseline() {
 	fi
 }
 
+rootless_line() { printf '%-22s %9s  %-13s %11s  %-14s %s\n' "$@"; }
+
 # The rootless column: each r-ID row against its row ID as root, less
 # what setpriv's own exec adds (the floor as nobody against the floor).
 setpriv_cost="an unknown time"
 print_rootless() {
-	local id med root_med cost="" step rel ratio
-	local fmt='%-22s %9s  %-13s %11s  %-14s %s\n'
+	local id med root_med cost="" step rel
 	if [[ -n ${row_median[r-floor]:-} && -n ${row_median[floor]:-} ]]; then
 		cost=$((row_median[r-floor] - row_median[floor]))
 		setpriv_cost="$(ms "$cost") ms"
 	fi
-	# shellcheck disable=SC2059
-	printf "$fmt" "" "median ms" "p10-p90 ms" "userns step" "rootless/root" "ratio (median)"
+	rootless_line "" "median ms" "p10-p90 ms" "userns step" "rootless/root" "ratio (median)"
 	for id in "${rootless_rows[@]}"; do
 		if [[ -z ${row_median[$id]:-} ]]; then
 			printf '%-22s %9s  %s\n' "${row_label[$id]}" "-" "${row_state[$id]:-no runs}"
@@ -527,13 +433,30 @@ print_rootless() {
 			step="$(ms $((med - cost - root_med))) ms"
 			rel=$(awk -v a=$((med - cost)) -v b="$root_med" 'BEGIN { printf "%.2fx", a / b }')
 		fi
-		ratio=$(ratio_to_baseline "$id")
-		# shellcheck disable=SC2059
-		printf "$fmt" "${row_label[$id]}" "$(ms "$med")" "$(ms "${row_p10[$id]}")-$(ms "${row_p90[$id]}")" "$step" "$rel" "$ratio"
+		rootless_line "${row_label[$id]}" "$(ms "$med")" "$(spread "$id")" "$step" "$rel" "$(ratio_to_baseline "$id")"
 	done
 }
 
-declare -A row_median row_p10 row_p90
+# cell ID: "median (p10-p90)" for tables 2 and 3, or why there is none.
+cell() {
+	local why
+	if [[ -z ${row_median[$1]:-} ]]; then
+		why=${row_state[$1]:-no runs}
+		((${#why} > 36)) && why="${why:0:35}~"
+		echo "$why"
+		return
+	fi
+	echo "$(ms "${row_median[$1]}") ($(spread "$1"))"
+}
+
+# growth ID1 ID2: the median of ID2 over that of ID1.
+growth() {
+	if [[ -n ${row_median[$1]:-} && -n ${row_median[$2]:-} ]]; then
+		awk -v a="${row_median[$2]}" -v b="${row_median[$1]}" 'BEGIN { printf "%.2fx", a / b }'
+	else
+		echo "-"
+	fi
+}
 
 # ---- table 1 ----
 
@@ -551,15 +474,10 @@ for n in 1 2 3 4 5; do
 		fi
 		add_row "s${n}static" "${STAGES[n - 1]} static" "$state" "${comparisons[n - 1]}"
 	fi
-	# The writable layer in memory, as before the disk layer: the
-	# difference is what the disk layer costs a start.
-	if ((n >= 4)); then
-		add_row "s${n}tmpfs" "${STAGES[n - 1]} tmpfs" "$(stage_state "$n")" "s$n"
-	fi
+	# The writable layer in memory: the difference is the disk layer's cost.
+	((n < 4)) || add_row "s${n}tmpfs" "${STAGES[n - 1]} tmpfs" "$(stage_state "$n")" "s$n"
 	add_row "${comparisons[n - 1]}" "${comparison_labels[n - 1]}" ""
 done
-# The movement of the comparison rows after the stage rows is only for
-# reading: "vs" points at a row that is measured in the same rounds.
 
 have unshare || for id in u1 u2 u3; do row_state[$id]="not installed"; done
 if ! have bwrap; then
@@ -577,30 +495,22 @@ elif ! setup_runc >"$errfile" 2>&1; then
 	row_state[runc]="setup failed: $(head -n 1 "$errfile")"
 fi
 
-# The rootless column: stages 1 to 4, unshare(1) and bubblewrap again, as
-# nobody.  A stage that is not root makes a user namespace by itself;
-# unshare and bubblewrap are told to, with the same one-line maps
-# (--map-root-user; --uid 0 --gid 0).  Stage 5 would need a
-# cgroup v2 subtree delegated to the user, which cgroup v1 and hybrid
-# cannot give; on v2 it is tried, and its failure printed, since root's
-# session here is not a delegated one either.
+# The rootless column: stage 5 needs a cgroup v2 subtree delegated to the
+# user, which v1 and hybrid cannot give; on v2 it is tried, and its failure
+# printed, since root's session here is not a delegated one either.
 if [[ $DO_ROOTLESS == 1 ]]; then
 	nobody=""
 	have setpriv || nobody="not installed: setpriv (util-linux)"
-	define_row r-floor "${row_label[floor]}" "$nobody"
-	rootless_rows+=(r-floor)
-	for n in 1 2 3 4 5; do
-		state=${row_state[s$n]:-$nobody}
-		if ((n == 5)) && [[ -z $state && $(cgroup_mode) != v2 ]]; then
-			state="needs a cgroup v2 subtree delegated to the user; cgroups here are $(cgroup_mode)"
-		fi
-		if ((n <= 4)); then
-			add_rootless_row "s$n" "$state" "${comparisons[n - 1]}"
-			add_rootless_row "${comparisons[n - 1]}" "${row_state[${comparisons[n - 1]}]:-$nobody}"
-		else
-			add_rootless_row "s$n" "$state"
-		fi
+	add_rootless_row floor "$nobody"
+	for n in 1 2 3 4; do
+		add_rootless_row "s$n" "${row_state[s$n]:-$nobody}" "${comparisons[n - 1]}"
+		add_rootless_row "${comparisons[n - 1]}" "${row_state[${comparisons[n - 1]}]:-$nobody}"
 	done
+	state=${row_state[s5]:-$nobody}
+	if [[ -z $state && $(cgroup_mode) != v2 ]]; then
+		state="needs a cgroup v2 subtree delegated to the user; cgroups here are $(cgroup_mode)"
+	fi
+	add_rootless_row s5 "$state"
 fi
 
 describe_machine
@@ -614,11 +524,9 @@ else
 	run_rounds "$RUNS" "$WARMUP" "${rows[@]}" "${rootless_rows[@]}"
 fi
 if [[ -x /usr/bin/time ]]; then
+	# A row whose peak cannot be read says n/a; that is all.
 	for id in "${rows[@]}"; do
-		# A row whose peak cannot be read says n/a; that is all.
-		if [[ -z ${row_state[$id]} ]]; then
-			peak_rss "$id" || true
-		fi
+		[[ -n ${row_state[$id]} ]] || peak_rss "$id" || true
 	done
 	peak_note="peak RSS: the largest resident set of any one process in the tool's tree (GNU time %M), max of $MEM_RUNS runs"
 else
@@ -669,26 +577,6 @@ done
 [[ -n $bwrap_note && -z ${row_state[bwrap]} ]] && echo "  bubblewrap: $bwrap_note"
 [[ -z ${row_state[runc]} ]] && echo "  runc: config.json is ${RUNC_CONFIG#"$repo"/}: runc spec's, with stage 5's limits and namespaces, /proc and /dev only"
 
-# ---- tables 2 and 3: cells ----
-
-cell() {
-	local why
-	if [[ -z ${row_median[$1]:-} ]]; then
-		why=${row_state[$1]:-no runs}
-		((${#why} > 36)) && why="${why:0:35}~"
-		echo "$why"
-		return
-	fi
-	echo "$(ms "${row_median[$1]}") ($(ms "${row_p10[$1]}")-$(ms "${row_p90[$1]}"))"
-}
-growth() {
-	if [[ -n ${row_median[$1]:-} && -n ${row_median[$2]:-} ]]; then
-		awk -v a="${row_median[$2]}" -v b="${row_median[$1]}" 'BEGIN { printf "%.2fx", a / b }'
-	else
-		echo "-"
-	fi
-}
-
 # ---- table 3: start-up against the containers already running ----
 
 if ((CROWD > 0)); then
@@ -708,18 +596,14 @@ if ((CROWD > 0)); then
 	echo
 	echo "Table 3: stage 5 start-up with other containers running ($CROWD_RUNS runs per row)"
 	echo
-	printf '%-28s %s\n' "containers already running" "stage5 run true: median ms (p10-p90)"
-	printf '%-28s %s\n' 0 "$(cell crowd-0)"
-	printf '%-28s %s\n' "$CROWD" "$(cell crowd-n)"
-	printf '%-28s %s\n' "$CROWD / 0" "$(growth crowd-0 crowd-n)"
+	printf '%-28s %s\n' "containers already running" "stage5 run true: median ms (p10-p90)" \
+		0 "$(cell crowd-0)" "$CROWD" "$(cell crowd-n)" "$CROWD / 0" "$(growth crowd-0 crowd-n)"
 	echo
 fi
 
 # ---- table 2: start-up against image size ----
 
-if [[ $DO_IMAGE != 1 ]]; then
-	exit 0
-fi
+[[ $DO_IMAGE == 1 ]] || exit 0
 echo
 if ((!image_ok)); then
 	echo "Table 2: skipped, no default image (make rootfs)"
@@ -752,12 +636,7 @@ echo "Table 2: start-up against image size ($IMAGE_RUNS runs per row, interleave
 	"padding is a real file of zeros on $(findmnt -no FSTYPE -T "$scratch")," \
 	"page cache warm)"
 echo
-fmt='%-16s %-38s %s\n'
-# shellcheck disable=SC2059
-printf "$fmt" image "stage4 run true: median ms (p10-p90)" "cp -a of the image: median ms (p10-p90)"
-# shellcheck disable=SC2059
-printf "$fmt" "default, ${small_mb} MB" "$(cell img-small)" "$(cell cp-small)"
-# shellcheck disable=SC2059
-printf "$fmt" "large, ${big_mb} MB" "$(cell img-big)" "$(cell cp-big)"
-# shellcheck disable=SC2059
-printf "$fmt" "large / default" "$(growth img-small img-big)" "$(growth cp-small cp-big)"
+printf '%-16s %-38s %s\n' image "stage4 run true: median ms (p10-p90)" "cp -a of the image: median ms (p10-p90)" \
+	"default, ${small_mb} MB" "$(cell img-small)" "$(cell cp-small)" \
+	"large, ${big_mb} MB" "$(cell img-big)" "$(cell cp-big)" \
+	"large / default" "$(growth img-small img-big)" "$(growth cp-small cp-big)"

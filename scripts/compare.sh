@@ -1,25 +1,12 @@
 #!/usr/bin/env bash
 # compare.sh - run one probe in every stage and print what each one isolates.
 #
-# The probe is a single `sh -c '...'` that prints, from where it runs:
-#
-#   hostname        the UTS hostname it sees
-#   PID             its own PID ($$)
-#   processes       how many numeric directories /proc has
-#   host / visible  whether a marker file made on the host (in a fresh
-#                   directory under the repo) is visible at the same path
-#   mounts          lines in /proc/self/mounts
-#   pids limit      measured, not read from any config: the static helper
-#                   forkcount replaces the shell (exec) and forks until
-#                   fork(2) fails with EAGAIN or FORK_MAX children; the
-#                   limit is the children it got plus itself
-#
-# Each built stage runs it with its default options, then the host runs it
-# too, for comparison.  A stage that is not built gets a "not built" row.
-# Stages 1-3 see the host's files, so they use tests/progs/bin/forkcount;
-# stages 4-5 run in the image, which has it at /usr/local/bin/forkcount.
-#
-# Leaves nothing behind: the marker directory is removed by the EXIT trap.
+# The probe prints the hostname it sees, its PID, how many processes /proc
+# shows, whether a marker file made on the host is visible at the same path,
+# the lines of /proc/self/mounts, and the pids limit, measured: forkcount
+# forks until fork(2) fails or FORK_MAX children; the limit is the children
+# it got plus itself.  The host runs it, then every built stage with its
+# default options.  The EXIT trap removes the marker.
 #
 # Usage: scripts/compare.sh      (make compare; needs root)
 set -euo pipefail
@@ -44,19 +31,12 @@ printf "forks="
 exec "$forkcount" '"$FORK_MAX"
 
 markdir=""
-cleanup() {
-	if [[ -n $markdir && -d $markdir ]]; then
-		rm -rf "$markdir"
-	fi
-}
-trap cleanup EXIT
+trap '[[ -z $markdir ]] || rm -rf "$markdir"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 [[ $(id -u) == 0 ]] || die "the stages need root; try: sudo make compare"
 
-# A marker that exists only on the host's file system: a container that
-# still sees the host's / sees it at the same path.
 markdir=$(mktemp -d "$repo/.compare.XXXXXX")
 marker=$markdir/marker
 : >"$marker"
@@ -68,17 +48,16 @@ value() {
 
 # limit_of FORKS: "none (>=200)" or "20 (19 forks)".
 limit_of() {
-	local forks=$1
-	if [[ ! $forks =~ ^[0-9]+$ ]]; then
+	if [[ ! $1 =~ ^[0-9]+$ ]]; then
 		echo "? (forkcount failed)"
-	elif ((forks >= FORK_MAX)); then
+	elif (($1 >= FORK_MAX)); then
 		echo "none (>=$FORK_MAX)"
 	else
-		echo "$((forks + 1)) ($forks forks)"
+		echo "$(($1 + 1)) ($1 forks)"
 	fi
 }
 
-WIDTHS='%-15s %-10s %-7s %-10s %-15s %-7s %s\n'
+table_line() { printf '%-15s %-10s %-7s %-10s %-15s %-7s %s\n' "$@"; }
 
 # row NAME COMMAND...: run the probe with COMMAND and print a table row.
 row() {
@@ -90,8 +69,7 @@ row() {
 		printf '%-15s failed (exit %d): %s\n' "$name" "$rc" "$(head -n 1 "$err")"
 		return
 	fi
-	# shellcheck disable=SC2059
-	printf "$WIDTHS" "$name" "$(value hostname "$out")" "$(value pid "$out")" \
+	table_line "$name" "$(value hostname "$out")" "$(value pid "$out")" \
 		"$(value processes "$out")" "$(value host_root "$out")" \
 		"$(value mounts "$out")" "$(limit_of "$(value forks "$out")")"
 	if ((rc != 0)) && [[ -s $err ]]; then
@@ -108,26 +86,20 @@ echo
 echo "MARKER is a file made on the host for this run; FORKCOUNT is"
 echo "${HOST_FORKCOUNT#"$repo"/} on stages 1-3, $IMAGE_FORKCOUNT in the image on 4-5."
 echo
-# shellcheck disable=SC2059
-printf "$WIDTHS" "" hostname PID processes "host / visible" mounts "pids limit"
+table_line "" hostname PID processes "host / visible" mounts "pids limit"
 
-if [[ -x $HOST_FORKCOUNT ]]; then
-	row host sh -c "$PROBE" probe "$marker" "$HOST_FORKCOUNT"
-else
-	row host sh -c "$PROBE" probe "$marker" /nonexistent/forkcount
-fi
+host_forkcount=$HOST_FORKCOUNT
+[[ -x $host_forkcount ]] || host_forkcount=/nonexistent/forkcount
+row host sh -c "$PROBE" probe "$marker" "$host_forkcount"
 for i in "${!STAGES[@]}"; do
 	stage=${STAGES[i]}
-	bin=$repo/$stage/container
-	if [[ ! -x $bin ]]; then
+	if [[ ! -x $repo/$stage/container ]]; then
 		printf '%-15s not built\n' "$stage"
 		continue
 	fi
 	forkcount=$HOST_FORKCOUNT
-	if ((i >= 3)); then
-		forkcount=$IMAGE_FORKCOUNT
-	fi
-	row "$stage" "$bin" run sh -c "$PROBE" probe "$marker" "$forkcount"
+	((i < 3)) || forkcount=$IMAGE_FORKCOUNT
+	row "$stage" "$repo/$stage/container" run sh -c "$PROBE" probe "$marker" "$forkcount"
 done
 if [[ ! -x $HOST_FORKCOUNT ]]; then
 	echo

@@ -2,43 +2,35 @@
 # doctor.sh - can this machine run every stage?
 #
 # One line per check: "ok", "warn" (works, but read this) or "FAIL" (a stage
-# cannot run), each problem with a fix and the stages it affects.  It also
-# checks for the tools that build, test and lint the stages (warn only).  The last
-# line names the stages that can run.  Exit status: 0 if every stage that has
-# been written can run here, 1 if one cannot.
-#
-# Read-only, except for a few tries that undo themselves: unshare(1) runs
-# that exit at once, a cgroup made and removed, and an overlay mounted and
-# a pivot_root done inside a throw-away mount namespace, in a scratch
-# directory that the EXIT trap removes.  Works as non-root too: then it
-# reports what it can see and skips the tries that need root.
+# cannot run), each problem with a fix and the stages it affects; then the
+# tools that build, test and lint (warn only), and a summary of the stages
+# that can run.  Exit status: 0 if every stage written so far can run here,
+# 1 if one cannot.  Read-only, but for tries that undo themselves: unshare(1)
+# runs, a cgroup made and removed, mounts in throw-away mount namespaces on
+# a scratch directory that the EXIT trap removes.  As non-root it reports
+# what it can see and skips the tries that need root.
 #
 # Usage: scripts/doctor.sh     (make doctor)
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-ALL="1 2 3 4 5"
+ALL=$(seq -s ' ' "${#STAGES[@]}")
 
-# blocked[N] holds why stage N cannot run; empty means it can.
-declare -a blocked=("" "" "" "" "" "")
+blocked=() # blocked[N]: why stage N cannot run; unset or empty if it can
 scratch=""
 userns_dir=""
 cgroup_tries=()
 
-# Under set -e a failure here would end the trap and become the exit
-# status, so each step says what it could not undo and goes on.
+# Each step says what it could not undo and goes on: under set -e a failure
+# would end the trap and become the exit status.
 cleanup() {
 	local d
 	for d in "${cgroup_tries[@]}"; do
-		if [[ -d $d ]]; then
-			rmdir "$d" || echo "$PROG: cannot remove the cgroup $d" >&2
-		fi
+		[[ ! -d $d ]] || rmdir "$d" || echo "$PROG: cannot remove the cgroup $d" >&2
 	done
 	for d in "$scratch" "$userns_dir"; do
-		if [[ -n $d && -d $d ]]; then
-			rm -rf --one-file-system "$d" || echo "$PROG: cannot remove $d" >&2
-		fi
+		[[ ! -d $d ]] || rm -rf --one-file-system "$d" || echo "$PROG: cannot remove $d" >&2
 	done
 }
 trap cleanup EXIT
@@ -72,8 +64,7 @@ warn() {
 
 # fail STAGES MESSAGE FIX: these stages cannot run until it is fixed.
 fail() {
-	local n
-	local who
+	local n who
 	who="$(stage_list "$1") cannot run"
 	[[ $1 == "$ALL" ]] && who="no stage can run"
 	printf 'FAIL  %s (%s) — fix: %s\n' "$2" "$who" "$3"
@@ -90,7 +81,9 @@ fstype() {
 is_root=0
 [[ $(id -u) == 0 ]] && is_root=1
 
-# Run a try that needs root; print its first error line on failure.
+# try COMMAND...: run a try that needs root; on failure, its first error
+# line (or its exit status) is in err.
+err=""
 try() {
 	local out rc
 	out=$(timeout 10 "$@" 2>&1 >/dev/null) && return 0
@@ -99,7 +92,6 @@ try() {
 	[[ -n $err ]] || err="exit status $rc"
 	return 1
 }
-err=""
 
 # ---- who and where ----
 
@@ -121,11 +113,9 @@ check_root() {
 }
 
 check_platform() {
-	local version virt=""
-	version=$(cat /proc/version 2>/dev/null || true)
-	if [[ $version == *Microsoft* ]]; then
-		# WSL1 is a system-call translator, not a Linux kernel: it
-		# reports 4.4.0-...-Microsoft and has no real namespaces.
+	local virt=""
+	# WSL1 (4.4.0-...-Microsoft) translates system calls: no real namespaces.
+	if [[ $(cat /proc/version 2>/dev/null || true) == *Microsoft* ]]; then
 		fail "$ALL" "platform: WSL1 ($(uname -r)): no namespaces or cgroups to speak of" \
 			"wsl --set-version <distro> 2 (in Windows), then rerun"
 		return
@@ -134,16 +124,13 @@ check_platform() {
 		ok "platform: WSL2 ($(uname -r)), a real Linux kernel in a VM"
 		return
 	fi
-	if have systemd-detect-virt; then
-		# It prints "none" and exits 1 when not in a container.
-		virt=$(systemd-detect-virt --container 2>/dev/null || true)
-		[[ $virt == none ]] && virt=""
-	fi
+	# systemd-detect-virt prints "none", and fails, outside a container.
+	have systemd-detect-virt && virt=$(systemd-detect-virt --container 2>/dev/null || true)
+	[[ $virt != none ]] || virt=""
 	[[ -z $virt && -e /.dockerenv ]] && virt=docker
 	[[ -z $virt && -e /run/.containerenv ]] && virt=podman
+	# Only a note: the tries below fail, with a fix, where it matters.
 	if [[ -n $virt ]]; then
-		# Only a note: a privileged container can run every stage, and
-		# the tries below fail, with a fix, if this one cannot.
 		ok "platform: Linux, inside a container ($virt): fine if the checks below pass"
 	else
 		ok "platform: Linux, not WSL and not inside a container"
@@ -170,31 +157,22 @@ check_kernel() {
 
 # ---- namespaces ----
 
-# ns NAME STAGES UNSHARE-ARGS...: the namespace exists and unshare(1) can
-# really make one.
+# check_ns NAME STAGES UNSHARE-ARGS...: the namespace exists and unshare(1)
+# can really make one.
 check_ns() {
-	local name=$1 stages=$2 max
+	local name=$1 stages=$2 max=/proc/sys/user/max_${1}_namespaces
 	shift 2
 	if [[ ! -e /proc/self/ns/$name ]]; then
 		fail "$stages" "namespaces: no /proc/self/ns/$name: the kernel lacks them" \
 			"a kernel built with CONFIG_${name^^}_NS"
-		return
-	fi
-	max=/proc/sys/user/max_${name}_namespaces
-	if [[ -r $max && $(cat "$max") == 0 ]]; then
+	elif [[ -r $max && $(cat "$max") == 0 ]]; then
 		fail "$stages" "namespaces: $name disabled ($max is 0)" "sysctl -w user.${max##*/}=10000"
-		return
-	fi
-	if ((!is_root)); then
+	elif ((!is_root)); then
 		warn "$stages" "namespaces: /proc/self/ns/$name exists; not tried without root" "run with sudo"
-		return
-	fi
-	if ! have unshare; then
+	elif ! have unshare; then
 		warn "$stages" "namespaces: /proc/self/ns/$name exists; no unshare(1) to try it" \
 			"apt-get install util-linux"
-		return
-	fi
-	if try unshare "$@" true; then
+	elif try unshare "$@" true; then
 		ok "namespaces: $name works (unshare $* true)"
 	else
 		fail "$stages" "namespaces: unshare $* failed: $err" \
@@ -227,15 +205,9 @@ check_propagation() {
 	fi
 	prop=$(findmnt -no PROPAGATION / 2>/dev/null || true)
 	case $prop in
-	shared*)
-		ok "mount propagation of /: $prop, normal on systemd hosts and fine: stages 3-5 make / private in their own namespace"
-		;;
-	"")
-		warn "3 4 5" "mount propagation of /: unknown (findmnt printed nothing)" ""
-		;;
-	*)
-		ok "mount propagation of /: $prop (stages 3-5 make / private in their own namespace anyway)"
-		;;
+	shared*) ok "mount propagation of /: $prop, normal on systemd hosts and fine: stages 3-5 make / private in their own namespace" ;;
+	"") warn "3 4 5" "mount propagation of /: unknown (findmnt printed nothing)" "" ;;
+	*) ok "mount propagation of /: $prop (stages 3-5 make / private in their own namespace anyway)" ;;
 	esac
 }
 
@@ -254,16 +226,14 @@ check_overlay() {
 	if ((!is_root)) || ! have unshare; then
 		return
 	fi
-	# Mount one for real, as stage 4 does: the lower layer on the file
-	# system of the default image, the upper one on a tmpfs.  All in a
-	# mount namespace of its own, so that nothing can leak onto the host.
+	# Mount one as stage 4 does, in a mount namespace of its own: the lower
+	# layer on the default image's file system, the upper one on a tmpfs.
 	if ! scratch=$(mktemp -d "$repo/.doctor.XXXXXX" 2>/dev/null); then
 		warn "4 5" "overlayfs: cannot make a scratch dir in $repo to try it" ""
 		return
 	fi
 	mkdir "$scratch"/{lower,layer,merged,old}
-	# The quoted $1 is expanded by the inner sh, not here.
-	# shellcheck disable=SC2016
+	# shellcheck disable=SC2016 # expanded by the inner sh
 	if try unshare --mount --propagation private sh -c \
 		'mount -t tmpfs tmpfs "$1/layer" && mkdir "$1/layer/upper" "$1/layer/work" &&
 		mount -t overlay overlay -o "lowerdir=$1/lower,upperdir=$1/layer/upper,workdir=$1/layer/work" "$1/merged"' \
@@ -273,8 +243,7 @@ check_overlay() {
 		fail "4 5" "overlayfs: mount with a lower layer on $(fstype "$scratch") failed: $err" \
 			"keep the repo on a local disk (ext4, xfs, btrfs), not on NFS or another overlay"
 	fi
-	# pivot_root(2) fails with EINVAL when / is the initramfs (rootfs),
-	# as on some diskless or container-in-RAM setups.
+	# pivot_root(2) fails with EINVAL when / is the initramfs (rootfs).
 	# shellcheck disable=SC2016
 	if try unshare --mount --propagation private sh -c \
 		'mount --bind "$1" "$1" && cd "$1" && pivot_root . old' sh "$scratch"; then
@@ -297,8 +266,7 @@ check_image() {
 
 # ---- cgroups ----
 
-# The v1 hierarchy of one controller: mounted, enabled in /proc/cgroups,
-# and we can make a cgroup in it.
+# check_v1_controller CONTROLLER: its v1 hierarchy is mounted and enabled.
 check_v1_controller() {
 	local ctl=$1 dir=/sys/fs/cgroup/$1
 	if [[ $(stat -f -c %T "$dir" 2>/dev/null) != cgroupfs ]]; then
@@ -310,35 +278,20 @@ check_v1_controller() {
 		fail 5 "cgroup $ctl: disabled in /proc/cgroups" "remove cgroup_disable=$ctl from the kernel command line"
 		return 1
 	fi
-	return 0
 }
 
-# mkdir and rmdir a cgroup: a read-only cgroupfs (a container) fails here.
-# The EXIT trap removes what done_cgroup could not.
+# try_cgroup DIR: make the cgroup DIR/doctor-PID, which a read-only cgroupfs
+# (a container) refuses; the EXIT trap removes it.
 try_cgroup() {
-	local dir=$1/doctor-$$
-	cgroup_tries+=("$dir")
-	if ! mkdir "$dir" 2>/dev/null; then
+	cgroup_tries+=("$1/doctor-$$")
+	if ! mkdir "$1/doctor-$$" 2>/dev/null; then
 		fail 5 "cgroups: cannot create a cgroup in $1" "run on the host, or give the container a writable cgroupfs"
 		return 1
 	fi
-	return 0
 }
 
-done_cgroup() {
-	rmdir "$1/doctor-$$" 2>/dev/null || true
-}
-
-check_swap_note() {
-	if [[ $(wc -l </proc/swaps) -le 1 ]]; then
-		echo "no swap on this machine, so the memory limit is the whole story"
-	else
-		echo ""
-	fi
-}
-
-# The controllers stage 5 needs that the list file $1 (a cgroup.controllers)
-# lacks, in the array missing.
+# missing_from FILE: the controllers stage 5 needs that FILE (a
+# cgroup.controllers) lacks, in the array missing.
 missing_from() {
 	local ctl avail
 	avail=$(cat "$1" 2>/dev/null || true)
@@ -349,9 +302,9 @@ missing_from() {
 }
 
 check_cgroups() {
-	local mode ctl missing=() noswap
+	local mode ctl missing=() noswap=""
 	mode=$(cgroup_mode)
-	noswap=$(check_swap_note)
+	[[ $(wc -l </proc/swaps) -gt 1 ]] || noswap="no swap on this machine, so the memory limit is the whole story"
 	case $mode in
 	v2)
 		missing_from /sys/fs/cgroup/cgroup.controllers
@@ -378,7 +331,6 @@ check_cgroups() {
 			warn 5 "swap accounting: no memory.swap.max, so --memory does not stop swapping" \
 				"boot with swapaccount=1 (and CONFIG_MEMCG_SWAP)"
 		fi
-		done_cgroup /sys/fs/cgroup
 		;;
 	v1 | hybrid)
 		for ctl in pids memory cpu; do
@@ -391,13 +343,8 @@ check_cgroups() {
 			ok "cgroup mode: v1 (legacy; pids, memory, cpu hierarchies under /sys/fs/cgroup)"
 		fi
 		if ((is_root)); then
-			missing=()
 			for ctl in pids memory cpu; do
-				if try_cgroup "/sys/fs/cgroup/$ctl"; then
-					done_cgroup "/sys/fs/cgroup/$ctl"
-				else
-					missing+=("$ctl")
-				fi
+				try_cgroup "/sys/fs/cgroup/$ctl" || missing+=("$ctl")
 			done
 			((${#missing[@]})) ||
 				ok "cgroups: can create a cgroup in the pids, memory and cpu hierarchies"
@@ -418,8 +365,6 @@ check_cgroups() {
 	esac
 }
 
-# ---- security modules ----
-
 # ---- rootless (docs/rootless.md) ----
 
 # The user who would run the stages: ourselves, or nobody when we are root
@@ -431,29 +376,27 @@ if ((is_root)); then
 	who=nobody
 fi
 
-# Without root: may a user make a user namespace, mount an overlay in it,
-# and has it a cgroup v2 subtree of its own (stage 5)?  Warnings only: as
-# root every stage runs without them.
+# sysctl_warn NAME VALUE MESSAGE FIX: a rootless warning if /proc/sys/NAME is VALUE.
+sysctl_warn() {
+	if [[ $(cat "/proc/sys/$1" 2>/dev/null || true) == "$2" ]]; then
+		warn "" "rootless: $3" "$4"
+	fi
+}
+
+# May a user make a user namespace, mount an overlay in it, and has it a
+# cgroup v2 subtree of its own (stage 5)?  Warnings only as root, who can
+# run every stage without them.
 check_rootless() {
-	local v dir uid stage5_verdict=warn
+	local dir uid stage5_verdict=warn
 	((is_root)) || stage5_verdict=fail
 	# The last two exist only on some distributions (Debian's older
 	# kernels, Ubuntu's): a missing file is a switch that is not there.
-	v=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || true)
-	if [[ $v == 0 ]]; then
-		warn "" "rootless: user.max_user_namespaces is 0: no user may make a user namespace" \
-			"sudo sysctl -w user.max_user_namespaces=15000"
-	fi
-	v=$(cat /proc/sys/kernel/unprivileged_userns_clone 2>/dev/null || true)
-	if [[ $v == 0 ]]; then
-		warn "" "rootless: kernel.unprivileged_userns_clone is 0 (Debian's switch)" \
-			"sudo sysctl -w kernel.unprivileged_userns_clone=1"
-	fi
-	v=$(cat /proc/sys/kernel/apparmor_restrict_unprivileged_userns 2>/dev/null || true)
-	if [[ $v == 1 ]]; then
-		warn "" "rootless: kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): a user namespace gets no capabilities" \
-			"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with 'userns,' for the stages"
-	fi
+	sysctl_warn user/max_user_namespaces 0 "user.max_user_namespaces is 0: no user may make a user namespace" \
+		"sudo sysctl -w user.max_user_namespaces=15000"
+	sysctl_warn kernel/unprivileged_userns_clone 0 "kernel.unprivileged_userns_clone is 0 (Debian's switch)" \
+		"sudo sysctl -w kernel.unprivileged_userns_clone=1"
+	sysctl_warn kernel/apparmor_restrict_unprivileged_userns 1 "kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): a user namespace gets no capabilities" \
+		"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with 'userns,' for the stages"
 	if ! have unshare || { ((is_root)) && ! have setpriv; }; then
 		return 0
 	fi
@@ -464,26 +407,22 @@ check_rootless() {
 			"allow unprivileged user namespaces (the sysctls above), or run the stages as root"
 		return 0
 	fi
+	# In a scratch directory of its own, which the EXIT trap removes.
 	if ! userns_dir=$(mktemp -d /tmp/doctor-userns.XXXXXX); then
 		warn "4 5" "rootless: cannot make a scratch dir in /tmp to try overlayfs in a user namespace" ""
 		return 0
 	fi
-	dir=$userns_dir
-	chmod 755 "$dir"
-	if ((is_root)); then
-		chown 65534:65534 "$dir"
-	fi
+	chmod 755 "$userns_dir"
+	((!is_root)) || chown 65534:65534 "$userns_dir"
 	# shellcheck disable=SC2016 # expanded by the inner sh
 	if try "${as_user[@]}" unshare --user --map-root-user --mount sh -c \
 		'mkdir "$1/l" "$1/u" "$1/w" "$1/m" && mount -t overlay overlay -o "lowerdir=$1/l,upperdir=$1/u,workdir=$1/w,userxattr" "$1/m"' \
-		sh "$dir"; then
+		sh "$userns_dir"; then
 		ok "rootless: overlayfs mounts in a user namespace (stages 4-5)"
 	else
 		warn "4 5" "rootless: overlayfs in a user namespace failed: $err" \
 			"Linux 5.11 or later, or run stages 4-5 as root"
 	fi
-	rm -rf "$dir"
-	userns_dir=""
 	check_subids
 	if [[ $(stat -f -c %T /sys/fs/cgroup) != cgroup2fs ]]; then
 		"$stage5_verdict" 5 "rootless: cgroups here are v1 or hybrid; a user gets cgroups only on v2" \
@@ -504,20 +443,18 @@ check_rootless() {
 	fi
 }
 
-# subid_range FILE USER UID: "START COUNT" of the first line of FILE
-# (/etc/subuid or /etc/subgid) that names USER or UID with two numbers, as
-# the stages and newuidmap read it; nothing if there is none.
+# subid_range FILE USER UID: "START COUNT" of FILE's first line for USER or
+# UID with two numbers, as the stages and newuidmap read it; or nothing.
 subid_range() {
 	awk -F: -v u="$2" -v id="$3" '($1 == u || $1 == id) &&
 		$2 ~ /^[0-9]+$/ && $3 ~ /^[1-9][0-9]*$/ { print $2, $3; exit }' "$1" 2>/dev/null || true
 }
 
 # The first id above every range in /etc/subuid and /etc/subgid, and at
-# least 100000: a new range that starts there overlaps no one's.
+# least 100000: a new range that starts there overlaps no one's.  With
+# neither file (no user has a range yet), awk reads the empty stdin.
 free_subid_start() {
 	local file files=()
-	# Either file may be missing (no user has a range yet): then awk reads
-	# the empty stdin.
 	for file in /etc/subuid /etc/subgid; do
 		[[ -r $file ]] && files+=("$file")
 	done
@@ -526,11 +463,9 @@ free_subid_start() {
 		END { print top }' "${files[@]}" </dev/null
 }
 
-# Subordinate ids (docs/rootless.md): with a range in /etc/subuid and
-# /etc/subgid and newuidmap installed, a rootless stage maps the range, so
-# that a chown inside works; without, it maps the user's own id alone.
-# The user is the one sudo ran us for, else as for the tries above.
-# Warnings only: the stages run either way.
+# With subordinate ids and newuidmap, a rootless stage maps the whole range
+# (a chown inside works), else only the user's own id.  The user is the one
+# sudo ran us for, else as for the tries above.  Warnings only.
 check_subids() {
 	local user=$who uid urange grange ustart ucount gstart gcount free
 	if ((is_root)) && [[ -n ${SUDO_USER:-} ]]; then
@@ -556,8 +491,10 @@ check_subids() {
 	fi
 }
 
+# ---- security modules ----
+
 check_lsm() {
-	local found=0 label enforce
+	local found=0 label
 	if [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]]; then
 		found=1
 		label=$(cat /proc/self/attr/apparmor/current 2>/dev/null ||
@@ -572,8 +509,7 @@ check_lsm() {
 	fi
 	if [[ -r /sys/fs/selinux/enforce ]]; then
 		found=1
-		enforce=$(cat /sys/fs/selinux/enforce)
-		if [[ $enforce == 1 ]]; then
+		if [[ $(cat /sys/fs/selinux/enforce) == 1 ]]; then
 			warn "3 4 5" "SELinux: enforcing; a policy may deny the stages' mounts" \
 				"look for AVC denials (ausearch -m avc); setenforce 0 to test"
 		else
@@ -612,6 +548,8 @@ check_tools() {
 
 # ---- the stages themselves ----
 
+UNWRITTEN="not written yet" # blocked[N] of a stage with no main.c, listed apart
+
 check_stages() {
 	local i n dir bin src newer
 	for i in "${!STAGES[@]}"; do
@@ -620,33 +558,24 @@ check_stages() {
 		bin=$repo/$dir/container
 		src=$repo/$dir/main.c
 		if [[ ! -e $src ]]; then
-			warn "" "$dir: not written yet (no $dir/main.c)" ""
-			blocked[n]="not written yet"
-			written[n]=0
-			continue
-		fi
-		written[n]=1
-		if [[ ! -x $bin ]]; then
+			warn "" "$dir: $UNWRITTEN (no $dir/main.c)" ""
+			blocked[n]=$UNWRITTEN
+		elif [[ ! -x $bin ]]; then
 			fail "$n" "$dir: not built" "make"
-			continue
-		fi
-		if ! "$bin" --version >/dev/null 2>&1; then
+		elif ! "$bin" --version >/dev/null 2>&1; then
 			fail "$n" "$dir: built, but '$dir/container --version' fails" "make clean && make"
-			continue
-		fi
-		# -quit, not `| head -n 1`: under pipefail, find killed by
-		# SIGPIPE would fail the line.  A file find cannot read is one
-		# it cannot call newer; that is all.
-		newer=$(find "$src" "$repo/common" -newer "$bin" -name '*.[ch]' -print -quit 2>/dev/null || true)
-		if [[ -n $newer ]]; then
-			warn "$n" "$dir: built, but older than ${newer#"$repo"/}" "make"
 		else
-			ok "$dir: built ($dir/container)"
+			# -quit, not `| head -n 1`, which would SIGPIPE find under
+			# pipefail; a file find cannot read is simply not newer.
+			newer=$(find "$src" "$repo/common" -newer "$bin" -name '*.[ch]' -print -quit 2>/dev/null || true)
+			if [[ -n $newer ]]; then
+				warn "$n" "$dir: built, but older than ${newer#"$repo"/}" "make"
+			else
+				ok "$dir: built ($dir/container)"
+			fi
 		fi
 	done
 }
-
-declare -a written=(0 0 0 0 0 0)
 
 echo "containers from scratch: can this machine run the stages?"
 check_root
@@ -663,10 +592,10 @@ check_tools
 check_stages
 
 runnable=() broken=() unwritten=()
-for n in 1 2 3 4 5; do
-	if ((!written[n])); then
+for n in $ALL; do
+	if [[ ${blocked[n]:-} == "$UNWRITTEN" ]]; then
 		unwritten+=("$n")
-	elif [[ -z ${blocked[n]} ]]; then
+	elif [[ -z ${blocked[n]:-} ]]; then
 		runnable+=("$n")
 	else
 		broken+=("$n (${blocked[n]})")
