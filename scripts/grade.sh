@@ -1,48 +1,38 @@
 #!/usr/bin/env bash
 # scripts/grade.sh - score a student's stage with that stage's own tests
-# (make grade; docs/README.md, "Using the kit in a course").
+# (make grade; docs/README.md, "Using the kit in a course", says how).
 #
-# Builds SRC (default: exercises/stageN-*/main.c) against the project's
-# common/, with its warnings shown but not fatal, then runs
-# tests/stageN-*.bats on that binary only (CFS_GRADE_STAGE and
-# CFS_GRADE_BIN in tests/helpers.bash).  A stage that is missing or does
-# not compile scores 0.
+# Builds SRC (default: exercises/stageN-*/main.c) against common/, with the
+# project's warnings shown but not fatal, then runs tests/stageN-*.bats on
+# that binary only (CFS_GRADE_STAGE and CFS_GRADE_BIN in
+# tests/helpers.bash).  A stage that is missing or does not compile scores 0.
 #
-# A submission is untrusted code (issue #24).  Stages 1 to 4 are built
-# and graded in a sandbox, for root and an ordinary user alike, that
-# docs/README.md ("Where to grade") describes: a user namespace whose root
-# is nobody outside (or the grader; ids 1 to 65535 inside are root's
-# GRADE_SPARE_IDS, no one's, or the grader's /etc/subuid range) and is
+# A submission is untrusted code (issue #24): stages 1 to 4 are built and
+# graded in a sandbox, for root and an ordinary user alike: a user
+# namespace whose root is nobody outside (or the grader; ids 1 to 65535
+# inside are GRADE_SPARE_IDS, no one's, or the grader's /etc/subuid range),
 # rootless to the stages; new mount, UTS, IPC, network and PID namespaces;
 # a sysfs without the host's cgroups; every mount read-only
-# (scripts/grade-readonly.c) but /tmp and a box with the build and a copy
-# of the image.  The compiler runs there too, in a time limit, and only
-# its messages about the submission and the kit's own files are shown: an
-# #include of another file shows nothing of it.
+# (scripts/grade-readonly.c) but /tmp and a box for the build and a copy of
+# the image.  The compiler shows only its messages about the submission and
+# the kit's own files: an #include of another file shows nothing of it.
 # Stage 5 needs root over a cgroup v2 tree: --vm builds it in the sandbox
-# and runs its tests as root in the test VM (scripts/test-vm.sh), whose
-# root could forge its score: read a surprising one.  --trusted runs the
-# tests as root on the host, for code you trust.  An extension (--ext,
-# trusted only) is the last stage with NAME's patch applied and SRC over
-# it: a directory (default exercises/ext-NAME/) or one file; its suite is
-# tests/ext-NAME.bats.
-#
-# Time limits, in seconds (docs/README.md): BATS_TEST_TIMEOUT per test (30;
-# in the VM 300), GRADE_TIMEOUT for the grade (600; in the VM
-# GRADE_VM_TIMEOUT, 3600), GRADE_CC_TIMEOUT for the compiler (60), and
-# GRADE_GRACE (30) after the last result for a process that keeps bats
-# waiting.  A test they end fails as "timed out", the rest as "not run":
-# the score and the JUnit report count every test.  Ctrl-C ends the whole
-# grade and leaves nothing behind.
+# and tests it as root in the test VM (scripts/test-vm.sh), whose root
+# could forge its score.  --trusted tests as root on the host, for code you
+# trust, as does --ext NAME (docs/extensions/README.md): SRC is then a
+# directory (exercises/ext-NAME/) or a file put over the patched stage.
+# Time limits (docs/README.md): BATS_TEST_TIMEOUT, GRADE_TIMEOUT,
+# GRADE_GRACE, GRADE_VM_TIMEOUT, and GRADE_CC_TIMEOUT (60 s) for the
+# compiler; the score and the JUnit report count every test of the stage.
 #
 # Usage: scripts/grade.sh [--junit FILE] [--filter REGEX] [--first-failure] [--trusted | --vm] N [SRC]
 #        scripts/grade.sh [--junit FILE] [--filter REGEX] --trusted --ext NAME [SRC]
 # N is a stage, or rootless (docs/rootless.md's exercise).  --filter runs
-# only the tests whose names match REGEX (bats --filter).  --first-failure
-# (make exercise-check) runs them one at a time, up to the first that
-# fails, which its last line names.  Otherwise it ends with one line,
-# "stage N: K/M tests passed".  Exit status: 0 for full marks, 1 if a test
-# failed, 2 if SRC is missing or does not compile.
+# only the tests whose names match (bats --filter).  --first-failure (make
+# exercise-check) runs them one at a time, up to the first that fails,
+# which its last line names; else it ends with "stage N: K/M tests passed".
+# Exit status: 0 for full marks, 1 if a test failed, 2 if SRC is missing or
+# does not compile.
 set -euo pipefail
 shopt -s extglob nullglob
 cd "$(dirname "$0")/.."
@@ -52,8 +42,8 @@ DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-# The project's flags without -Werror; unused functions are no warning, as
-# a skeleton's helpers are unused until the holes that call them are written.
+# The project's flags without -Werror; a skeleton's helpers are unused
+# until the holes that call them are written.
 STUDENT_CFLAGS=${STUDENT_CFLAGS:--std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -O2 -g}
 CC=${CC:-cc}
 TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-30}
@@ -62,9 +52,9 @@ GRADE_CC_TIMEOUT=${GRADE_CC_TIMEOUT:-60}
 NOBODY=65534
 SPARE_IDS=${GRADE_SPARE_IDS:-2147418112}
 
-# ---- inside the sandbox, or trusted ----
+# ---- the grade's inner half, in the sandbox or trusted ----
 
-# compile OUT ARGS...: $CC ARGS and common/ into OUT, in the time limit and
+# compile OUT ARGS...: $CC ARGS and common/ into OUT, in the time limit,
 # with no stdin; the compiler's messages on stdout.
 compile() {
 	local out=$1
@@ -75,14 +65,14 @@ compile() {
 }
 
 # inside STAGE BOX SRC ARGS...: as root of the sandbox's user namespace,
-# build SRC into BOX/STAGE/container and run bats ARGS on it, TAP on
-# stdout.  Exit status 3: SRC did not compile.
+# build SRC into BOX/STAGE/container and run bats ARGS on it.  Exit status
+# 3: SRC did not compile.
 inside() {
-	local stage=$1 box=$2 src=$3 n=${1:5:1} out status=0 writable=(/tmp "$2" /proc)
-	# Root of the namespace only once the grader has written its maps: exec
-	# again to take uid 0's capabilities there.  The exec clears the
-	# parent-death signal of unshare --kill-child, which ends the whole PID
-	# namespace with the grader: set it again.
+	local stage=$1 box=$2 src=$3 out status=0 writable=(/tmp "$2" /proc)
+	# Root of the namespace once the grader has written its maps: exec again
+	# to take uid 0's capabilities, and set again the parent-death signal of
+	# unshare --kill-child (that ends the PID namespace with the grader),
+	# which the exec clears.
 	if [[ -z ${CFS_GRADE_MAPPED:-} ]]; then
 		until [[ -n $(</proc/self/uid_map) ]]; do sleep 0.05; done
 		CFS_GRADE_MAPPED=1 exec setpriv --pdeathsig KILL -- "$0" --inside "$@"
@@ -91,14 +81,13 @@ inside() {
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 	new_root "$box/../root"
 	mount -t tmpfs -o mode=755 cfs-grade-box "$box"
-	# The grader's copy of the image, owned by root of the namespace,
-	# where the stage and the tests look for it.
+	# The grader's copy of the image, owned by root of the namespace.
 	mkdir "$box/$stage"
 	ln -s "$REPO/rootfs" "$box/rootfs"
 	mount --bind "$box/../image" "$REPO/rootfs"
 	hostname cfs-test-host
-	# Rootless, the stages keep layers and locks in the user's state
-	# directories: the box's, not the grader's home nor the host's /run.
+	# Rootless, the stages keep layers and locks in the box, not in the
+	# grader's home nor the host's /run.
 	mkdir -m 700 "$box/home" "$box/run"
 	export HOME=$box/home XDG_RUNTIME_DIR=$box/run
 	unset XDG_STATE_HOME
@@ -110,7 +99,7 @@ inside() {
 	fi
 	"$box/../grade-readonly" "${writable[@]}"
 	cp "$src" "$box/$stage/main.c"
-	echo "stage $n: building the submission"
+	echo "stage $CFS_GRADE_STAGE: building the submission"
 	out=$(cd "$box" && compile "$stage/container" -fno-diagnostics-show-caret -I"$REPO/$stage" \
 		"$stage/main.c" "$REPO/$stage"/!(main).c) || status=$?
 	shown_diagnostics "$stage" <<<"$out"
@@ -122,22 +111,19 @@ inside() {
 		cp "$box/$stage/container" "$box/../out/container"
 		exit 0
 	fi
-	shift 3
-	run_tests "$n" "$box/$stage/container" bats --tap "$@"
+	run_tests "$box/$stage/container" bats --tap "${@:4}"
 }
 
-# trusted WORK STAGE ARGS...: stage 5, an extension and code you trust, as
-# root in tests/run's sandbox.  An extension (STAGE ext-NAME) is the last
-# stage with NAME's patch applied and WORK/submission/'s files over it.
+# trusted WORK STAGE ARGS...: as root in tests/run's sandbox.  An extension
+# is the last stage with its patch applied and WORK/submission/ over it.
 trusted() {
-	local work=$1 stage=$2 n=${2:5:1} dir=$REPO/$2 files=("$1/main.c" "$REPO/$2"/!(main).c)
+	local work=$1 stage=$2 dir=$REPO/$2 files=("$1/main.c" "$REPO/$2"/!(main).c)
 	shift 2
 	mkdir "$work/$stage"
 	ln -s "$REPO/rootfs" "$work/rootfs"
-	if [[ $stage == ext-* ]]; then
+	if [[ -n ${CFS_GRADE_EXT:-} ]]; then
 		echo "$stage: building the submission"
-		export CFS_GRADE_EXT=${stage#ext-}
-		n=${#STAGES[@]} dir=$work/tree/${STAGES[-1]}
+		dir=$work/tree/${STAGES[-1]}
 		scripts/ext.sh tree "$CFS_GRADE_EXT" "$work/tree" || exit 2
 		cp "$work/submission"/* "$dir/"
 		files=("$dir"/*.c)
@@ -145,51 +131,43 @@ trusted() {
 		# In the test VM (--vm): the host built it, in its sandbox.
 		cp "$GRADE_PREBUILT" "$work/$stage/container"
 	else
-		echo "stage $n: building the submission"
+		echo "stage $CFS_GRADE_STAGE: building the submission"
 	fi
 	[[ -e $work/$stage/container ]] || compile "$work/$stage/container" -I"$dir" "${files[@]}" || exit 3
-	GRADE_SCRATCH=$work run_tests "$n" "$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
+	GRADE_SCRATCH=$work run_tests "$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
 }
 
-# run_tests N BIN RUNNER ARGS...: RUNNER ARGS on BIN with its suite
-# (tests/stageN-*.bats, GRADE_SUITE, or tests/ext-NAME.bats for
-# CFS_GRADE_EXT), TAP on stdout.  With CFS_GRADE_FIRST_FAILURE=1, one test
-# at a time (of those GRADE_ONLY matches), up to the first that fails.
+# run_tests BIN RUNNER ARGS...: RUNNER ARGS $GRADE_SUITE on BIN, TAP on
+# stdout.  With CFS_GRADE_FIRST_FAILURE=1, the tests that GRADE_ONLY
+# matches one at a time, up to the first that fails.
 run_tests() {
-	local n=$1 bin=$2 name regex one=${GRADE_SCRATCH:-/tmp}/.grade-one
-	local suite=${GRADE_SUITE:-tests/${STAGES[$1 - 1]}.bats} label=${GRADE_LABEL:-stage $1}
-	shift 2
-	if [[ -n ${CFS_GRADE_EXT:-} ]]; then
-		suite=tests/ext-$CFS_GRADE_EXT.bats label=ext-$CFS_GRADE_EXT
-		export CFS_GRADE_EXT
-	else
-		export CFS_GRADE_STAGE=$n
-	fi
-	export CFS_GRADE_BIN=$bin BATS_TEST_TIMEOUT=$TEST_TIMEOUT
-	echo "$label: running $suite on it"
+	local name regex one=${GRADE_SCRATCH:-/tmp}/.grade-one
+	export CFS_GRADE_BIN=$1 BATS_TEST_TIMEOUT=$TEST_TIMEOUT
+	shift
+	echo "$GRADE_LABEL: running $GRADE_SUITE on it"
 	if [[ ${CFS_GRADE_FIRST_FAILURE:-} != 1 ]]; then
-		exec "$@" "$suite"
+		exec "$@" "$GRADE_SUITE"
 	fi
 	while IFS= read -r name; do
 		# The test's name as a regex that matches it alone.
 		# shellcheck disable=SC2001 # sed escapes every special character at once
 		regex=^$(sed 's/[]\\.()*+?{}|^$[]/\\&/g' <<<"$name")\$
-		run_one "$one" "$@" --filter "$regex" "$suite"
+		run_one "$one" "$@" --filter "$regex" "$GRADE_SUITE"
 		cat "$one"
 		if ! grep -q '^\(not \)\?ok ' "$one"; then
 			echo "grade: the test '$name' cannot be run alone"
 			exit 4
 		fi
 		if grep -q '^not ok ' "$one"; then
-			echo "$label: a test failed: $name"
+			echo "$GRADE_LABEL: a test failed: $name"
 			exit 0
 		fi
-	done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "${GRADE_ONLY:-}")
+	done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$GRADE_SUITE" | grep -E -- "$GRADE_ONLY")
 }
 
 # run_one OUT COMMAND...: COMMAND in a process group of its own, output in
-# OUT.  A process of the stage can keep bats' output open after the test:
-# once the result is out, it gets GRADE_GRACE seconds.
+# OUT, ended GRADE_GRACE seconds after its result is out: a process of the
+# stage can keep bats' output open after the test.
 run_one() {
 	local out=$1 pid done_at=''
 	shift
@@ -209,10 +187,9 @@ run_one() {
 }
 
 # new_root DIR: a root of our own, as bubblewrap makes one: a tmpfs at DIR
-# with every top-level directory of / bound in, but a fresh /tmp and a
-# fresh /proc of our PID namespace (the host's cannot be unmounted in a
-# user namespace, and a proc over it is a mount the tests would count);
-# then pivot_root(8) into it.
+# with every top-level directory of / bound in, but a fresh /tmp and /proc
+# (the host's cannot be unmounted in a user namespace, and a proc over it
+# is a mount the tests would count); then pivot_root(8) into it.
 new_root() {
 	local dir=$1 entry
 	mount -t tmpfs -o mode=755 cfs-grade-root "$dir"
@@ -223,9 +200,8 @@ new_root() {
 		case $entry in
 		/proc | /tmp) mkdir "$dir$entry" ;;
 		/sys)
-			# The sandbox network namespace's sysfs, with no cgroups below
-			# it; where the kernel refuses it, the host's, with a tmpfs
-			# over its cgroups.
+			# The sandbox's own sysfs, with no cgroups below it; where the
+			# kernel refuses it, the host's, with a tmpfs over its cgroups.
 			mkdir "$dir/sys"
 			if ! mount -t sysfs cfs-grade-sys "$dir/sys" 2>/dev/null; then
 				mount --rbind /sys "$dir/sys"
@@ -262,17 +238,16 @@ new_root() {
 }
 
 # shown_diagnostics STAGE: of the compiler's messages on stdin, only those
-# about the submission and the kit's own files; the others would quote a
-# file the submission named.
+# about the submission and the kit's own files, not a file it named.
 shown_diagnostics() {
 	local stage=$1 hidden=0 line
 	while IFS= read -r line; do
-		if [[ $line == "$stage/main.c:"* || $line == "$REPO/common/"* ||
-			$line == "$REPO/$stage/"* || $line == "In file included from $stage/main.c:"* ]]; then
+		case $line in
+		"$stage/main.c:"* | "$REPO/common/"* | "$REPO/$stage/"* | "In file included from $stage/main.c:"*)
 			printf '%s\n' "$line"
-		elif [[ -n $line ]]; then
-			hidden=$((hidden + 1))
-		fi
+			;;
+		?*) hidden=$((hidden + 1)) ;;
+		esac
 	done
 	((hidden == 0)) || echo "grade: $hidden lines of the compiler's messages about files other than the submission are not shown"
 }
@@ -310,10 +285,6 @@ while [[ ${1:-} == --* ]]; do
 	esac
 	shift
 done
-# The rootless exercise's tests: those of tests/rootless.bats that stage 1
-# can pass, which run it as nobody (a user of the sandbox) and check what
-# the maps decide.
-ROOTLESS_TESTS='^rootless: (root inside is the caller outside|the hostname is the container|exit statuses are the command|SIGTERM to the tool reaches|SIGKILL to the tool leaves nothing|a caller that ignores SIGCHLD)'
 if [[ -n $ext ]]; then
 	(($# <= 1)) || misuse
 	[[ -f docs/extensions/$ext.patch && $ext =~ ^[a-z][a-z0-9-]*$ ]] ||
@@ -321,16 +292,16 @@ if [[ -n $ext ]]; then
 	n=${#STAGES[@]} stage=ext-$ext who=ext-$ext
 	src=${1:-exercises/$stage} suite=tests/$stage.bats
 	[[ -f $suite ]] || die "extension $ext has no $suite"
+	export CFS_GRADE_EXT=$ext
 elif (($# < 1 || $# > 2)); then
 	misuse
 elif [[ $1 == rootless ]]; then
-	# Stage 1 with the user namespace's maps to write, in the sandbox.
+	# Stage 1 with the maps to write, graded by the tests of rootless.bats
+	# that stage 1 can pass: they run it as nobody and check the maps.
 	((${#filter[@]} == 0)) || die "FILTER= is not offered for the rootless exercise: it is graded on a fixed set of tests"
 	n=1 stage=${STAGES[0]} who=rootless
 	src=${2:-exercises/rootless/main.c} suite=tests/rootless.bats
-	filter=(--filter "$ROOTLESS_TESTS")
-	# For run_tests, in the sandbox.
-	export GRADE_SUITE=$suite GRADE_LABEL=$who GRADE_ONLY=$ROOTLESS_TESTS
+	filter=(--filter '^rootless: (root inside is the caller outside|the hostname is the container|exit statuses are the command|SIGTERM to the tool reaches|SIGKILL to the tool leaves nothing|a caller that ignores SIGCHLD)')
 else
 	if ! [[ $1 =~ ^[1-9]$ ]] || (($1 > ${#STAGES[@]})); then
 		die "no stage '$1': give STAGE=1 to ${#STAGES[@]}, or STAGE=rootless"
@@ -338,9 +309,12 @@ else
 	n=$1 stage=${STAGES[$1 - 1]} who="stage $1"
 	src=${2:-exercises/$stage/main.c} suite=tests/$stage.bats
 fi
+[[ -n $ext ]] || export CFS_GRADE_STAGE=$n
+# For run_tests, in the sandbox or trusted.
+export GRADE_SUITE=$suite GRADE_LABEL=$who GRADE_ONLY=${filter[1]:-}
 [[ -z $junit || $junit == /* ]] || junit=$PWD/$junit
-# Stage 5 makes cgroups, which the sandbox has none of, and an extension
-# of it runs as root on the host: see the header.
+# Stage 5 makes cgroups, which the sandbox has none of; an extension of it
+# runs as root on the host.
 if [[ -n $ext ]] && ((!trusted)); then
 	die "$who's tests run the stage as root, where a submission could do anything: grade it on a disposable machine (a VM), as root, with TRUSTED=1; see docs/extensions/README.md"
 fi
@@ -354,7 +328,7 @@ fi
 [[ -d rootfs ]] || die "no default image: run make first"
 
 # The names of the tests, in order, as bats numbers them.
-mapfile -t names < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "${filter[1]:-}")
+mapfile -t names < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "$GRADE_ONLY")
 total=${#names[@]}
 out_of_time=0
 hung=
@@ -413,22 +387,36 @@ tally() {
 	done <"$log"
 }
 
-# write_junit WHY: the JUnit report of every test of the stage, as tally
-# read them; a test with no result failed for WHY.
-write_junit() {
-	local why=$1 i failures=0 skipped=0
+# score WHY: passed, skipped and failed_list from result[]; a test with no
+# result failed for WHY, but the first when the time ran out: it hung.
+score() {
+	local i
+	passed=0 skipped=0 failed_list=()
 	for ((i = 1; i <= total; i++)); do
-		if [[ -z ${result[i]:-} ]]; then
-			result[i]=failure details[i]=$why
-			[[ $i != "$hung" ]] || details[i]="timed out: the grade's time limit ran out during this test"
-		fi
-		[[ ${result[i]} != failure ]] || failures=$((failures + 1))
-		[[ ${result[i]} != skip ]] || skipped=$((skipped + 1))
+		case ${result[i]:-} in
+		pass) passed=$((passed + 1)) ;;
+		skip) skipped=$((skipped + 1)) ;;
+		failure) failed_list+=("$i${timed[i]:+ (timed out)}") ;;
+		*)
+			result[i]=failure details[i]=$1
+			if ((out_of_time)) && [[ -z $hung ]]; then
+				hung=$i details[i]="timed out: the grade's time limit ran out during this test"
+				failed_list+=("$i (timed out)")
+			else
+				failed_list+=("$i (not run)")
+			fi
+			;;
+		esac
 	done
+}
+
+# write_junit: the JUnit report of every test of the stage, as scored.
+write_junit() {
+	local i counts="tests=\"$total\" failures=\"${#failed_list[@]}\" errors=\"0\" skipped=\"$skipped\""
 	{
 		echo '<?xml version="1.0" encoding="UTF-8"?>'
-		echo "<testsuites tests=\"$total\" failures=\"$failures\" errors=\"0\" skipped=\"$skipped\">"
-		echo "<testsuite name=\"${suite##*/}\" tests=\"$total\" failures=\"$failures\" errors=\"0\" skipped=\"$skipped\">"
+		echo "<testsuites $counts>"
+		echo "<testsuite name=\"${suite##*/}\" $counts>"
 		for ((i = 1; i <= total; i++)); do
 			echo "  <testcase classname=\"${suite##*/}\" name=\"$(xml_escape <<<"${names[i - 1]}")\">"
 			case ${result[i]} in
@@ -442,10 +430,12 @@ write_junit() {
 	} >"$junit"
 }
 
-# No binary, no test passes: every test of the suite fails with the reason.
+# No binary, no test ran: every test of the suite fails for the reason.
 score_zero() {
 	echo "$who: $1"
-	[[ -z $junit ]] || write_junit "$1"
+	out_of_time=0
+	score "$1"
+	[[ -z $junit ]] || write_junit
 	echo "$who: 0/$total tests passed"
 	exit 2
 }
@@ -461,7 +451,7 @@ if [[ -n $ext ]]; then
 		cp -- "$src" "$work/submission/"
 	fi
 elif [[ ! -f $src ]]; then
-	score_zero "$src does not exist (make exercise STAGE=${GRADE_LABEL:-$n} writes the skeleton)"
+	score_zero "$src does not exist (make exercise STAGE=${who#stage } writes the skeleton)"
 else
 	# The submission, where the sandbox's user may read it.
 	cp "$src" "$work/main.c"
@@ -478,8 +468,8 @@ elif ! cp -a --no-preserve=ownership rootfs/. "$work/image/"; then
 	die "cannot copy the image rootfs/: make it as yourself (make clean all)"
 fi
 
-# subids FILE: "START COUNT", the range of FILE (/etc/subuid, /etc/subgid)
-# that belongs to $user or $uid.
+# subids FILE: "START COUNT" of the range in FILE (/etc/subuid or
+# /etc/subgid) of $user or $uid.
 subids() {
 	awk -F: -v u="$user" -v i="$uid" '($1 == u || $1 == i) && $3 > 0 { print $2, $3; exit }' "$1" 2>/dev/null
 }
@@ -494,7 +484,7 @@ sandbox() {
 	"${as[@]}" unshare --user --mount --uts --ipc --net --pid --fork --kill-child --propagation private -- \
 		"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
 	runner=$!
-	# Once in its user namespace, unshare forks the PID namespace's first.
+	# In its user namespace, unshare forks the PID namespace's first.
 	until [[ $(readlink "/proc/$runner/ns/user" 2>/dev/null) != "$(readlink /proc/self/ns/user)" ]] &&
 		init=$(cat "/proc/$runner/task/$runner/children" 2>/dev/null) && [[ -n $init ]]; do
 		kill -0 "$runner" 2>/dev/null || die "the sandbox did not start: see $log"
@@ -528,9 +518,9 @@ sandbox() {
 }
 
 # run_suite EXPECTED ARGS...: bats ARGS on the submission, its output in
-# $log and shown as it comes.  Once EXPECTED results are in, a process of
-# the stage that keeps bats' output open gets GRADE_GRACE seconds; the whole
-# run has until $deadline.  Returns 3 if the submission did not compile.
+# $log and shown as it comes (unless $quiet).  Once EXPECTED results are in,
+# a process that keeps bats' output open gets GRADE_GRACE seconds; the
+# whole run has until $deadline.  Returns 3 if it did not compile.
 run_suite() {
 	local expected=$1 done_at='' shown=0 status=0 why=
 	shift
@@ -574,14 +564,13 @@ show_new() {
 	echo "$lines"
 }
 
-# grade_in_vm: --vm, stages only.  The submission is built in the sandbox,
-# then graded by grade.sh --trusted as root in the test VM (vm-init.sh's
-# run_grade), whose lines come back behind "TEST-VM-GRADE: " and its JUnit
-# report behind "TEST-VM-JUNIT: ", the score out of the same total.  Exits.
+# grade_in_vm: built in the sandbox, then graded by grade.sh --trusted as
+# root in the test VM (vm-init.sh's run_grade), whose lines come back behind
+# "TEST-VM-GRADE: ", and its JUnit report behind "TEST-VM-JUNIT: ".  Exits.
 grade_in_vm() {
-	local dir=$work/vm status=0 shown=0 score failed
-	# An emulated CPU (no KVM) runs the tests several times slower: make
-	# test-vm's time limit per test, and an hour for the grade.
+	local dir=$work/vm status=0 shown=0 line failed pick='{s/^TEST-VM-GRADE: //p;/^test-vm: /p}'
+	# An emulated CPU (no KVM) is several times slower: make test-vm's
+	# time limit per test, and an hour for the grade.
 	local test_timeout=${BATS_TEST_TIMEOUT:-300} vm_timeout=${GRADE_VM_TIMEOUT:-3600}
 	mkdir "$work/out"
 	[[ $(id -u) -ne 0 ]] || chown "$NOBODY:$NOBODY" "$work/out"
@@ -602,21 +591,21 @@ grade_in_vm() {
 		"$REPO/scripts/test-vm.sh" </dev/null >"$work/vm.log" 2>&1 &
 	runner=$!
 	while kill -0 "$runner" 2>/dev/null; do
-		shown=$(show_new "$shown" "$work/vm.log" '{s/^TEST-VM-GRADE: //p;/^test-vm: /p}')
+		shown=$(show_new "$shown" "$work/vm.log" "$pick")
 		sleep 1
 	done
 	wait "$runner" 2>/dev/null || status=$?
 	runner=
-	show_new "$shown" "$work/vm.log" '{s/^TEST-VM-GRADE: //p;/^test-vm: /p}' >/dev/null
+	show_new "$shown" "$work/vm.log" "$pick" >/dev/null
 	sed -n 's/^TEST-VM-GRADE: //p' "$work/vm.log" >"$log"
-	score=$(grep "^stage $n: [0-9]*/$total tests passed" "$log" | tail -n 1) ||
+	line=$(grep "^stage $n: [0-9]*/$total tests passed" "$log" | tail -n 1) ||
 		score_zero "the test VM gave no score out of $total (scripts/test-vm.sh exited $status): see .cache/test-vm/serial.log"
 	[[ -z $junit ]] || sed -n 's/^TEST-VM-JUNIT: //p' "$work/vm.log" >"$junit"
 	failed=$(sed -n "s/^stage $n: failed: //p" "$log" | tail -n 1)
 	[[ -z $failed ]] || echo "stage $n: failed: $failed"
 	[[ -z ${GRADE_FAILED_FILE:-} ]] || printf '%s\n' "${failed//, / }" >"$GRADE_FAILED_FILE"
-	echo "$score"
-	[[ $score =~ ^stage\ $n:\ ([0-9]+)/ ]] && ((BASH_REMATCH[1] == total)) && exit 0
+	echo "$line"
+	[[ $line =~ ^stage\ $n:\ ([0-9]+)/ ]] && ((BASH_REMATCH[1] == total)) && exit 0
 	exit 1
 }
 
@@ -654,26 +643,9 @@ run_suite "$total" "${filter[@]}" 2>&1 || status=$?
 if ((status == 3)); then
 	score_zero "$src does not compile"
 fi
-
 tally
-passed=0 skipped=0 failed_list=()
-for ((i = 1; i <= total; i++)); do
-	case ${result[i]:-} in
-	pass) passed=$((passed + 1)) ;;
-	skip) skipped=$((skipped + 1)) ;;
-	failure) failed_list+=("$i${timed[i]:+ (timed out)}") ;;
-	*)
-		# The first test with no result was running when the time ran out.
-		if ((out_of_time)) && [[ -z $hung ]]; then
-			hung=$i
-			failed_list+=("$i (timed out)")
-		else
-			failed_list+=("$i (not run)")
-		fi
-		;;
-	esac
-done
-[[ -z $junit ]] || write_junit "not run: the grade was stopped before this test ended"
+score "not run: the grade was stopped before this test ended"
+[[ -z $junit ]] || write_junit
 if ((${#failed_list[@]})); then
 	joined=$(printf '%s, ' "${failed_list[@]}")
 	echo "$who: failed: ${joined%, }"
