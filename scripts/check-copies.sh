@@ -4,17 +4,15 @@
 # Each stage repeats the functions it shares with the stage before, so that
 # it reads on its own; a fix made in one copy must then reach every copy.
 # This compares each static function of stageN/main.c (with its leading
-# comment block, from "static ...NAME(" to the first line that is exactly
-# "}", as kernel style writes it), and each other source file of a stage
-# (copied whole, as stage 4's extras.c is in stage 5), with its copy in the
-# nearest earlier stage that has one.  It fails on any difference that
-# scripts/copies-allowed.txt does not name in a line "FUNCTION STAGE
-# REASON" or "FILE STAGE REASON", and on a line there that names none.
+# comment block, up to the first line that is exactly "}", as kernel style
+# writes it), and each other source file (copied whole, as stage 4's
+# extras.c is in stage 5), with its copy in the nearest earlier stage that
+# has one.  It fails on a difference that scripts/copies-allowed.txt does
+# not name ("FUNCTION-or-FILE STAGE REASON"), and on a line there that
+# names none, so that the list stays short and true.
 #
-# Usage:
-#   scripts/check-copies.sh [ROOT]   check ROOT/stage*/ (default: the
-#                                    checkout) against ROOT/scripts/copies-allowed.txt
-#
+# Usage: scripts/check-copies.sh [ROOT]   check ROOT/stage*/ (default: the
+#        checkout) against ROOT/scripts/copies-allowed.txt
 # Exit status: 0 when every copy matches, 1 when one does not, 2 on misuse.
 set -euo pipefail
 DIE_STATUS=2

@@ -20,10 +20,8 @@ trap 'rm -rf "$work"' EXIT
 checks=0
 failed=0
 # expect WHAT WANT SRC N: grade SRC as exercise N; WANT is "pass" or
-# "fail" (a test failed, not "did not compile"), which the first failing
-# test proves: --first-failure.  The project's own stage 5 and extensions,
-# which need root over cgroups, are graded trusted; the others in the
-# sandbox, as a student's.
+# "fail" (a test failed, not "did not compile": --first-failure proves it).
+# Stage 5 and the extensions, the project's own code, are graded trusted.
 expect() {
 	local what=$1 want=$2 src=$3 n=$4 status=0 start=$SECONDS mode=() which=("$4") score
 	[[ $want == pass ]] || mode=(--first-failure)

@@ -13,16 +13,14 @@
 # "ext-NAME :: ...", in whichever file defines them.
 #
 # Usage:
-#   scripts/exercise.sh write [--force] [N...]   write exercises/stageN-*/main.c
-#                                                (default: every stage, and
-#                                                N=rootless)
-#   scripts/exercise.sh write [--force] --ext NAME   write exercises/ext-NAME/
-#   scripts/exercise.sh skeleton N [HOLE]        print stage N's skeleton; with
-#                                                HOLE, blank only that one
-#   scripts/exercise.sh holes N                  list stage N's holes
-#   scripts/exercise.sh ext-skeleton NAME DIR [HOLE]  write extension NAME's
-#                                                skeleton into DIR
-#   scripts/exercise.sh ext-holes NAME           list extension NAME's holes
+#   scripts/exercise.sh write [--force] [N... | --ext NAME]
+#       write exercises/stageN-*/main.c (default: every stage, and
+#       N=rootless), or exercises/ext-NAME/
+#   scripts/exercise.sh skeleton N [HOLE]    print stage N's skeleton; with
+#                                            HOLE, blank only that one
+#   scripts/exercise.sh holes N              list stage N's holes
+#   scripts/exercise.sh ext-skeleton NAME DIR [HOLE]   extension NAME's, into DIR
+#   scripts/exercise.sh ext-holes NAME       list extension NAME's holes
 #
 # A student's work is never lost: write refuses to replace a skeleton that
 # exists, and --force (make exercise FORCE=1) keeps it as main.c.~TIME~ first.
@@ -34,10 +32,7 @@ cd "$repo"
 HOLES=scripts/exercise-holes.txt
 
 stage_dir() {
-	if [[ $1 == rootless ]]; then
-		echo "${STAGES[0]}"
-		return
-	fi
+	[[ $1 != rootless ]] || set -- 1
 	if ! [[ $1 =~ ^[1-9]$ ]] || (($1 > ${#STAGES[@]})); then
 		die "no stage '$1': give STAGE=1 to ${#STAGES[@]}, or STAGE=rootless"
 	fi
@@ -46,11 +41,10 @@ stage_dir() {
 
 # The exercise's name, as its stub and its messages say it.
 label() {
-	if [[ $1 == rootless || $1 == ext-* ]]; then
-		echo "$1"
-	else
-		echo "stage $1"
-	fi
+	case $1 in
+	rootless | ext-*) echo "$1" ;;
+	*) echo "stage $1" ;;
+	esac
 }
 
 # The holes of exercise N: "NAME<TAB>TASK<TAB>USE<TAB>READ", one a line.

@@ -69,10 +69,9 @@ compile() {
 # 3: SRC did not compile.
 inside() {
 	local stage=$1 box=$2 src=$3 out status=0 writable=(/tmp "$2" /proc)
-	# Root of the namespace once the grader has written its maps: exec again
-	# to take uid 0's capabilities, and set again the parent-death signal of
-	# unshare --kill-child (that ends the PID namespace with the grader),
-	# which the exec clears.
+	# Once the grader has written the maps, exec again to take uid 0's
+	# capabilities there, and set again the parent-death signal it clears
+	# (unshare --kill-child's, which ends the PID namespace with the grader).
 	if [[ -z ${CFS_GRADE_MAPPED:-} ]]; then
 		until [[ -n $(</proc/self/uid_map) ]]; do sleep 0.05; done
 		CFS_GRADE_MAPPED=1 exec setpriv --pdeathsig KILL -- "$0" --inside "$@"
@@ -610,20 +609,20 @@ grade_in_vm() {
 }
 
 deadline=$((SECONDS + GRADE_TIMEOUT))
-quiet=0
+quiet=$first_failure
 if ((vm)); then
 	grade_in_vm
 fi
+# --first-failure: each test alone, in one sandbox, its output shown at
+# the end: the time limit is per test, and bats' grace too (run_tests).
+((!first_failure)) || deadline=$((SECONDS + GRADE_TIMEOUT * total))
+status=0
+CFS_GRADE_FIRST_FAILURE=$first_failure run_suite "$((first_failure ? 100000 : total))" "${filter[@]}" 2>&1 || status=$?
+if ((status == 3)); then
+	((!quiet)) || cat "$log"
+	score_zero "$src does not compile"
+fi
 if ((first_failure)); then
-	quiet=1
-	# Each test alone, in one sandbox: the time limit is per test.
-	deadline=$((SECONDS + GRADE_TIMEOUT * total))
-	status=0
-	CFS_GRADE_FIRST_FAILURE=1 run_suite 100000 "${filter[@]}" || status=$?
-	if ((status == 3)); then
-		cat "$log"
-		score_zero "$src does not compile"
-	fi
 	if ((status != 0)) || grep -q '^grade: ' "$log"; then
 		cat "$log"
 		echo "grade: the run ended with status $status" >&2
@@ -636,12 +635,6 @@ if ((first_failure)); then
 	fi
 	echo "$who: $total/$total tests passed"
 	exit 0
-fi
-
-status=0
-run_suite "$total" "${filter[@]}" 2>&1 || status=$?
-if ((status == 3)); then
-	score_zero "$src does not compile"
 fi
 tally
 score "not run: the grade was stopped before this test ended"

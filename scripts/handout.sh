@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
 # scripts/handout.sh - the kit as a course hands it out for stage N (make
-# handout; docs/README.md, "Using the kit in a course").
-#
-# A tarball of the kit in which stage N is the exercise, and its answer is
-# nowhere:
-#   - stageN-*/main.c is the skeleton (scripts/exercise.sh skeleton N), and
-#     so is exercises/stageN-*/main.c, where make grade looks;
-#   - the later stages, their suites and the extensions are gone (each one
-#     starts from stage N's answer), the later chapters cut down to their
-#     title and a line that says so;
-#   - every generated block that would show the answer is left out, with a
-#     line that says so: a diff to stage N or a later one (the chapter's
-#     "What's new"), and a listing of functions with one of N's holes.
-# The rest stays as it is.
+# handout; docs/README.md, "Using the kit in a course"): a tarball in which
+# stage N is the exercise and its answer is nowhere.  stageN-*/main.c and
+# exercises/stageN-*/main.c are the skeleton (scripts/exercise.sh); the
+# later stages, their suites and the extensions are gone (each starts from
+# stage N's answer), and the later chapters cut down to their title; every
+# generated block that would show the answer (a diff to stage N or a later
+# one, a listing of a function with one of N's holes) is left out, with a
+# line that says so.  The rest stays as it is.
 #
 # Usage: scripts/handout.sh N [OUT]   (OUT: build/handout-stageN-*.tar.gz)
 set -euo pipefail
