@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
-# scripts/exercise.sh - the exercise workspace of a course (make exercise).
+# scripts/exercise.sh - the exercise workspace of a course (make exercise;
+# docs/README.md, "Using the kit in a course").
 #
-# A skeleton of stage N is the stage's own main.c with each hole listed in
-# scripts/exercise-holes.txt blanked: a function keeps its comment and its
-# signature, and its body becomes a TODO (what to write, what to use, where
-# the chapter explains it) and a stub that exits with "stage N: NAME() is
-# not written yet", so the skeleton builds and runs from the start.  A
-# NAME=VALUE hole gets VALUE, the previous stage's, under the same TODO.
-# The rootless exercise ("rootless" where a stage number goes) is stage 1
-# with the holes "rootless :: ..." (docs/rootless.md, "The exercise"); an
-# extension's (scripts/ext.sh) is its patched stage with those of
+# A skeleton is a stage's main.c with each hole of
+# scripts/exercise-holes.txt blanked: a function keeps its comment and
+# signature, and its body becomes a TODO and a stub that exits with "stage
+# N: NAME() is not written yet", so that it builds and runs from the start;
+# a NAME=VALUE hole gets VALUE, the previous stage's.  The rootless
+# exercise ("rootless" for N; docs/rootless.md) is stage 1 with the holes
+# "rootless :: ..."; an extension's is its patched stage with those of
 # "ext-NAME :: ...", in whichever file defines them.
 #
 # Usage:
