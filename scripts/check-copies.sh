@@ -3,29 +3,19 @@
 #
 # Each stage repeats the functions it shares with the stage before, so that
 # it reads on its own; a fix made in one copy must then reach every copy.
-# This compares each static function of stageN/main.c with its copy in the
-# nearest earlier stage that has one, and fails on any difference that the
-# reviewed list scripts/copies-allowed.txt does not name.  A line there,
-# "FUNCTION STAGE REASON", says that STAGE (its directory) changes FUNCTION
-# on purpose.  A listed change that no longer exists fails too, so that the
-# list stays short and true.
+# This compares each static function of stageN/main.c (with its leading
+# comment block, up to the first line that is exactly "}", as kernel style
+# writes it), and each other source file (copied whole, as stage 4's
+# extras.c is in stage 5), with its copy in the nearest earlier stage that
+# has one.  It fails on a difference that scripts/copies-allowed.txt does
+# not name ("FUNCTION-or-FILE STAGE REASON"), and on a line there that
+# names none, so that the list stays short and true.
 #
-# A function is its leading comment block (a fix to the "why" must reach
-# every copy too), from "static ...NAME(" to the first line that is exactly
-# "}", as kernel style writes it.
-#
-# A stage's other source files (stage 4's extras.c and extras.h, which
-# stage 5 has too) are copied whole: a file that the nearest earlier stage
-# with it has too must be byte-identical, unless the list names it
-# ("FILE STAGE REASON").
-#
-# Usage:
-#   scripts/check-copies.sh [ROOT]   check ROOT/stage*/main.c (default: the
-#                                    checkout) against ROOT/scripts/copies-allowed.txt
-#
+# Usage: scripts/check-copies.sh [ROOT]   check ROOT/stage*/ (default: the
+#        checkout) against ROOT/scripts/copies-allowed.txt
 # Exit status: 0 when every copy matches, 1 when one does not, 2 on misuse.
 set -euo pipefail
-
+DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 root=${1:-$repo}
@@ -35,10 +25,7 @@ if (($# > 1)) || [[ ${1:-} == -* ]]; then
 	usage >&2
 	exit 2
 fi
-[[ -f $allowed ]] || {
-	echo "check-copies: no $allowed" >&2
-	exit 2
-}
+[[ -f $allowed ]] || die "no $allowed"
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -46,7 +33,6 @@ trap 'rm -rf "$scratch"' EXIT
 # extract FILE OUTDIR: write each function of FILE to OUTDIR/NAME.
 extract() {
 	awk -v out="$2" '
-	function flush() { comment = "" }
 	/^\/\*/ && !infn {
 		comment = $0 "\n"
 		incomment = !/\*\//
@@ -64,7 +50,7 @@ extract() {
 		sub(/.*[^A-Za-z0-9_]/, "", name)
 		text = comment $0 "\n"
 		infn = 1
-		flush()
+		comment = ""
 		next
 	}
 	infn {
@@ -76,7 +62,7 @@ extract() {
 		}
 		next
 	}
-	{ flush() }
+	{ comment = "" }
 	' "$1"
 }
 
@@ -87,10 +73,6 @@ for main in "$root"/stage[0-9]*/main.c; do
 	mkdir -p "$scratch/$stage"
 	extract "$main" "$scratch/$stage"
 done
-
-is_allowed() {
-	awk -v f="$1" -v s="$2" '!/^#/ && $1 == f && $2 == s { found = 1 } END { exit !found }' "$allowed"
-}
 
 status=0
 declare -A changed=()
@@ -111,7 +93,7 @@ compare() {
 			((j >= 0)) || continue
 			cmp -s "$dir/${stages[j]}/$name" "$copy" && continue
 			changed[$name $stage]=1
-			is_allowed "$name" "$stage" && continue
+			awk -v f="$name" -v s="$stage" '!/^#/ && $1 == f && $2 == s { found = 1 } END { exit !found }' "$allowed" && continue
 			# shellcheck disable=SC2059 # WHAT is the format
 			label=$(printf "$what" "$name")
 			echo "check-copies: $label differs between ${stages[j]} and $stage; make the copies identical, or list '$name $stage REASON' in scripts/copies-allowed.txt:" >&2

@@ -1,36 +1,30 @@
 #!/usr/bin/env bash
 # scripts/exercise-check.sh - prove every exercise can be graded (make
-# exercise-check, run by CI after make check).  For each stage:
+# exercise-check, run by CI after make check).  For each stage, the
+# rootless exercise and each extension (scripts/exercise.sh):
 #   - the untouched skeleton builds and fails grading;
-#   - the reference, stageN-*/main.c, gets full marks;
+#   - the reference (stageN-*/main.c, an extension's patch) gets full marks;
 #   - each hole of scripts/exercise-holes.txt, blanked alone, fails at
 #     least one test: no hole is decoration.
-# And the same for each extension past the last stage (scripts/ext.sh):
-# its skeleton fails, its patch gets full marks, each of its holes counts.
-# And for the rootless exercise (scripts/exercise.sh).
 # Usage: scripts/exercise-check.sh [N... | rootless | ext-NAME...]
 #        (default: every stage, the rootless exercise, every extension)
 # It ends with one line: "exercise-check: N checks, N failed".
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 2
-
-mapfile -t STAGES <scripts/stages.txt
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$repo" || exit 2
 mkdir -p build
 work=$(mktemp -d "$PWD/build/exercise-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 checks=0
 failed=0
-# expect WHAT WANT SRC N: grade SRC as stage N (or extension ext-NAME);
-# WANT is "pass" or "fail" (fail means a test failed, not that it did not
-# compile).  To fail, one failing test is enough: the tests run one at a
-# time, up to the first.
+# expect WHAT WANT SRC N: grade SRC as exercise N; WANT is "pass" or
+# "fail" (a test failed, not "did not compile": --first-failure proves it).
+# Stage 5 and the extensions, the project's own code, are graded trusted.
 expect() {
-	local what=$1 want=$2 src=$3 n=$4 status=0 start=$SECONDS mode=() which=("$4")
+	local what=$1 want=$2 src=$3 n=$4 status=0 start=$SECONDS mode=() which=("$4") score
 	[[ $want == pass ]] || mode=(--first-failure)
-	# The project's own code: stage 5, which needs root over cgroups, and
-	# the extensions are graded as root on the host; the others in the
-	# sandbox, as a student's.
 	if [[ $n == ext-* ]]; then
 		mode+=(--trusted --ext "${n#ext-}")
 		which=()
@@ -39,7 +33,6 @@ expect() {
 	fi
 	scripts/grade.sh "${mode[@]}" "${which[@]}" "$src" >"$work/out" 2>&1 || status=$?
 	checks=$((checks + 1))
-	local score
 	score=$(tail -n 1 "$work/out")
 	if { [[ $want == pass ]] && ((status == 0)); } ||
 		{ [[ $want == fail ]] && ((status == 1)); }; then
@@ -51,25 +44,13 @@ expect() {
 	fi
 }
 
-# check_ext NAME: the same three checks for an extension, whose
-# submission is the directory of its patched stage.
-check_ext() {
-	local name=$1 hole ref=$work/ext-$1/ref
-	if ! scripts/exercise.sh ext-skeleton "$name" "$work/ext-$name/skeleton"; then
-		failed=$((failed + 1))
-		echo "FAIL ext-$name: no skeleton (see above)"
-		return
+# skeleton N DEST [HOLE]: exercise N's skeleton (only HOLE blanked) in DEST.
+skeleton() {
+	if [[ $1 == ext-* ]]; then
+		scripts/exercise.sh ext-skeleton "${1#ext-}" "$2" "${3:-}"
+	else
+		scripts/exercise.sh skeleton "$1" "${3:-}" >"$2"
 	fi
-	expect "ext-$name: the skeleton builds and fails" fail "$work/ext-$name/skeleton" "ext-$name"
-	scripts/ext.sh tree "$name" "$ref"
-	expect "ext-$name: the reference gets full marks" pass "$ref/${STAGES[-1]}" "ext-$name"
-	while read -r hole; do
-		scripts/exercise.sh ext-skeleton "$name" "$work/ext-$name/skeleton" "$hole" || {
-			failed=$((failed + 1))
-			continue
-		}
-		expect "ext-$name: without ${hole%%=*}, a test fails" fail "$work/ext-$name/skeleton" "ext-$name"
-	done < <(scripts/exercise.sh ext-holes "$name")
 }
 
 if [[ $# -eq 0 ]]; then
@@ -77,32 +58,33 @@ if [[ $# -eq 0 ]]; then
 	set -- $(seq 1 ${#STAGES[@]}) rootless "${exts[@]/#/ext-}"
 fi
 for n in "$@"; do
+	# An extension's submission is the directory of its patched stage; the
+	# rootless exercise is stage 1's main.c with holes of its own.
+	sk=$work/$n/main.c holes=holes what="stage $n"
 	if [[ $n == ext-* ]]; then
-		check_ext "${n#ext-}"
-		continue
-	fi
-	# The rootless exercise is stage 1's main.c with holes of its own.
-	if [[ $n == rootless ]]; then
-		stage=${STAGES[0]} what=rootless
+		sk=$work/$n/skeleton ref=$work/$n/ref/${STAGES[-1]} holes=ext-holes what=$n
+	elif [[ $n == rootless ]]; then
+		ref=${STAGES[0]}/main.c what=rootless
 	else
-		stage=${STAGES[n - 1]} what="stage $n"
+		ref=${STAGES[n - 1]}/main.c
 	fi
-	[[ -f $stage/main.c ]] || continue
+	[[ $n == ext-* || -f $ref ]] || continue
 	mkdir -p "$work/$n"
-	if ! scripts/exercise.sh skeleton "$n" >"$work/$n/main.c"; then
+	if ! skeleton "$n" "$sk"; then
 		failed=$((failed + 1))
 		echo "FAIL $what: no skeleton (see above)"
 		continue
 	fi
-	expect "$what: the skeleton builds and fails" fail "$work/$n/main.c" "$n"
-	expect "$what: the reference gets full marks" pass "$stage/main.c" "$n"
+	expect "$what: the skeleton builds and fails" fail "$sk" "$n"
+	[[ $n != ext-* ]] || scripts/ext.sh tree "${n#ext-}" "$work/$n/ref"
+	expect "$what: the reference gets full marks" pass "$ref" "$n"
 	while read -r hole; do
-		scripts/exercise.sh skeleton "$n" "$hole" >"$work/$n/main.c" || {
+		skeleton "$n" "$sk" "$hole" || {
 			failed=$((failed + 1))
 			continue
 		}
-		expect "$what: without ${hole%%=*}, a test fails" fail "$work/$n/main.c" "$n"
-	done < <(scripts/exercise.sh holes "$n")
+		expect "$what: without ${hole%%=*}, a test fails" fail "$sk" "$n"
+	done < <(scripts/exercise.sh "$holes" "${n#ext-}")
 done
 echo "exercise-check: $checks checks, $failed failed, ${SECONDS}s"
 ((failed == 0))

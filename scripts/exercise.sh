@@ -1,50 +1,37 @@
 #!/usr/bin/env bash
-# scripts/exercise.sh - the exercise workspace of a course (make exercise).
+# scripts/exercise.sh - the exercise workspace of a course (make exercise;
+# docs/README.md, "Using the kit in a course").
 #
-# A skeleton of stage N is the stage's own main.c with each hole listed in
-# scripts/exercise-holes.txt blanked: a function keeps its comment and its
-# signature, and its body becomes a TODO (what to write, what to use, where
-# the chapter explains it) and a stub that exits with "stage N: NAME() is
-# not written yet", so the skeleton builds and runs from the start.  A
-# NAME=VALUE hole gets VALUE, the previous stage's, under the same TODO.
+# A skeleton is a stage's main.c with each hole of
+# scripts/exercise-holes.txt blanked: a function keeps its comment and
+# signature, and its body becomes a TODO and a stub that exits with "stage
+# N: NAME() is not written yet", so that it builds and runs from the start;
+# a NAME=VALUE hole gets VALUE, the previous stage's.  The rootless
+# exercise ("rootless" for N; docs/rootless.md) is stage 1 with the holes
+# "rootless :: ..."; an extension's is its patched stage with those of
+# "ext-NAME :: ...", in whichever file defines them.
 #
 # Usage:
-#   scripts/exercise.sh write [--force] [N...]   write exercises/stageN-*/main.c
-#                                                (default: every stage, and
-#                                                N=rootless)
-#   scripts/exercise.sh skeleton N [HOLE]        print stage N's skeleton; with
-#                                                HOLE, blank only that one
-#   scripts/exercise.sh holes N                  list stage N's holes
-#   scripts/exercise.sh write [--force] --ext NAME   write exercises/ext-NAME/:
-#                                                the stage that extension NAME
-#                                                patches, its holes blanked
-#   scripts/exercise.sh ext-skeleton NAME DIR [HOLE]  write it into DIR
-#   scripts/exercise.sh ext-holes NAME           list extension NAME's holes
-#
-# The rootless exercise ("rootless" where a stage number goes) is stage 1's
-# main.c with the holes of the lines "rootless :: ...": the user namespace's
-# maps, written to exercises/rootless/main.c and graded with the tests of
-# tests/rootless.bats that stage 1 can pass (docs/rootless.md, "The
-# exercise").
+#   scripts/exercise.sh write [--force] [N... | --ext NAME]
+#       write exercises/stageN-*/main.c (default: every stage, and
+#       N=rootless), or exercises/ext-NAME/
+#   scripts/exercise.sh skeleton N [HOLE]    print stage N's skeleton; with
+#                                            HOLE, blank only that one
+#   scripts/exercise.sh holes N              list stage N's holes
+#   scripts/exercise.sh ext-skeleton NAME DIR [HOLE]   extension NAME's, into DIR
+#   scripts/exercise.sh ext-holes NAME       list extension NAME's holes
 #
 # A student's work is never lost: write refuses to replace a skeleton that
 # exists, and --force (make exercise FORCE=1) keeps it as main.c.~TIME~ first.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
+PROG=exercise
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
+cd "$repo"
 HOLES=scripts/exercise-holes.txt
-mapfile -t STAGES <scripts/stages.txt
-
-die() {
-	echo "exercise: $*" >&2
-	exit 1
-}
 
 stage_dir() {
-	if [[ $1 == rootless ]]; then
-		echo "${STAGES[0]}"
-		return
-	fi
+	[[ $1 != rootless ]] || set -- 1
 	if ! [[ $1 =~ ^[1-9]$ ]] || (($1 > ${#STAGES[@]})); then
 		die "no stage '$1': give STAGE=1 to ${#STAGES[@]}, or STAGE=rootless"
 	fi
@@ -53,14 +40,13 @@ stage_dir() {
 
 # The exercise's name, as its stub and its messages say it.
 label() {
-	if [[ $1 == rootless ]]; then
-		echo rootless
-	else
-		echo "stage $1"
-	fi
+	case $1 in
+	rootless | ext-*) echo "$1" ;;
+	*) echo "stage $1" ;;
+	esac
 }
 
-# The holes of stage N: "NAME<TAB>TASK<TAB>USE<TAB>READ", one a line.
+# The holes of exercise N: "NAME<TAB>TASK<TAB>USE<TAB>READ", one a line.
 holes() {
 	awk -v n="$1" 'BEGIN { FS = " :: "; OFS = "\t" }
 		/^#/ || NF == 0 { next }
@@ -69,26 +55,34 @@ holes() {
 		END { exit bad }' "$HOLES"
 }
 
-# skeleton N [HOLE]: stage N's main.c with its holes (or only HOLE) blanked.
-# A function starts at a line "static ... NAME(" that is not a declaration
-# and its body ends at the first line that is exactly "}" (kernel style).
-skeleton() {
-	local n=$1 only=${2:-} dir list
-	dir=$(stage_dir "$n")
-	[[ -f $dir/main.c ]] || die "$dir/main.c does not exist"
-	list=$(holes "$n")
-	if [[ -n $only ]]; then
-		list=$(awk -F '\t' -v h="$only" '$1 == h || $1 ~ "^" h "=" ' <<<"$list")
-		[[ -n $list ]] || die "$(label "$n") has no hole '$only' in $HOLES"
+# pick N [HOLE]: the holes of exercise N, or only HOLE; there must be one.
+pick() {
+	local list
+	list=$(holes "$1")
+	if [[ -n ${2:-} ]]; then
+		list=$(awk -F '\t' -v h="$2" '$1 == h || $1 ~ "^" h "=" ' <<<"$list")
+		[[ -n $list ]] || die "$(label "$1") has no hole '$2' in $HOLES"
 	fi
-	[[ -n $list ]] || die "$(label "$n") has no holes in $HOLES"
-	cut_holes "$(label "$n")" "$dir/main.c" "$list"
+	[[ -n $list ]] || die "$(label "$1") has no holes in $HOLES"
+	echo "$list"
 }
 
-# cut_holes LABEL SRC LIST: SRC with each hole of LIST (lines as holes()
-# prints them) blanked; a stub says "LABEL: NAME() is not written yet".
+# skeleton N [HOLE]: stage N's main.c with its holes (or only HOLE) blanked.
+skeleton() {
+	local dir list
+	dir=$(stage_dir "$1")
+	[[ -f $dir/main.c ]] || die "$dir/main.c does not exist"
+	list=$(pick "$1" "${2:-}") || exit
+	cut_holes "$(label "$1")" "$dir/main.c" "$list"
+}
+
+# cut_holes LABEL SRC LIST [SOME]: SRC with each hole of LIST (lines as
+# holes() prints them) blanked; a stub says "LABEL: NAME() is not written
+# yet".  A function starts at a line "static ... NAME(" that is not a
+# declaration and its body ends at the first line that is exactly "}"
+# (kernel style).  With SOME, SRC may lack a hole (another file has it).
 cut_holes() {
-	awk -v n="$1" -v src="$2" -v list="$HOLES" -v holes="$3" '
+	awk -v n="$1" -v src="$2" -v list="$HOLES" -v holes="$3" -v some="${4:-}" '
 	# One paragraph of the TODO comment, wrapped to 80 columns.
 	function para(indent, text, width, nw, w, k, line) {
 		width = 80 - (indent == "" ? 0 : 8) - 3
@@ -115,7 +109,6 @@ cut_holes() {
 		for (i = 1; i <= nh; i++) {
 			split(lines[i], f, "\t")
 			name[i] = f[1]; task[i] = f[2]; use[i] = f[3]; read[i] = f[4]
-			value[i] = ""
 			if (name[i] ~ /=/) {
 				value[i] = substr(name[i], index(name[i], "=") + 1)
 				name[i] = substr(name[i], 1, index(name[i], "=") - 1)
@@ -179,7 +172,7 @@ cut_holes() {
 	END {
 		for (i = 1; i <= nh; i++) {
 			what = isdef[i] ? "#define " name[i] : name[i] "()"
-			if (found[i] != 1) {
+			if (found[i] > 1 || (!found[i] && some == "")) {
 				printf "exercise: %s lists %s for %s, but %s has %s: update the list\n", list, what, n, src, found[i] ? found[i] " of them" : "none", name[i] > "/dev/stderr"
 				bad = 1
 			}
@@ -188,65 +181,14 @@ cut_holes() {
 	}' "$2"
 }
 
-write() {
-	local force=0 n dir dest tmp backup
-	if [[ ${1:-} == --force ]]; then
-		force=1
-		shift
-	fi
-	if [[ $# -eq 0 ]]; then
-		set -- $(seq 1 ${#STAGES[@]}) rootless
-	fi
-	for n in "$@"; do
-		dir=$(stage_dir "$n")
-		[[ -f $dir/main.c ]] || continue
-		[[ $n != rootless ]] || dir=rootless
-		dest=exercises/$dir/main.c
-		# Never write through a link: exercises/ is the student's, and a
-		# link there could point anywhere, sudo or not.
-		local path
-		for path in exercises "exercises/$dir" "$dest"; do
-			[[ ! -L $path ]] || die "$path is a symbolic link: not followed (remove it, or make it a directory)"
-		done
-		if [[ -e $dest && $force -eq 0 ]]; then
-			echo "exercise: $dest exists, and may hold your work: kept (FORCE=1 replaces it, after a backup)" >&2
-			continue
-		fi
-		mkdir -p "exercises/$dir"
-		tmp=$(mktemp "exercises/$dir/.main.c.XXXXXX")
-		if ! skeleton "$n" >"$tmp"; then
-			rm -f "$tmp"
-			die "$(label "$n"): no skeleton written"
-		fi
-		if [[ -e $dest ]]; then
-			backup=$dest.~$(date +%Y%m%d-%H%M%S)~
-			cp -p "$dest" "$backup"
-			echo "exercise: kept your $dest as $backup"
-		fi
-		mv "$tmp" "$dest"
-		if [[ $n == rootless ]] || ((n < 5)); then
-			echo "exercise: wrote $dest (grade it with: make grade STAGE=$n)"
-		else
-			echo "exercise: wrote $dest (grade it in the test VM with: sudo make grade STAGE=$n VM=1)"
-		fi
-	done
-}
-
-# ---- the extensions past the last stage (scripts/ext.sh) ----
-
 # ext_skeleton NAME DIR [HOLE]: into DIR (made afresh), every file of the
 # last stage with NAME's patch applied, with the holes of "ext-NAME" (or
 # only HOLE) blanked in whichever file defines them.
 ext_skeleton() {
-	local name=$1 dir=$2 only=${3:-} list file tree hole mine
+	local name=$1 dir=$2 list file tree hole
 	[[ $name =~ ^[a-z][a-z0-9-]*$ && -f docs/extensions/$name.patch ]] ||
 		die "no extension '$name': try one of $(scripts/ext.sh list | tr '\n' ' ')"
-	list=$(holes "ext-$name")
-	if [[ -n $only ]]; then
-		list=$(awk -F '\t' -v h="$only" '$1 == h || $1 ~ "^" h "=" ' <<<"$list")
-		[[ -n $list ]] || die "ext-$name has no hole '$only' in $HOLES"
-	fi
-	[[ -n $list ]] || die "ext-$name has no holes in $HOLES"
+	list=$(pick "ext-$name" "${3:-}") || exit
 	tree=$(mktemp -d)
 	# shellcheck disable=SC2064 # expand $tree now
 	trap "rm -rf '$tree'" RETURN
@@ -254,95 +196,84 @@ ext_skeleton() {
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	for file in "$tree/${STAGES[-1]}"/*; do
-		mine=
-		while IFS= read -r hole; do
-			hole=${hole%%$'\t'*}
-			if grep -Eq "^#define[ \t]+${hole%%=*}[ \t]|^[A-Za-z_].*[^A-Za-z0-9_]${hole}\(.*[^;][ \t]*$" "$file"; then
-				mine+=$(grep -F -- "$hole"$'\t' <<<"$list")$'\n'
-			fi
-		done <<<"$list"
-		if [[ -n $mine ]]; then
-			cut_holes "ext-$name" "$file" "${mine%$'\n'}" >"$dir/${file##*/}" || return 1
-		else
-			cp "$file" "$dir/"
-		fi
+		cut_holes "ext-$name" "$file" "$list" some >"$dir/${file##*/}" || return 1
 	done
-	while IFS= read -r hole; do
-		hole=${hole%%$'\t'*}
+	while IFS=$'\t' read -r hole _; do
 		grep -rqF -- "${hole%%=*}() is not written yet" "$dir" ||
 			grep -rqE "^#define[ \t]+${hole%%=*}[ \t]" "$dir" ||
 			die "$HOLES lists ${hole%%=*} for ext-$name, but no file of its patched stage defines it: update the list"
 	done <<<"$list"
 }
 
-# ext_write [--force] NAME: exercises/ext-NAME/, the extension's skeleton,
-# with the same care for the student's work as write.
-ext_write() {
-	local force=0 name dest tmp file backup
-	if [[ ${1:-} == --force ]]; then
-		force=1
+# write [--force] [N... | --ext NAME]: exercises/stageN-*/main.c, or
+# exercises/ext-NAME/, unless it exists (--force: after a backup).
+write() {
+	local force=0 items=() n dir dest tmp backup path links how status
+	while (($#)); do
+		case $1 in
+		--force) force=1 ;;
+		--ext) items+=("ext-${2:-}") && shift ;;
+		*) items+=("$1") ;;
+		esac
 		shift
-	fi
-	name=$1
-	dest=exercises/ext-$name
-	for file in exercises "$dest" "$dest"/*; do
-		[[ ! -L $file ]] || die "$file is a symbolic link: not followed (remove it, or make it a directory)"
 	done
-	if [[ -e $dest && $force -eq 0 ]]; then
-		echo "exercise: $dest exists, and may hold your work: kept (FORCE=1 replaces it, after a backup)" >&2
-		return 0
-	fi
-	mkdir -p exercises
-	tmp=$(mktemp -d "exercises/.ext-$name.XXXXXX")
-	if ! ext_skeleton "$name" "$tmp"; then
-		rm -rf "$tmp"
-		die "ext-$name: no skeleton written"
-	fi
-	if [[ -e $dest ]]; then
-		backup=$dest.~$(date +%Y%m%d-%H%M%S)~
-		mv "$dest" "$backup"
-		echo "exercise: kept your $dest as $backup"
-	fi
-	chmod 755 "$tmp"
-	mv "$tmp" "$dest"
-	echo "exercise: wrote $dest/ (grade it on a VM with: sudo make grade EXT=$name TRUSTED=1)"
+	((${#items[@]})) || mapfile -t items < <(seq 1 ${#STAGES[@]} && echo rootless)
+	for n in "${items[@]}"; do
+		if [[ $n == ext-* ]]; then
+			dest=exercises/$n
+			links=(exercises "$dest" "$dest"/*)
+		else
+			dir=$(stage_dir "$n")
+			[[ -f $dir/main.c ]] || continue
+			[[ $n != rootless ]] || dir=rootless
+			dest=exercises/$dir/main.c
+			links=(exercises "exercises/$dir" "$dest")
+		fi
+		# Never write through a link: exercises/ is the student's, and a
+		# link there could point anywhere, sudo or not.
+		for path in "${links[@]}"; do
+			[[ ! -L $path ]] || die "$path is a symbolic link: not followed (remove it, or make it a directory)"
+		done
+		if [[ -e $dest && $force -eq 0 ]]; then
+			echo "exercise: $dest exists, and may hold your work: kept (FORCE=1 replaces it, after a backup)" >&2
+			continue
+		fi
+		mkdir -p "${dest%/*}"
+		status=0
+		if [[ $n == ext-* ]]; then
+			tmp=$(mktemp -d "exercises/.$n.XXXXXX")
+			ext_skeleton "${n#ext-}" "$tmp" || status=$?
+			how="on a VM with: sudo make grade EXT=${n#ext-} TRUSTED=1"
+		else
+			tmp=$(mktemp "exercises/$dir/.main.c.XXXXXX")
+			skeleton "$n" >"$tmp" || status=$?
+			how="with: make grade STAGE=$n"
+			[[ $n == rootless ]] || ((n < ${#STAGES[@]})) || how="in the test VM with: sudo make grade STAGE=$n VM=1"
+		fi
+		if ((status)); then
+			rm -rf "$tmp"
+			die "$(label "$n"): no skeleton written"
+		fi
+		[[ ! -d $tmp ]] || chmod 755 "$tmp"
+		if [[ -e $dest ]]; then
+			backup=$dest.~$(date +%Y%m%d-%H%M%S)~
+			mv "$dest" "$backup"
+			echo "exercise: kept your $dest as $backup"
+		fi
+		mv "$tmp" "$dest"
+		echo "exercise: wrote $dest$([[ $n != ext-* ]] || echo /) (grade it $how)"
+	done
 }
 
-case ${1:-} in
-write)
-	if [[ ${2:-} == --ext || ${3:-} == --ext ]]; then
-		shift
-		args=()
-		while (($#)); do
-			case $1 in
-			--ext) ext=$2 && shift 2 ;;
-			*) args+=("$1") && shift ;;
-			esac
-		done
-		ext_write "${args[@]}" "$ext"
-		exit
-	fi
-	shift
-	write "$@"
-	;;
-skeleton)
-	[[ $# -ge 2 ]] || die "usage: $0 skeleton N [HOLE]"
-	skeleton "$2" "${3:-}"
-	;;
-ext-skeleton)
-	[[ $# -ge 3 ]] || die "usage: $0 ext-skeleton NAME DIR [HOLE]"
-	ext_skeleton "$2" "$3" "${4:-}"
-	;;
-ext-holes)
-	[[ $# -eq 2 ]] || die "usage: $0 ext-holes NAME"
-	holes "ext-$2" | cut -f1
-	;;
-holes)
-	[[ $# -eq 2 ]] || die "usage: $0 holes N"
-	stage_dir "$2" >/dev/null
-	holes "$2" | cut -f1
-	;;
+# COMMAND:ARGUMENTS
+case ${1:-}:$# in
+write:*) write "${@:2}" ;;
+skeleton:[23]) skeleton "$2" "${3:-}" ;;
+holes:2) stage_dir "$2" >/dev/null && holes "$2" | cut -f1 ;;
+ext-skeleton:[34]) ext_skeleton "$2" "$3" "${4:-}" ;;
+ext-holes:2) holes "ext-$2" | cut -f1 ;;
 *)
-	die "usage: $0 write [--force] [N... | --ext NAME] | skeleton N [HOLE] | holes N | ext-skeleton NAME DIR [HOLE] | ext-holes NAME"
+	usage >&2
+	exit 1
 	;;
 esac

@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
-# scripts/ext.sh - the extensions past stage 5 (docs/extensions/).
-#
-# An extension NAME is a patch, docs/extensions/NAME.patch: a unified diff
-# made at the top of the repository (`patch -p1`) against stage5-cgroups/.
-# Its hunks in main.c stay small (an option, a call at a named step); its
-# code is in a file of its own that the patch adds (stage5-cgroups/NAME.c).
-# The patch is the reference solution, the chapter docs/extensions/NAME.md
-# the lesson, tests/ext-NAME.bats the suite, and the holes of its exercise
-# are the lines "ext-NAME :: ..." of scripts/exercise-holes.txt.
+# scripts/ext.sh - the extensions past stage 5.  An extension NAME is a
+# patch, docs/extensions/NAME.patch, made at the top of the repository
+# (patch -p1) against stage5-cgroups/: docs/extensions/README.md says the
+# rest of its parts.
 #
 # Usage:
 #   scripts/ext.sh list               the extensions, one NAME a line
@@ -17,12 +12,10 @@
 #   scripts/ext.sh lint               clang-format every patched tree's C
 #                                     files (make lint)
 set -euo pipefail
-
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$repo"
-
-BASE=${STAGES[${#STAGES[@]} - 1]}
+BASE=${STAGES[-1]}
 
 list() {
 	local patch
@@ -44,8 +37,7 @@ tree() {
 	rm -rf "$dir"
 	mkdir -p "$dir/$BASE"
 	cp -p "$BASE"/*.[ch] "$dir/$BASE/"
-	if ! out=$(patch -p1 -d "$dir" --fuzz=0 --batch --forward --no-backup-if-mismatch \
-		-r - <"$patch" 2>&1); then
+	if ! out=$(patch -p1 -d "$dir" --fuzz=0 --batch --forward --no-backup-if-mismatch -r - <"$patch" 2>&1); then
 		printf '%s\n' "$out" >&2
 		die "$patch does not apply to $BASE/ (rebase it: see docs/extensions/README.md)"
 	fi
@@ -70,17 +62,9 @@ lint() {
 	return "$status"
 }
 
-case ${1:-} in
-list)
-	list
-	;;
-tree)
-	[[ $# -eq 3 ]] || die "usage: $0 tree NAME DIR"
-	tree "$2" "$3"
-	;;
-lint)
-	lint
-	;;
+case ${1:-}:$# in
+list:* | lint:*) "$1" ;;
+tree:3) tree "$2" "$3" ;;
 *)
 	usage >&2
 	exit 2

@@ -5,7 +5,8 @@
 # scripts/grade.sh, one at a time, each in its own sandbox: a hostile or a
 # hanging submission costs its own time limit and nothing else.  Writes
 # OUT/NAME.xml (JUnit) and OUT/grades.csv ("name,score,total,failed
-# tests"), and prints the same as a table.
+# tests"), and prints the same as a table.  --vm: stage 5, each in a test
+# VM of its own; GRADE_FILTER=REGEX: only the tests whose names match.
 #
 # Usage: scripts/grade-all.sh [--trusted | --vm] N DIR [OUT]   (OUT: DIR/grades)
 set -euo pipefail
@@ -14,18 +15,15 @@ DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-trusted=()
+mode=()
 filter=()
-# GRADE_FILTER=REGEX grades only the tests whose names match (a quick run).
 [[ -z ${GRADE_FILTER:-} ]] || filter=(--filter "$GRADE_FILTER")
-# --vm: stage 5, each submission in a test VM of its own (make grade VM=1).
 if [[ ${1:-} == --trusted || ${1:-} == --vm ]]; then
-	trusted=("$1")
+	mode=("$1")
 	shift
 fi
 [[ $# -ge 2 && $# -le 3 ]] || die "usage: $0 [--trusted | --vm] N DIR [OUT]"
-n=$1
-dir=${2%/}
+n=$1 dir=${2%/}
 out=${3:-$dir/grades}
 [[ -d $dir ]] || die "$dir is not a directory"
 mkdir -p "$out"
@@ -34,13 +32,10 @@ echo "name,score,total,failed tests" >"$csv"
 printf '%-20s %7s  %s\n' name score "failed tests"
 for src in "$dir"/*.c "$dir"/*/main.c; do
 	[[ -f $src ]] || continue
-	if [[ $src == */main.c ]]; then
-		name=$(basename "$(dirname "$src")")
-	else
-		name=$(basename "$src" .c)
-	fi
+	name=$(basename "${src%/main.c}")
+	[[ $src == */main.c ]] || name=${name%.c}
 	failed_file=$(mktemp)
-	GRADE_FAILED_FILE=$failed_file "$repo/scripts/grade.sh" "${trusted[@]}" "${filter[@]}" \
+	GRADE_FAILED_FILE=$failed_file "$repo/scripts/grade.sh" "${mode[@]}" "${filter[@]}" \
 		--junit "$out/$name.xml" "$n" "$src" >"$out/$name.log" 2>&1 || true
 	score=$(grep -o "^stage $n: [0-9]*/[0-9]* tests passed" "$out/$name.log" | tail -n 1 | grep -o '[0-9]*/[0-9]*') || score=
 	failed=$(cat "$failed_file")

@@ -1,69 +1,40 @@
 #!/usr/bin/env bash
 # scripts/grade.sh - score a student's stage with that stage's own tests
-# (make grade).
+# (make grade; docs/README.md, "Using the kit in a course", says how).
 #
-# Builds SRC (default: the workspace's exercises/stageN-*/main.c) against
-# the project's common/, with the project's warnings shown but not fatal,
-# then runs tests/stageN-*.bats against that one binary only
-# (CFS_GRADE_STAGE and CFS_GRADE_BIN in tests/helpers.bash).  A stage that
-# is missing or does not compile scores 0.
+# Builds SRC (default: exercises/stageN-*/main.c) against common/, with the
+# project's warnings shown but not fatal, then runs tests/stageN-*.bats on
+# that binary only (CFS_GRADE_STAGE and CFS_GRADE_BIN in
+# tests/helpers.bash).  A stage that is missing or does not compile scores 0.
 #
-# A submission is untrusted code, and stages 1 to 4 are graded in a sandbox
-# it cannot get out of, for root and for an ordinary user alike:
-#   - a user namespace whose root is an unprivileged user outside: nobody
-#     (65534) when the grader is root, the grader itself otherwise; ids 1 to
-#     65535 inside are ids no one uses (root) or the grader's /etc/subuid
-#     range.  Root inside may make namespaces, as the tests need, but holds
-#     nothing on the host, and reads only what that user may read;
-#   - new mount, UTS, IPC, network and PID namespaces: no network, and
-#     every process of the grade dies with the PID namespace's first one;
-#   - a sysfs of its own, with none of the host's cgroups below it;
-#   - every mount read-only (scripts/grade-readonly.c), but two fresh
-#     tmpfs: /tmp and a box that holds the build and a copy of the image.
-#     The checkout, the tests, the grader and other submissions can be
-#     read, never written, and nothing is left on disk.
-# The compiler runs in the sandbox too, with a time limit and stdin from
-# /dev/null, and only its messages about the submission and the kit's own
-# files are shown: an #include of another file shows nothing of it.
+# A submission is untrusted code (issue #24): stages 1 to 4 are built and
+# graded in a sandbox, for root and an ordinary user alike: a user
+# namespace whose root is nobody outside (or the grader; ids 1 to 65535
+# inside are GRADE_SPARE_IDS, no one's, or the grader's /etc/subuid range),
+# rootless to the stages; new mount, UTS, IPC, network and PID namespaces;
+# a sysfs without the host's cgroups; every mount read-only
+# (scripts/grade-readonly.c) but /tmp and a box for the build and a copy of
+# the image.  The compiler shows only its messages about the submission and
+# the kit's own files: an #include of another file shows nothing of it.
+# Stage 5 needs root over a cgroup v2 tree: --vm builds it in the sandbox
+# and tests it as root in the test VM (scripts/test-vm.sh), whose root
+# could forge its score.  --trusted tests as root on the host, for code you
+# trust, as does --ext NAME (docs/extensions/README.md): SRC is then a
+# directory (exercises/ext-NAME/) or a file put over the patched stage.
+# Time limits (docs/README.md): BATS_TEST_TIMEOUT, GRADE_TIMEOUT,
+# GRADE_GRACE, GRADE_VM_TIMEOUT, and GRADE_CC_TIMEOUT (60 s) for the
+# compiler; the score and the JUnit report count every test of the stage.
 #
-# There root of the sandbox is rootless to the stages (common/userns.c),
-# and the suites check what rootless mode does where it differs from root's
-# (the layers in the user's state directory, the host's devices bound in).
-# A grader without root needs subordinate ids (/etc/subuid) for the tests
-# that switch to another user inside.
-#
-# Stage 5 needs root over a cgroup v2 tree, which no sandbox on the host
-# gives: --vm (make grade STAGE=5 VM=1) builds the submission in the
-# sandbox, then runs its tests as root in the test VM (scripts/test-vm.sh,
-# a disposable pure cgroup v2 machine), which sends back the output, the
-# score and the JUnit report on its console.  The VM keeps the host safe;
-# root there could still forge its own score, so read a surprising one.
-# --trusted runs the tests as root on the host, for code you trust (make
-# exercise-check grades the project's own stage 5 this way).
-#
-# Every test has a time limit, BATS_TEST_TIMEOUT seconds (default 30, as the
-# suites use it); a test that hangs fails as "timed out".  The whole grade
-# has GRADE_TIMEOUT seconds (default 600) and the compiler GRADE_CC_TIMEOUT
-# (default 60); a test the time left no room for fails as "not run".  In
-# the test VM, whose CPU may be emulated, a test has 300 s and the grade
-# GRADE_VM_TIMEOUT (3600), as make test-vm gives its suite.  The
-# score is always out of the stage's full test count, and the JUnit report
-# (--junit FILE) lists every test.  Ctrl-C ends the whole grade and leaves
-# nothing behind.
-#
-# An extension (scripts/ext.sh) is graded as the last stage is, with
-# --ext NAME instead of N (make grade EXT=NAME): SRC is then a directory,
-# by default exercises/ext-NAME/, or one file, put over the last stage with
-# NAME's patch applied, and the suite is tests/ext-NAME.bats.
-#
-# Usage: scripts/grade.sh [--junit FILE] [--filter REGEX] [--trusted | --vm] N [SRC]
+# Usage: scripts/grade.sh [--junit FILE] [--filter REGEX] [--first-failure] [--trusted | --vm] N [SRC]
 #        scripts/grade.sh [--junit FILE] [--filter REGEX] --trusted --ext NAME [SRC]
-# --filter runs only the tests whose names match REGEX (bats --filter).
-# --first-failure (for make exercise-check) runs the tests one at a time and
-# stops at the first that fails, which it names on its last line instead.
-# It ends with one line: "stage N: K/M tests passed".  Exit status: 0 for
-# full marks, 1 if a test failed, 2 if SRC is missing or does not compile.
+# N is a stage, or rootless (docs/rootless.md's exercise).  --filter runs
+# only the tests whose names match (bats --filter).  --first-failure (make
+# exercise-check) runs them one at a time, up to the first that fails,
+# which its last line names; else it ends with "stage N: K/M tests passed".
+# Exit status: 0 for full marks, 1 if a test failed, 2 if SRC is missing or
+# does not compile.
 set -euo pipefail
+shopt -s extglob nullglob
 cd "$(dirname "$0")/.."
 REPO=$(pwd -P)
 PROG=grade
@@ -71,31 +42,36 @@ DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-# The project's flags without -Werror.  Unused functions are no warning
-# here: a skeleton's helpers are unused until the holes that call them are
-# written.
+# The project's flags without -Werror; a skeleton's helpers are unused
+# until the holes that call them are written.
 STUDENT_CFLAGS=${STUDENT_CFLAGS:--std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wshadow -Wformat=2 -O2 -g}
 CC=${CC:-cc}
 TEST_TIMEOUT=${BATS_TEST_TIMEOUT:-30}
 GRADE_TIMEOUT=${GRADE_TIMEOUT:-600}
 GRADE_CC_TIMEOUT=${GRADE_CC_TIMEOUT:-60}
-# Root's sandbox: root inside is nobody outside, ids 1 to 65535 inside are
-# this block, which no user owns.
 NOBODY=65534
 SPARE_IDS=${GRADE_SPARE_IDS:-2147418112}
 
-# ---- inside the sandbox ----
+# ---- the grade's inner half, in the sandbox or trusted ----
 
-# inside STAGE BOX SRC: run as root of the sandbox's user namespace; builds
-# SRC into BOX/STAGE/container and runs the stage's suite on it, TAP on
-# stdout.  Exit status 3: SRC did not compile.
+# compile OUT ARGS...: $CC ARGS and common/ into OUT, in the time limit,
+# with no stdin; the compiler's messages on stdout.
+compile() {
+	local out=$1
+	shift
+	# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
+	timeout -k 5 "$GRADE_CC_TIMEOUT" "$CC" $STUDENT_CFLAGS -Wno-unused-function \
+		-I"$REPO/common" -o "$out" "$@" "$REPO"/common/*.c </dev/null 2>&1
+}
+
+# inside STAGE BOX SRC ARGS...: as root of the sandbox's user namespace,
+# build SRC into BOX/STAGE/container and run bats ARGS on it.  Exit status
+# 3: SRC did not compile.
 inside() {
-	local stage=$1 box=$2 src=$3 n out status=0 c
-	n=${stage:5:1}
-	# Root of the namespace only once the grader has written its maps:
-	# exec again to take the capabilities that uid 0 has there.  That exec
-	# clears the parent-death signal that unshare --kill-child set, which
-	# ends the whole PID namespace with the grader: set it again.
+	local stage=$1 box=$2 src=$3 out status=0 writable=(/tmp "$2" /proc)
+	# Once the grader has written the maps, exec again to take uid 0's
+	# capabilities there, and set again the parent-death signal it clears
+	# (unshare --kill-child's, which ends the PID namespace with the grader).
 	if [[ -z ${CFS_GRADE_MAPPED:-} ]]; then
 		until [[ -n $(</proc/self/uid_map) ]]; do sleep 0.05; done
 		CFS_GRADE_MAPPED=1 exec setpriv --pdeathsig KILL -- "$0" --inside "$@"
@@ -104,38 +80,27 @@ inside() {
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 	new_root "$box/../root"
 	mount -t tmpfs -o mode=755 cfs-grade-box "$box"
-	# The grader's copy of the image, owned by root of the namespace,
-	# where the stage and the tests look for it.
+	# The grader's copy of the image, owned by root of the namespace.
 	mkdir "$box/$stage"
 	ln -s "$REPO/rootfs" "$box/rootfs"
 	mount --bind "$box/../image" "$REPO/rootfs"
 	hostname cfs-test-host
-	# Root here is rootless to the stages (common/userns.c): the layers
-	# and lock files go to the user's state directories, which are the
-	# box's, not the grader's home nor the host's /run.
+	# Rootless, the stages keep layers and locks in the box, not in the
+	# grader's home nor the host's /run.
 	mkdir -m 700 "$box/home" "$box/run"
 	export HOME=$box/home XDG_RUNTIME_DIR=$box/run
 	unset XDG_STATE_HOME
 	mount --make-rshared /
-	# --vm: the binary goes out through the one directory that stays
-	# writable besides the sandbox's own.
-	local writable=(/tmp "$box" /proc)
+	# --vm: the binary goes out through one more writable directory.
 	if [[ -n ${GRADE_BUILD_ONLY:-} ]]; then
 		mount --bind "$box/../out" "$box/../out"
 		writable+=("$box/../out")
 	fi
 	"$box/../grade-readonly" "${writable[@]}"
 	cp "$src" "$box/$stage/main.c"
-	echo "stage $n: building the submission"
-	local files=("$stage/main.c")
-	for c in "$REPO/$stage"/*.c; do
-		[[ $c == "$REPO/$stage/main.c" ]] || files+=("$c")
-	done
-	# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
-	out=$(cd "$box" && timeout -k 5 "$GRADE_CC_TIMEOUT" "$CC" $STUDENT_CFLAGS \
-		-fno-diagnostics-show-caret -Wno-unused-function \
-		-I"$REPO/common" -I"$REPO/$stage" -o "$stage/container" \
-		"${files[@]}" "$REPO"/common/*.c </dev/null 2>&1) || status=$?
+	echo "stage $CFS_GRADE_STAGE: building the submission"
+	out=$(cd "$box" && compile "$stage/container" -fno-diagnostics-show-caret -I"$REPO/$stage" \
+		"$stage/main.c" "$REPO/$stage"/!(main).c) || status=$?
 	shown_diagnostics "$stage" <<<"$out"
 	if ((status == 124 || status == 137)); then
 		echo "grade: the compiler did not finish in ${GRADE_CC_TIMEOUT}s"
@@ -145,51 +110,66 @@ inside() {
 		cp "$box/$stage/container" "$box/../out/container"
 		exit 0
 	fi
-	shift 3
-	run_tests "$n" "$box/$stage/container" bats --tap "$@"
+	run_tests "$box/$stage/container" bats --tap "${@:4}"
 }
 
-# run_tests N BIN RUNNER ARGS...: RUNNER ARGS tests/stageN-*.bats on BIN,
-# TAP on stdout.  With CFS_GRADE_FIRST_FAILURE=1, one test at a time, up to
-# the first that fails.  A process of the stage can keep bats' output open
-# after its last test; once the results are in, bats gets GRADE_GRACE
-# seconds to end.
-run_tests() {
-	local n=$1 bin=$2 stage=${STAGES[$1 - 1]} name regex scratch=${GRADE_SCRATCH:-/tmp}
-	local suite=${GRADE_SUITE:-tests/${STAGES[$1 - 1]}.bats} label=${GRADE_LABEL:-stage $1}
+# trusted WORK STAGE ARGS...: as root in tests/run's sandbox.  An extension
+# is the last stage with its patch applied and WORK/submission/ over it.
+trusted() {
+	local work=$1 stage=$2 dir=$REPO/$2 files=("$1/main.c" "$REPO/$2"/!(main).c)
 	shift 2
+	mkdir "$work/$stage"
+	ln -s "$REPO/rootfs" "$work/rootfs"
 	if [[ -n ${CFS_GRADE_EXT:-} ]]; then
-		suite=tests/ext-$CFS_GRADE_EXT.bats label=ext-$CFS_GRADE_EXT
-		export CFS_GRADE_EXT
+		echo "$stage: building the submission"
+		dir=$work/tree/${STAGES[-1]}
+		scripts/ext.sh tree "$CFS_GRADE_EXT" "$work/tree" || exit 2
+		cp "$work/submission"/* "$dir/"
+		files=("$dir"/*.c)
+	elif [[ -n ${GRADE_PREBUILT:-} ]]; then
+		# In the test VM (--vm): the host built it, in its sandbox.
+		cp "$GRADE_PREBUILT" "$work/$stage/container"
 	else
-		export CFS_GRADE_STAGE=$n
+		echo "stage $CFS_GRADE_STAGE: building the submission"
 	fi
-	export CFS_GRADE_BIN=$bin BATS_TEST_TIMEOUT=$TEST_TIMEOUT
-	echo "$label: running $suite on it"
+	[[ -e $work/$stage/container ]] || compile "$work/$stage/container" -I"$dir" "${files[@]}" || exit 3
+	GRADE_SCRATCH=$work run_tests "$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
+}
+
+# run_tests BIN RUNNER ARGS...: RUNNER ARGS $GRADE_SUITE on BIN, TAP on
+# stdout.  With CFS_GRADE_FIRST_FAILURE=1, the tests that GRADE_ONLY
+# matches one at a time, up to the first that fails.
+run_tests() {
+	local name regex one=${GRADE_SCRATCH:-/tmp}/.grade-one
+	export CFS_GRADE_BIN=$1 BATS_TEST_TIMEOUT=$TEST_TIMEOUT
+	shift
+	echo "$GRADE_LABEL: running $GRADE_SUITE on it"
 	if [[ ${CFS_GRADE_FIRST_FAILURE:-} != 1 ]]; then
-		exec "$@" "$suite"
+		exec "$@" "$GRADE_SUITE"
 	fi
 	while IFS= read -r name; do
 		# The test's name as a regex that matches it alone.
 		# shellcheck disable=SC2001 # sed escapes every special character at once
 		regex=^$(sed 's/[]\\.()*+?{}|^$[]/\\&/g' <<<"$name")\$
-		run_one "$@" --filter "$regex" "$suite" >"$scratch/.grade-one" 2>&1 || true
-		cat "$scratch/.grade-one"
-		if ! grep -q '^\(not \)\?ok ' "$scratch/.grade-one"; then
+		run_one "$one" "$@" --filter "$regex" "$GRADE_SUITE"
+		cat "$one"
+		if ! grep -q '^\(not \)\?ok ' "$one"; then
 			echo "grade: the test '$name' cannot be run alone"
 			exit 4
 		fi
-		if grep -q '^not ok ' "$scratch/.grade-one"; then
-			echo "$label: a test failed: $name"
+		if grep -q '^not ok ' "$one"; then
+			echo "$GRADE_LABEL: a test failed: $name"
 			exit 0
 		fi
-	done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "${GRADE_ONLY:-}")
+	done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$GRADE_SUITE" | grep -E -- "$GRADE_ONLY")
 }
 
-# run_one COMMAND...: COMMAND in a process group of its own, ended once its
-# result is out and GRADE_GRACE seconds passed.
+# run_one OUT COMMAND...: COMMAND in a process group of its own, output in
+# OUT, ended GRADE_GRACE seconds after its result is out: a process of the
+# stage can keep bats' output open after the test.
 run_one() {
-	local pid done_at='' out=${GRADE_SCRATCH:-/tmp}/.grade-out
+	local out=$1 pid done_at=''
+	shift
 	setsid "$@" >"$out" 2>&1 &
 	pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
@@ -203,59 +183,12 @@ run_one() {
 		sleep 0.2
 	done
 	wait "$pid" || true
-	cat "$out"
-	rm -f "$out"
-}
-
-# trusted WORK STAGE ARGS...: the way for stage 5 and for code you trust:
-# as root, in tests/run's sandbox.
-trusted() {
-	local work=$1 stage=$2 n=${2:5:1} c files=() status=0
-	shift 2
-	mkdir "$work/$stage"
-	ln -s "$REPO/rootfs" "$work/rootfs"
-	for c in "$REPO/$stage"/*.c; do
-		[[ $c == "$REPO/$stage/main.c" ]] || files+=("$c")
-	done
-	if [[ -n ${GRADE_PREBUILT:-} ]]; then
-		# In the test VM (--vm): the host built it, in its sandbox.
-		cp "$GRADE_PREBUILT" "$work/$stage/container"
-	else
-		echo "stage $n: building the submission"
-		# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
-		timeout -k 5 "$GRADE_CC_TIMEOUT" "$CC" $STUDENT_CFLAGS -Wno-unused-function \
-			-I"$REPO/common" -I"$REPO/$stage" -o "$work/$stage/container" "$work/main.c" \
-			"${files[@]}" "$REPO"/common/*.c </dev/null 2>&1 || status=$?
-	fi
-	((status == 0)) || exit 3
-	GRADE_SCRATCH=$work run_tests "$n" "$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
-}
-
-# trusted_ext WORK ext-NAME ARGS...: trusted() for an extension: the last
-# stage with NAME's patch applied (scripts/ext.sh), the submission's files
-# (WORK/submission/) put over it, built and graded with tests/ext-NAME.bats.
-trusted_ext() {
-	local work=$1 stage=$2 dir=$1/tree/${STAGES[-1]} status=0
-	shift 2
-	echo "$stage: building the submission"
-	scripts/ext.sh tree "${stage#ext-}" "$work/tree" || exit 2
-	cp "$work/submission"/* "$dir/"
-	mkdir "$work/$stage"
-	ln -s "$REPO/rootfs" "$work/rootfs"
-	# shellcheck disable=SC2086 # STUDENT_CFLAGS is a list of flags
-	timeout -k 5 "$GRADE_CC_TIMEOUT" "$CC" $STUDENT_CFLAGS -Wno-unused-function \
-		-I"$REPO/common" -I"$dir" -o "$work/$stage/container" "$dir"/*.c \
-		"$REPO"/common/*.c </dev/null 2>&1 || status=$?
-	((status == 0)) || exit 3
-	CFS_GRADE_EXT=${stage#ext-} GRADE_SCRATCH=$work run_tests "${#STAGES[@]}" \
-		"$work/$stage/container" env -u CFS_SANDBOX tests/run "$@"
 }
 
 # new_root DIR: a root of our own, as bubblewrap makes one: a tmpfs at DIR
-# with every top-level directory of / bound in, but a fresh /proc of our PID
-# namespace and a fresh /tmp; then pivot_root(8) into it.  The host's /proc
-# cannot be unmounted in a user namespace, and a second proc on top of it
-# is a mount the tests would count.
+# with every top-level directory of / bound in, but a fresh /tmp and /proc
+# (the host's cannot be unmounted in a user namespace, and a proc over it
+# is a mount the tests would count); then pivot_root(8) into it.
 new_root() {
 	local dir=$1 entry
 	mount -t tmpfs -o mode=755 cfs-grade-root "$dir"
@@ -266,10 +199,8 @@ new_root() {
 		case $entry in
 		/proc | /tmp) mkdir "$dir$entry" ;;
 		/sys)
-			# A sysfs of the sandbox's network namespace, with nothing
-			# mounted below it: the host's cgroups are no business of
-			# stages 1 to 4.  Where the kernel refuses it, the host's,
-			# with a tmpfs on its cgroups.
+			# The sandbox's own sysfs, with no cgroups below it; where the
+			# kernel refuses it, the host's, with a tmpfs over its cgroups.
 			mkdir "$dir/sys"
 			if ! mount -t sysfs cfs-grade-sys "$dir/sys" 2>/dev/null; then
 				mount --rbind /sys "$dir/sys"
@@ -306,139 +237,83 @@ new_root() {
 }
 
 # shown_diagnostics STAGE: of the compiler's messages on stdin, only those
-# about the submission and the kit's own files; the others would quote a
-# file the submission named.
+# about the submission and the kit's own files, not a file it named.
 shown_diagnostics() {
 	local stage=$1 hidden=0 line
 	while IFS= read -r line; do
-		if [[ $line == "$stage/main.c:"* || $line == "$REPO/common/"* ||
-			$line == "$REPO/$stage/"* || $line == "In file included from $stage/main.c:"* ]]; then
+		case $line in
+		"$stage/main.c:"* | "$REPO/common/"* | "$REPO/$stage/"* | "In file included from $stage/main.c:"*)
 			printf '%s\n' "$line"
-		elif [[ -n $line ]]; then
-			hidden=$((hidden + 1))
-		fi
+			;;
+		?*) hidden=$((hidden + 1)) ;;
+		esac
 	done
 	((hidden == 0)) || echo "grade: $hidden lines of the compiler's messages about files other than the submission are not shown"
 }
 
 case ${1:-} in
 --inside)
-	shift
-	inside "$@"
+	inside "${@:2}"
 	exit
 	;;
 --trusted-inside)
-	shift
-	if [[ $2 == ext-* ]]; then
-		trusted_ext "$@"
-	else
-		trusted "$@"
-	fi
+	trusted "${@:2}"
 	exit
 	;;
 esac
 
 # ---- the grader ----
 
-usage() {
-	echo "usage: $0 [--junit FILE] [--filter REGEX] [--first-failure] [--trusted | --vm] N [SRC] | --trusted --ext NAME [SRC]" >&2
+# misuse: the header's usage lines, on stderr.
+misuse() {
+	sed -n 's/^# //; /^Usage:/,/--ext NAME/p' "$0" >&2
 	exit 2
 }
 
-junit=
-filter=()
-first_failure=0
-trusted=0
-ext=
-vm=0
+junit='' filter=() first_failure=0 trusted=0 ext='' vm=0
 while [[ ${1:-} == --* ]]; do
 	case $1 in
-	--ext)
-		[[ $# -ge 2 ]] || usage
-		ext=$2
-		shift 2
-		;;
-	--junit | --filter)
-		[[ $# -ge 2 ]] || usage
-		if [[ $1 == --junit ]]; then
-			junit=$2
-		else
-			filter=(--filter "$2")
-		fi
-		shift 2
-		;;
-	--first-failure)
-		first_failure=1
-		shift
-		;;
-	--trusted)
-		trusted=1
-		shift
-		;;
-	--vm)
-		vm=1
-		shift
-		;;
-	*) usage ;;
+	--ext | --junit | --filter) (($# >= 2)) || misuse ;;&
+	--ext) ext=$2 && shift ;;
+	--junit) junit=$2 && shift ;;
+	--filter) filter=(--filter "$2") && shift ;;
+	--first-failure) first_failure=1 ;;
+	--trusted) trusted=1 ;;
+	--vm) vm=1 ;;
+	*) misuse ;;
 	esac
+	shift
 done
-# ext_grade NAME [SRC]: an extension (scripts/ext.sh) is graded as the
-# last stage is, with tests/ext-NAME.bats.  Its submission is a directory
-# (default exercises/ext-NAME/, as make exercise EXT=NAME writes it) whose
-# .c and .h files replace those of the patched stage, or one such file.
-ext_grade() {
-	[[ $# -le 2 ]] || usage
-	[[ -f docs/extensions/$1.patch && $1 =~ ^[a-z][a-z0-9-]*$ ]] ||
-		die "no extension '$1': try one of $(scripts/ext.sh list | tr '\n' ' ')"
-	n=${#STAGES[@]}
-	stage=ext-$1
-	who=$stage
-	src=${2:-exercises/$stage}
-	suite=tests/$stage.bats
-	[[ -f $suite ]] || die "extension $1 has no $suite"
-}
-
-# rootless_grade [SRC]: the rootless exercise (docs/rootless.md) is stage 1
-# with the user namespace's maps to write, graded as stage 1 is, in the
-# sandbox, by the tests of tests/rootless.bats that stage 1 can pass: those
-# below, which run it as nobody (a user of the sandbox) and check what the
-# maps decide.
-ROOTLESS_TESTS='^rootless: (root inside is the caller outside|the hostname is the container|exit statuses are the command|SIGTERM to the tool reaches|SIGKILL to the tool leaves nothing|a caller that ignores SIGCHLD)'
-rootless_grade() {
-	((${#filter[@]} == 0)) || die "FILTER= is not offered for the rootless exercise: it is graded on a fixed set of tests"
-	n=1
-	stage=${STAGES[0]}
-	who=rootless
-	src=${1:-exercises/rootless/main.c}
-	suite=tests/rootless.bats
-	filter=(--filter "$ROOTLESS_TESTS")
-	# For run_tests, in the sandbox.
-	export GRADE_SUITE=$suite GRADE_LABEL=$who GRADE_ONLY=$ROOTLESS_TESTS
-}
-
 if [[ -n $ext ]]; then
-	ext_grade "$ext" "$@"
+	(($# <= 1)) || misuse
+	[[ -f docs/extensions/$ext.patch && $ext =~ ^[a-z][a-z0-9-]*$ ]] ||
+		die "no extension '$ext': try one of $(scripts/ext.sh list | tr '\n' ' ')"
+	n=${#STAGES[@]} stage=ext-$ext who=ext-$ext
+	src=${1:-exercises/$stage} suite=tests/$stage.bats
+	[[ -f $suite ]] || die "extension $ext has no $suite"
+	export CFS_GRADE_EXT=$ext
+elif (($# < 1 || $# > 2)); then
+	misuse
+elif [[ $1 == rootless ]]; then
+	# Stage 1 with the maps to write, graded by the tests of rootless.bats
+	# that stage 1 can pass: they run it as nobody and check the maps.
+	((${#filter[@]} == 0)) || die "FILTER= is not offered for the rootless exercise: it is graded on a fixed set of tests"
+	n=1 stage=${STAGES[0]} who=rootless
+	src=${2:-exercises/rootless/main.c} suite=tests/rootless.bats
+	filter=(--filter '^rootless: (root inside is the caller outside|the hostname is the container|exit statuses are the command|SIGTERM to the tool reaches|SIGKILL to the tool leaves nothing|a caller that ignores SIGCHLD)')
 else
-	[[ $# -ge 1 && $# -le 2 ]] || usage
-	n=$1
-	if [[ $n == rootless ]]; then
-		rootless_grade "${2:-}"
-	else
-		if ! [[ $n =~ ^[1-9]$ ]] || ((n > ${#STAGES[@]})); then
-			die "no stage '$n': give STAGE=1 to ${#STAGES[@]}, or STAGE=rootless"
-		fi
-		stage=${STAGES[n - 1]}
-		who="stage $n"
-		src=${2:-exercises/$stage/main.c}
-		suite=tests/$stage.bats
+	if ! [[ $1 =~ ^[1-9]$ ]] || (($1 > ${#STAGES[@]})); then
+		die "no stage '$1': give STAGE=1 to ${#STAGES[@]}, or STAGE=rootless"
 	fi
+	n=$1 stage=${STAGES[$1 - 1]} who="stage $1"
+	src=${2:-exercises/$stage/main.c} suite=tests/$stage.bats
 fi
-if [[ -n $junit && $junit != /* ]]; then
-	junit=$PWD/$junit
-fi
-# Stage 5 makes cgroups, which the sandbox has none of: as root, in the
-# test VM, or on the host for trusted code.  An extension of it is graded
-# as root, for trusted code (on a disposable machine): the VM grades stages.
+[[ -n $ext ]] || export CFS_GRADE_STAGE=$n
+# For run_tests, in the sandbox or trusted.
+export GRADE_SUITE=$suite GRADE_LABEL=$who GRADE_ONLY=${filter[1]:-}
+[[ -z $junit || $junit == /* ]] || junit=$PWD/$junit
+# Stage 5 makes cgroups, which the sandbox has none of; an extension of it
+# runs as root on the host.
 if [[ -n $ext ]] && ((!trusted)); then
 	die "$who's tests run the stage as root, where a submission could do anything: grade it on a disposable machine (a VM), as root, with TRUSTED=1; see docs/extensions/README.md"
 fi
@@ -452,7 +327,7 @@ fi
 [[ -d rootfs ]] || die "no default image: run make first"
 
 # The names of the tests, in order, as bats numbers them.
-mapfile -t names < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "${filter[1]:-}")
+mapfile -t names < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "$GRADE_ONLY")
 total=${#names[@]}
 out_of_time=0
 hung=
@@ -485,48 +360,66 @@ trap 'echo "grade: interrupted" >&2; exit 130' INT TERM HUP
 
 xml_escape() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/"/\&quot;/g' -e 's/[^[:print:]\t]//g'; }
 
-# write_junit WHY: the JUnit report of the run in $log, every test of the
-# stage in it: one with no result failed, for WHY.
-write_junit() {
-	local why=$1 i num=0 line result=() details=() failures=0 skipped=0
-	for ((i = 0; i < total; i++)); do
-		result[i]="failure"
-		details[i]=$why
-	done
-	[[ -z $hung ]] || details[hung - 1]="timed out: the grade's time limit ran out during this test"
+# tally: the results in $log, the first of each test N: result[N] is pass,
+# skip or failure, timed[N] set if it timed out, details[N] its "#" lines.
+result=() details=() timed=()
+tally() {
+	local line num=0
 	while IFS= read -r line; do
 		if [[ $line =~ ^(not\ )?ok\ ([0-9]+)\  ]]; then
 			num=${BASH_REMATCH[2]}
-			((num >= 1 && num <= total)) || {
+			if ((num < 1 || num > total)) || [[ -n ${result[num]:-} ]]; then
 				num=0
-				continue
-			}
-			if [[ -z ${BASH_REMATCH[1]} ]]; then
-				result[num - 1]=pass
-				[[ $line != *" # skip"* ]] || result[num - 1]=skip
+			elif [[ -z ${BASH_REMATCH[1]} ]]; then
+				result[num]=pass
+				[[ $line != *" # skip"* ]] || result[num]=skip
 			else
-				result[num - 1]=failure
-				[[ $line != *" # timeout after "* ]] || details[num - 1]="timed out after ${TEST_TIMEOUT}s"$'\n'
-				[[ $line == *" # timeout after "* ]] || details[num - 1]=
+				result[num]=failure
+				if [[ $line == *" # timeout after "* ]]; then
+					timed[num]=1
+					details[num]="timed out after ${TEST_TIMEOUT}s"$'\n'
+				fi
 			fi
 		elif ((num > 0)) && [[ $line == "#"* ]]; then
-			details[num - 1]+="${line#\# }"$'\n'
+			details[num]+="${line#\# }"$'\n'
 		fi
 	done <"$log"
-	for ((i = 0; i < total; i++)); do
-		[[ ${result[i]} != failure ]] || failures=$((failures + 1))
-		[[ ${result[i]} != skip ]] || skipped=$((skipped + 1))
+}
+
+# score WHY: passed, skipped and failed_list from result[]; a test with no
+# result failed for WHY, but the first when the time ran out: it hung.
+score() {
+	local i
+	passed=0 skipped=0 failed_list=()
+	for ((i = 1; i <= total; i++)); do
+		case ${result[i]:-} in
+		pass) passed=$((passed + 1)) ;;
+		skip) skipped=$((skipped + 1)) ;;
+		failure) failed_list+=("$i${timed[i]:+ (timed out)}") ;;
+		*)
+			result[i]=failure details[i]=$1
+			if ((out_of_time)) && [[ -z $hung ]]; then
+				hung=$i details[i]="timed out: the grade's time limit ran out during this test"
+				failed_list+=("$i (timed out)")
+			else
+				failed_list+=("$i (not run)")
+			fi
+			;;
+		esac
 	done
+}
+
+# write_junit: the JUnit report of every test of the stage, as scored.
+write_junit() {
+	local i counts="tests=\"$total\" failures=\"${#failed_list[@]}\" errors=\"0\" skipped=\"$skipped\""
 	{
 		echo '<?xml version="1.0" encoding="UTF-8"?>'
-		echo "<testsuites tests=\"$total\" failures=\"$failures\" errors=\"0\" skipped=\"$skipped\">"
-		echo "<testsuite name=\"${suite##*/}\" tests=\"$total\" failures=\"$failures\" errors=\"0\" skipped=\"$skipped\">"
-		for ((i = 0; i < total; i++)); do
-			echo "  <testcase classname=\"${suite##*/}\" name=\"$(xml_escape <<<"${names[i]}")\">"
+		echo "<testsuites $counts>"
+		echo "<testsuite name=\"${suite##*/}\" $counts>"
+		for ((i = 1; i <= total; i++)); do
+			echo "  <testcase classname=\"${suite##*/}\" name=\"$(xml_escape <<<"${names[i - 1]}")\">"
 			case ${result[i]} in
-			failure)
-				echo "    <failure type=\"failure\">$(xml_escape <<<"${details[i]}")</failure>"
-				;;
+			failure) echo "    <failure type=\"failure\">$(xml_escape <<<"${details[i]:-}")</failure>" ;;
 			skip) echo "    <skipped/>" ;;
 			esac
 			echo "  </testcase>"
@@ -536,10 +429,12 @@ write_junit() {
 	} >"$junit"
 }
 
-# No binary, no test passes: every test of the suite fails with the reason.
+# No binary, no test ran: every test of the suite fails for the reason.
 score_zero() {
 	echo "$who: $1"
-	[[ -z $junit ]] || write_junit "$1"
+	out_of_time=0
+	score "$1"
+	[[ -z $junit ]] || write_junit
 	echo "$who: 0/$total tests passed"
 	exit 2
 }
@@ -555,7 +450,7 @@ if [[ -n $ext ]]; then
 		cp -- "$src" "$work/submission/"
 	fi
 elif [[ ! -f $src ]]; then
-	score_zero "$src does not exist (make exercise STAGE=${GRADE_LABEL:-$n} writes the skeleton)"
+	score_zero "$src does not exist (make exercise STAGE=${who#stage } writes the skeleton)"
 else
 	# The submission, where the sandbox's user may read it.
 	cp "$src" "$work/main.c"
@@ -572,29 +467,25 @@ elif ! cp -a --no-preserve=ownership rootfs/. "$work/image/"; then
 	die "cannot copy the image rootfs/: make it as yourself (make clean all)"
 fi
 
+# subids FILE: "START COUNT" of the range in FILE (/etc/subuid or
+# /etc/subgid) of $user or $uid.
+subids() {
+	awk -F: -v u="$user" -v i="$uid" '($1 == u || $1 == i) && $3 > 0 { print $2, $3; exit }' "$1" 2>/dev/null
+}
+
 # sandbox ARGS...: grade.sh --inside ARGS in the sandbox, in the background
-# ($runner); its output goes to $log.
+# ($runner; $init is its PID namespace's first process), output to $log.
 sandbox() {
-	local uid gid user range grange map start count
+	local uid gid user range grange map start count as=()
 	uid=$(id -u)
 	gid=$(id -g)
-	if ((uid == 0)); then
-		setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
-			unshare --user --mount --uts --ipc --net --pid --fork --kill-child \
-			--propagation private -- \
-			"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
-	else
-		unshare --user --mount --uts --ipc --net --pid --fork --kill-child \
-			--propagation private -- \
-			"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
-	fi
+	((uid != 0)) || as=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups)
+	"${as[@]}" unshare --user --mount --uts --ipc --net --pid --fork --kill-child --propagation private -- \
+		"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
 	runner=$!
-	until [[ $(readlink "/proc/$runner/ns/user" 2>/dev/null) != "$(readlink /proc/self/ns/user)" ]]; do
-		kill -0 "$runner" 2>/dev/null || die "the sandbox did not start: see $log"
-		sleep 0.02
-	done
-	# unshare forks the first process of the PID namespace.
-	until init=$(cat "/proc/$runner/task/$runner/children" 2>/dev/null) && [[ -n $init ]]; do
+	# In its user namespace, unshare forks the PID namespace's first.
+	until [[ $(readlink "/proc/$runner/ns/user" 2>/dev/null) != "$(readlink /proc/self/ns/user)" ]] &&
+		init=$(cat "/proc/$runner/task/$runner/children" 2>/dev/null) && [[ -n $init ]]; do
 		kill -0 "$runner" 2>/dev/null || die "the sandbox did not start: see $log"
 		sleep 0.02
 	done
@@ -611,10 +502,8 @@ sandbox() {
 	# An ordinary user: the ids of /etc/subuid and /etc/subgid where the
 	# user has some and newuidmap is there, or else the user alone.
 	user=$(id -un)
-	range=$(awk -F: -v u="$user" -v i="$uid" '($1 == u || $1 == i) && $3 > 0 { print $2, $3; exit }' /etc/subuid 2>/dev/null)
-	if [[ -n $range ]] && have newuidmap && have newgidmap &&
-		grange=$(awk -F: -v u="$user" -v i="$uid" '($1 == u || $1 == i) && $3 > 0 { print $2, $3; exit }' /etc/subgid 2>/dev/null) &&
-		[[ -n $grange ]]; then
+	range=$(subids /etc/subuid) grange=$(subids /etc/subgid)
+	if [[ -n $range && -n $grange ]] && have newuidmap && have newgidmap; then
 		read -r start count <<<"$grange"
 		newgidmap "$runner" 0 "$gid" 1 1 "$start" "$((count < 65535 ? count : 65535))"
 		read -r start count <<<"$range"
@@ -628,9 +517,9 @@ sandbox() {
 }
 
 # run_suite EXPECTED ARGS...: bats ARGS on the submission, its output in
-# $log and shown as it comes.  Once EXPECTED results are in, a process of
-# the stage that keeps bats' output open gets GRADE_GRACE seconds; the whole
-# run has until $deadline.  Returns 3 if the submission did not compile.
+# $log and shown as it comes (unless $quiet).  Once EXPECTED results are in,
+# a process that keeps bats' output open gets GRADE_GRACE seconds; the
+# whole run has until $deadline.  Returns 3 if it did not compile.
 run_suite() {
 	local expected=$1 done_at='' shown=0 status=0 why=
 	shift
@@ -665,21 +554,23 @@ run_suite() {
 	return "$status"
 }
 
-# show_new N: print the lines of $log after the first N; echo the new N.
+# show_new N [FILE SCRIPT]: the lines of FILE ($log) after the first N, on
+# stderr, through sed -n SCRIPT (p); echo the new N.
 show_new() {
-	local lines
-	lines=$(wc -l <"$log")
-	((lines <= $1)) || sed -n "$(($1 + 1)),${lines}p" "$log" >&2
+	local lines file=${2:-$log}
+	lines=$(wc -l <"$file")
+	((lines <= $1)) || sed -n "$(($1 + 1)),${lines}${3:-p}" "$file" >&2
 	echo "$lines"
 }
 
-# ---- stage 5 in the test VM (--vm) ----
-# Stages only: an extension (make grade EXT=NAME) is graded with --trusted.
-
-# vm_build: the submission built in the sandbox, as for stages 1 to 4, into
-# $work/out/container; none of its tests runs on the host.
-vm_build() {
-	local status=0
+# grade_in_vm: built in the sandbox, then graded by grade.sh --trusted as
+# root in the test VM (vm-init.sh's run_grade), whose lines come back behind
+# "TEST-VM-GRADE: ", and its JUnit report behind "TEST-VM-JUNIT: ".  Exits.
+grade_in_vm() {
+	local dir=$work/vm status=0 shown=0 line failed pick='{s/^TEST-VM-GRADE: //p;/^test-vm: /p}'
+	# An emulated CPU (no KVM) is several times slower: make test-vm's
+	# time limit per test, and an hour for the grade.
+	local test_timeout=${BATS_TEST_TIMEOUT:-300} vm_timeout=${GRADE_VM_TIMEOUT:-3600}
 	mkdir "$work/out"
 	[[ $(id -u) -ne 0 ]] || chown "$NOBODY:$NOBODY" "$work/out"
 	deadline=$((SECONDS + GRADE_CC_TIMEOUT + 60))
@@ -687,28 +578,7 @@ vm_build() {
 	if ((status == 3)) || [[ ! -f $work/out/container ]]; then
 		score_zero "$src does not compile"
 	fi
-}
-
-# show_vm N: the lines of the VM's console after the first N that say how
-# it goes (test-vm.sh's own, and the grade's, unprefixed), on stderr; echo
-# the new N.
-show_vm() {
-	local lines
-	lines=$(wc -l <"$work/vm.log")
-	((lines <= $1)) || sed -n "$(($1 + 1)),${lines}{s/^TEST-VM-GRADE: //p;/^test-vm: /p}" "$work/vm.log" >&2
-	echo "$lines"
-}
-
-# grade_in_vm: the binary graded by grade.sh --trusted as root in the test
-# VM (scripts/vm-init.sh's run_grade), whose lines come back behind
-# "TEST-VM-GRADE: " and whose JUnit report behind "TEST-VM-JUNIT: ".  The
-# score must be out of the same total as here.  Exits.
-grade_in_vm() {
-	local dir=$work/vm status=0 shown=0 score failed
-	# An emulated CPU (no KVM) runs the tests several times slower: the
-	# time limits of make test-vm's per test, and an hour for the grade.
-	local test_timeout=${BATS_TEST_TIMEOUT:-300} vm_timeout=${GRADE_VM_TIMEOUT:-3600}
-	vm_build
+	status=0
 	mkdir "$dir"
 	cp "$work/out/container" "$work/main.c" "$dir/"
 	echo "$n $test_timeout $vm_timeout" >"$dir/settings"
@@ -720,43 +590,39 @@ grade_in_vm() {
 		"$REPO/scripts/test-vm.sh" </dev/null >"$work/vm.log" 2>&1 &
 	runner=$!
 	while kill -0 "$runner" 2>/dev/null; do
-		shown=$(show_vm "$shown")
+		shown=$(show_new "$shown" "$work/vm.log" "$pick")
 		sleep 1
 	done
 	wait "$runner" 2>/dev/null || status=$?
 	runner=
-	show_vm "$shown" >/dev/null
+	show_new "$shown" "$work/vm.log" "$pick" >/dev/null
 	sed -n 's/^TEST-VM-GRADE: //p' "$work/vm.log" >"$log"
-	score=$(grep "^stage $n: [0-9]*/$total tests passed" "$log" | tail -n 1) ||
+	line=$(grep "^stage $n: [0-9]*/$total tests passed" "$log" | tail -n 1) ||
 		score_zero "the test VM gave no score out of $total (scripts/test-vm.sh exited $status): see .cache/test-vm/serial.log"
-	if [[ -n $junit ]]; then
-		sed -n 's/^TEST-VM-JUNIT: //p' "$work/vm.log" >"$junit"
-	fi
+	[[ -z $junit ]] || sed -n 's/^TEST-VM-JUNIT: //p' "$work/vm.log" >"$junit"
 	failed=$(sed -n "s/^stage $n: failed: //p" "$log" | tail -n 1)
 	[[ -z $failed ]] || echo "stage $n: failed: $failed"
-	if [[ -n ${GRADE_FAILED_FILE:-} ]]; then
-		printf '%s\n' "${failed//, / }" >"$GRADE_FAILED_FILE"
-	fi
-	echo "$score"
-	[[ $score =~ ^stage\ $n:\ ([0-9]+)/ ]] && ((BASH_REMATCH[1] == total)) && exit 0
+	[[ -z ${GRADE_FAILED_FILE:-} ]] || printf '%s\n' "${failed//, / }" >"$GRADE_FAILED_FILE"
+	echo "$line"
+	[[ $line =~ ^stage\ $n:\ ([0-9]+)/ ]] && ((BASH_REMATCH[1] == total)) && exit 0
 	exit 1
 }
 
 deadline=$((SECONDS + GRADE_TIMEOUT))
-quiet=0
+quiet=$first_failure
 if ((vm)); then
 	grade_in_vm
 fi
+# --first-failure: each test alone, in one sandbox, its output shown at
+# the end: the time limit is per test, and bats' grace too (run_tests).
+((!first_failure)) || deadline=$((SECONDS + GRADE_TIMEOUT * total))
+status=0
+CFS_GRADE_FIRST_FAILURE=$first_failure run_suite "$((first_failure ? 100000 : total))" "${filter[@]}" 2>&1 || status=$?
+if ((status == 3)); then
+	((!quiet)) || cat "$log"
+	score_zero "$src does not compile"
+fi
 if ((first_failure)); then
-	quiet=1
-	# Each test alone, in one sandbox: the time limit is per test.
-	deadline=$((SECONDS + GRADE_TIMEOUT * total))
-	status=0
-	CFS_GRADE_FIRST_FAILURE=1 run_suite 100000 "${filter[@]}" || status=$?
-	if ((status == 3)); then
-		cat "$log"
-		score_zero "$src does not compile"
-	fi
 	if ((status != 0)) || grep -q '^grade: ' "$log"; then
 		cat "$log"
 		echo "grade: the run ended with status $status" >&2
@@ -770,42 +636,9 @@ if ((first_failure)); then
 	echo "$who: $total/$total tests passed"
 	exit 0
 fi
-
-status=0
-run_suite "$total" "${filter[@]}" 2>&1 || status=$?
-if ((status == 3)); then
-	score_zero "$src does not compile"
-fi
-
-passed=0 skipped=0 failed_list=()
-declare -A seen=()
-while IFS= read -r line; do
-	[[ $line =~ ^(not\ )?ok\ ([0-9]+)\  ]] || continue
-	num=${BASH_REMATCH[2]}
-	if ((num < 1 || num > total)) || [[ -n ${seen[$num]:-} ]]; then continue; fi
-	seen[$num]=1
-	if [[ -n ${BASH_REMATCH[1]} ]]; then
-		[[ $line == *" # timeout after "* ]] && failed_list+=("$num (timed out)") || failed_list+=("$num")
-	elif [[ $line == *" # skip"* ]]; then
-		skipped=$((skipped + 1))
-	else
-		passed=$((passed + 1))
-	fi
-done <"$log"
-# The first test with no result was running when the time ran out.
-hung=
-for ((i = 1; i <= total; i++)); do
-	[[ -z ${seen[$i]:-} ]] || continue
-	if ((out_of_time)) && [[ -z $hung ]]; then
-		hung=$i
-		failed_list+=("$i (timed out)")
-	else
-		failed_list+=("$i (not run)")
-	fi
-done
-if [[ -n $junit ]]; then
-	write_junit "not run: the grade was stopped before this test ended"
-fi
+tally
+score "not run: the grade was stopped before this test ended"
+[[ -z $junit ]] || write_junit
 if ((${#failed_list[@]})); then
 	joined=$(printf '%s, ' "${failed_list[@]}")
 	echo "$who: failed: ${joined%, }"

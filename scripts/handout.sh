@@ -1,22 +1,13 @@
 #!/usr/bin/env bash
 # scripts/handout.sh - the kit as a course hands it out for stage N (make
-# handout).
-#
-# A tarball of the kit in which stage N is the exercise, and its answer is
-# nowhere:
-#   - stageN-*/main.c is the skeleton (scripts/exercise.sh skeleton N), and
-#     so is exercises/stageN-*/main.c, where make grade looks;
-#   - the later stages are gone, with their suites: each one starts from
-#     stage N's answer;
-#   - the later chapters are cut down to their title and a line that says
-#     so; the extensions (docs/extensions/, tests/ext-*.bats) go too;
-#   - every generated block that would show the answer is left out, with a
-#     line that says so: a diff to stage N or a later one (the chapter's
-#     "What's new"), and a listing of functions that has one of stage N's
-#     holes in it.
-# Stages 1 to N-1, common/, the scripts, the other suites and docs stay as
-# they are.  The handout's Makefile lets stage N's unused helpers pass: they
-# are unused until the holes that call them are written.
+# handout; docs/README.md, "Using the kit in a course"): a tarball in which
+# stage N is the exercise and its answer is nowhere.  stageN-*/main.c and
+# exercises/stageN-*/main.c are the skeleton (scripts/exercise.sh); the
+# later stages, their suites and the extensions are gone (each starts from
+# stage N's answer), and the later chapters cut down to their title; every
+# generated block that would show the answer (a diff to stage N or a later
+# one, a listing of a function with one of N's holes) is left out, with a
+# line that says so.  The rest stays as it is.
 #
 # Usage: scripts/handout.sh N [OUT]   (OUT: build/handout-stageN-*.tar.gz)
 set -euo pipefail
@@ -58,9 +49,8 @@ mkdir -p "$dest/exercises/$stage"
 cp "$dest/$stage/main.c" "$dest/exercises/$stage/main.c"
 cat >>"$dest/Makefile" <<EOF
 
-# The handout of stage $n (scripts/handout.sh): $stage/main.c is the
-# skeleton, whose helpers are unused until the holes that call them are
-# written.
+# The handout of stage $n (scripts/handout.sh): the skeleton's helpers are
+# unused until the holes that call them are written.
 $stage/container: ALL_CFLAGS += -Wno-error=unused-function
 EOF
 
@@ -70,12 +60,8 @@ for ((k = n + 1; k <= ${#STAGES[@]}; k++)); do
 	rm -rf "${dest:?}/$later" "$dest/tests/$later.bats"
 	for chapter in "$dest"/docs/0"$k"-*.md; do
 		[[ -f $chapter ]] || continue
-		{
-			head -n 1 "$chapter"
-			echo
-			echo "Not in this handout: this stage comes after stage $n, whose exercise it would answer."
-		} >"$chapter.new"
-		mv "$chapter.new" "$chapter"
+		title=$(head -n 1 "$chapter")
+		printf '%s\n\n%s\n' "$title" "Not in this handout: this stage comes after stage $n, whose exercise it would answer." >"$chapter"
 	done
 done
 head -n "$n" scripts/stages.txt >"$dest/scripts/stages.txt"
@@ -86,7 +72,7 @@ rm -rf "$dest/docs/extensions" "$dest"/tests/ext-*.bats
 # The generated blocks that show the answer, in every Markdown file.
 holes=$(scripts/exercise.sh holes "$n" | sed 's/=.*//' | paste -sd ' ')
 while IFS= read -r -d '' md; do
-	awk -v n="$n" -v holes="$holes" -v stages="$(paste -sd ' ' scripts/stages.txt)" '
+	awk -v n="$n" -v holes="$holes" -v stages="${STAGES[*]}" '
 	BEGIN {
 		ns = split(stages, s, " ")
 		for (i = 1; i <= ns; i++) index_of[s[i]] = i
@@ -94,23 +80,21 @@ while IFS= read -r -d '' md; do
 		for (i in h) hole[h[i]] = 1
 	}
 	# The stage a path or a directory belongs to: 0 for none.
-	function stage_of(path, dir) {
-		dir = path
-		sub(/\/.*/, "", dir)
-		return (dir in index_of) ? index_of[dir] : 0
+	function stage_of(path) {
+		sub(/\/.*/, "", path)
+		return (path in index_of) ? index_of[path] : 0
 	}
+	# A diff to stage N or a later one; a later stage'"'"'s code, or N'"'"'s
+	# with a hole in it ("<!-- generated: code FILE FUNCTION... -->").
 	function answers(f, i, nf) {
 		nf = split($0, f, " ")
 		if (f[3] == "diff")
 			return stage_of(f[5]) >= n || stage_of(f[4]) >= n
-		if (f[3] == "code") {
-			if (stage_of(f[4]) > n)
+		if (stage_of(f[4]) > n)
+			return 1
+		for (i = 5; i < nf && stage_of(f[4]) == n; i++)
+			if (f[i] in hole)
 				return 1
-			if (stage_of(f[4]) == n)
-				for (i = 5; i < nf; i++)
-					if (f[i] in hole)
-						return 1
-		}
 		return 0
 	}
 	skip && /^<!-- end -->/ { skip = 0; next }
