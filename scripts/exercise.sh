@@ -58,7 +58,7 @@ holes() {
 # pick N [HOLE]: the holes of exercise N, or only HOLE; there must be one.
 pick() {
 	local list
-	list=$(holes "$1")
+	list=$(holes "$1") || exit # a bad line in $HOLES, named on stderr
 	if [[ -n ${2:-} ]]; then
 		list=$(awk -F '\t' -v h="$2" '$1 == h || $1 ~ "^" h "=" ' <<<"$list")
 		[[ -n $list ]] || die "$(label "$1") has no hole '$2' in $HOLES"

@@ -65,7 +65,8 @@ on_runc() {
 		--argjson pids "$PIDS" --argjson memory "$(numfmt --from=iec "${MEMORY^^}")" \
 		--argjson quota "$(awk -v c="$CPUS" 'BEGIN { printf "%d", c * 100000 }')" '
 		.process.terminal = false | .process.args = ["sh", "-c", $script] |
-		.root.readonly = false | .linux.namespaces += [{type: "cgroup"}] |
+		.root.readonly = false |
+		.linux.namespaces |= (if any(.type == "cgroup") then . else . + [{type: "cgroup"}] end) |
 		.mounts += [{destination: "/probe", type: "bind", source: $probes, options: ["rbind", "ro"]}] |
 		.linux.resources = {pids: {limit: $pids}, memory: ({limit: $memory} + if $swap then {swap: $memory} else {} end),
 			cpu: {quota: $quota, period: 100000}} + .linux.resources' "$scratch/config.json" >"$bundle/config.json"

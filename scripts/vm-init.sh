@@ -202,8 +202,8 @@ run_suite() {
 	# CFS_TEST_MIN_STAGE (tests/helpers.bash); a time limit to match.
 	# shellcheck source=/dev/null
 	. "$DATA/env"
-	export BATS_TEST_TIMEOUT=$((300 * CFS_TEST_WAIT_SCALE))
-	((CFS_TEST_MIN_STAGE == 1)) ||
+	export BATS_TEST_TIMEOUT=$((300 * ${CFS_TEST_WAIT_SCALE:-1}))
+	((${CFS_TEST_MIN_STAGE:-1} == 1)) ||
 		say "checking stage $CFS_TEST_MIN_STAGE and later only: make test checked the others on the host"
 	if ((!${#args[@]})); then
 		# Every test but those tagged toolchain: they compile C, read ldd,

@@ -58,6 +58,16 @@ copy_tree() {
 	expect_match "$stderr" "run_init\(\).*update the list" "the error"
 }
 
+@test "exercise: a malformed line in the list of holes stops the skeleton, not a skeleton without that hole" {
+	local copy=$BATS_TEST_TMPDIR/repo
+	copy_tree "$copy"
+	echo "a line without the five fields" >>"$copy/scripts/exercise-holes.txt"
+	run --separate-stderr "$copy/scripts/exercise.sh" skeleton 2
+	log_run "exercise.sh skeleton 2 (a malformed line)"
+	[[ $status -ne 0 ]] || fail "a skeleton was made from a malformed list"
+	expect_match "$stderr" "exercise-holes.txt:[0-9]+: expected 5 fields" "the error"
+}
+
 @test "exercise: the untouched stage-2 skeleton fails grading with a score below full marks" {
 	local sk=$BATS_TEST_TMPDIR/stage2.c
 	"$REPO/scripts/exercise.sh" skeleton 2 >"$sk"
