@@ -505,9 +505,11 @@ sandbox() {
 	range=$(subids /etc/subuid) grange=$(subids /etc/subgid)
 	if [[ -n $range && -n $grange ]] && have newuidmap && have newgidmap; then
 		read -r start count <<<"$grange"
-		newgidmap "$runner" 0 "$gid" 1 1 "$start" "$((count < 65535 ? count : 65535))"
+		newgidmap "$runner" 0 "$gid" 1 1 "$start" "$((count < 65535 ? count : 65535))" ||
+			die "newgidmap could not map the sandbox's ids (see above)"
 		read -r start count <<<"$range"
-		newuidmap "$runner" 0 "$uid" 1 1 "$start" "$((count < 65535 ? count : 65535))"
+		newuidmap "$runner" 0 "$uid" 1 1 "$start" "$((count < 65535 ? count : 65535))" ||
+			die "newuidmap could not map the sandbox's ids (see above)"
 	else
 		echo deny >"/proc/$runner/setgroups"
 		echo "0 $gid 1" >"/proc/$runner/gid_map"

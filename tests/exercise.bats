@@ -11,7 +11,7 @@ load helpers
 # The copies some tests make under build/, where the grade's sandbox user
 # may read them, go even when the test fails.
 teardown() {
-	rm -rf "$REPO/build/"*"-test-$BATS_TEST_NUMBER-$$"
+	rm -rf "$REPO/build/"*"-$BATS_TEST_NUMBER-$$"
 	common_teardown
 }
 
@@ -267,6 +267,27 @@ grade_as_user() {
 # list, /tmp for another user, volumes.
 @test "exercise: an ordinary user grades stage 4 without root, to full marks" {
 	grade_as_user 4 'default writable layer is a directory|/tmp is writable by everyone|--volume bind-mounts host|pivot_root detaches'
+}
+
+@test "exercise: an ordinary user whose newuidmap fails gets the reason at once, not a grade that waits out its limit" {
+	local copy=$REPO/build/user-$BATS_TEST_NUMBER-$$ out code=0 start=$SECONDS
+	rm -rf "$copy"
+	copy_tree "$copy"
+	cp -a "$REPO/rootfs/." "$copy/rootfs/"
+	mkdir "$copy/fake"
+	printf '#!/bin/sh\necho "newuidmap: write to uid_map failed: Operation not permitted" >&2\nexit 1\n' >"$copy/fake/newuidmap"
+	chmod 755 "$copy/fake/newuidmap"
+	chown -R 65534:65534 "$copy"
+	out=$(with_subids setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env PATH="$copy/fake:$PATH" GRADE_TIMEOUT=120 \
+		"$copy/scripts/grade.sh" --filter 'default hostname' 1 "$copy/stage1-uts/main.c" 2>&1) || code=$?
+	log "\$ grade.sh 1 as nobody, with a newuidmap that fails"
+	log "  status: $code, after $((SECONDS - start)) s"
+	log "  output: $out"
+	rm -rf "$copy"
+	((code != 0)) || fail "the grade succeeded without its id map"
+	expect_match "$out" "newuidmap could not map the sandbox's ids" "the reason"
+	((SECONDS - start < 60)) || fail "it took $((SECONDS - start)) s, the grade's limit being 120 s"
 }
 
 @test "exercise: the image has its loader cache even when PATH lacks /usr/sbin, as a Debian user's does" {
