@@ -242,7 +242,8 @@ write() {
 		status=0
 		if [[ $n == ext-* ]]; then
 			tmp=$(mktemp -d "exercises/.$n.XXXXXX")
-			ext_skeleton "${n#ext-}" "$tmp" || status=$?
+			# In a subshell: its die must not leave $tmp behind.
+			(ext_skeleton "${n#ext-}" "$tmp") || status=$?
 			how="on a VM with: sudo make grade EXT=${n#ext-} TRUSTED=1"
 		else
 			tmp=$(mktemp "exercises/$dir/.main.c.XXXXXX")

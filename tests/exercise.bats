@@ -405,6 +405,13 @@ demo_extension() {
 	[[ $status -ne 0 ]] || fail "the link was followed"
 	expect_match "$output" "symbolic link" "the refusal"
 	[[ -z $(ls -A "$outside") ]] || fail "a file was written outside exercises/: $(ls -A "$outside")"
+	# An extension that does not exist: refused, with nothing left behind.
+	rm -rf "$copy/exercises"
+	run make -C "$copy" -s exercise EXT=nosuch
+	log_run "make exercise EXT=nosuch"
+	[[ $status -ne 0 ]] || fail "an unknown extension was accepted"
+	expect_match "$output" "no extension 'nosuch'" "the refusal"
+	[[ -z $(ls -A "$copy/exercises") ]] || fail "left in exercises/: $(ls -A "$copy/exercises")"
 }
 
 @test "exercise: make grade EXT= fails the skeleton and gives the patch full marks, out of the suite's count" {
