@@ -637,7 +637,7 @@ if ((first_failure)); then
 	fi
 	if grep -q '^not ok ' "$log"; then
 		cat "$log"
-		grep '^\(stage \|ext-\).*: a test failed: ' "$log" | tail -n 1
+		grep -F "$who: a test failed: " "$log" | tail -n 1
 		exit 1
 	fi
 	echo "$who: $total/$total tests passed"
