@@ -17,7 +17,8 @@
 #
 # With no BATS_ARG, amd64 saves CI's time: it leaves out the suites whose
 # result cannot depend on the cgroup version and which make check runs on
-# the host (tools, harness, import, exercise; debian has no image here) and
+# the host (tools, harness, import, exercise, and stages 1-3's: the
+# hostname, PID 1, the mounts; debian has no image here) and
 # the tests tagged toolchain (they need a compiler, node or newuidmap), and
 # checks stage 5 only, the one that uses cgroups.  FULL=1 runs every suite
 # on every stage, and named suites run as named.  arm64 (Debian's arm64
@@ -68,7 +69,8 @@ KERNEL_META=linux-image-amd64
 # real host has (a test checks none leaks into /dev), veth for ext-net.
 MODULES=(fs/overlayfs/overlay drivers/block/loop drivers/net/veth)
 # Left out by default: see the header.
-HOST_SUITES=(tools.bats harness.bats import.bats exercise.bats debian.bats)
+HOST_SUITES=(tools.bats harness.bats import.bats exercise.bats debian.bats
+	stage1-uts.bats stage2-pid.bats stage3-mount.bats)
 
 VM_ARCH=${TEST_VM_ARCH:-amd64}
 MODE=${TEST_VM_MODE:-test}
