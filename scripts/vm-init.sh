@@ -189,6 +189,7 @@ run_grade() {
 		scripts/grade.sh --trusted --junit /tmp/grade.xml "${args[@]}" "$n" "$DATA/grade/main.c" \
 		</dev/null 2>&1 | sed -u 's/^/TEST-VM-GRADE: /'
 	rc=${PIPESTATUS[0]}
+	echo "TEST-VM-GRADE-STATUS: $rc"
 	[[ ! -f /tmp/grade.xml ]] || sed 's/^/TEST-VM-JUNIT: /' /tmp/grade.xml
 	((rc <= 1))
 }

@@ -504,11 +504,11 @@ answer_lines() {
 	expect_match "$output" "stage 2: [01]/2 tests passed$" "the skeleton's score"
 }
 
-@test "exercise: VM=1 gives full marks when every test passed or the VM skipped it, as the host's grade does, and not when one failed" {
+@test "exercise: VM=1 takes its verdict from the grade in the VM: full marks with a test the VM skipped, as on the host, and not with one failed" {
 	# The VM itself is make test-vm's (minutes under emulation): a stand-in
-	# prints the lines its run_grade sends back, so that this checks only
-	# how grade.sh scores them.
-	local top=$REPO/build/vm-grade-test-$BATS_TEST_NUMBER-$$ total
+	# prints what vm-init.sh's run_grade sends back, the grade's lines and
+	# its exit status, so that this checks how grade.sh reads them.
+	local top=$REPO/build/vm-grade-test-$BATS_TEST_NUMBER-$$ total lines
 	total=$(grep -c '^@test' "$REPO/tests/stage5-cgroups.bats")
 	rm -rf "$top"
 	copy_tree "$top"
@@ -516,9 +516,13 @@ answer_lines() {
 	log_run "make (in the copy)"
 	for result in "$((total - 1))/$total tests passed (1 skipped on this machine)" \
 		"$((total - 1))/$total tests passed"; do
-		printf '#!/bin/sh\necho "TEST-VM-GRADE: stage 5: %s"\n%s\n' "$result" \
-			"$([[ $result == *skipped* ]] || echo 'echo "TEST-VM-GRADE: stage 5: failed: 3"')" \
-			>"$top/scripts/test-vm.sh"
+		if [[ $result == *skipped* ]]; then
+			lines=("TEST-VM-GRADE: stage 5: $result" "TEST-VM-GRADE-STATUS: 0")
+		else
+			lines=("TEST-VM-GRADE: stage 5: failed: 3" "TEST-VM-GRADE: stage 5: $result" "TEST-VM-GRADE-STATUS: 1")
+		fi
+		printf '#!/bin/sh\n' >"$top/scripts/test-vm.sh"
+		printf "echo '%s'\n" "${lines[@]}" >>"$top/scripts/test-vm.sh"
 		run --separate-stderr "$top/scripts/grade.sh" --vm 5 "$top/stage5-cgroups/main.c"
 		log_run "grade.sh --vm with a stand-in VM that says: $result"
 		expect_eq "${output##*$'\n'}" "stage 5: $result" "the score, the last line"
