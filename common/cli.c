@@ -815,7 +815,6 @@ void parse_args(int argc, char **argv, int stage, void (*usage)(void),
 			     stage_dirs[stage]);
 		set_option(opts, opt, optarg);
 	}
-	start_trace(stage, opts->verbose);
 	if (opts->layer && opts->tmpfs_layer)
 		usage_error("--layer DIR and --tmpfs-layer exclude each other");
 	if (optind >= argc)

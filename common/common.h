@@ -49,8 +49,10 @@ void at_die(void (*cleanup)(void));
 void warn_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* With --verbose, print "<stage>: <what>" on stderr. */
 void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Called once, by parse_args(): trace from now on if on (opts->verbose),
- * each line prefixed "stageN". */
+/* Called once, by main() after parse_args(): trace from now on if on
+ * (opts.verbose), each line prefixed "stageN".  Like openlog(3), it sets
+ * err.c's two variables; main() calls it before the clone, so the child
+ * starts with a copy of them. */
 void start_trace(int stage, int on);
 
 /* ---- files (file.c) ---- */

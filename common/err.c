@@ -17,7 +17,7 @@
 
 #include "common.h"
 
-/* Set once, by parse_args() through start_trace(). */
+/* Set once, by main() through start_trace(), before the clone. */
 static char trace_prefix[16] = "container";
 static int tracing;
 

@@ -299,6 +299,7 @@ int main(int argc, char **argv)
 
 	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
+	start_trace(STAGE, opts.verbose);
 	pid = start_container(&args);
 	return exit_status(supervise(pid));
 }

@@ -490,6 +490,7 @@ int main(int argc, char **argv)
 
 	block_signals(&args.sigmask);
 	parse_args(argc, argv, STAGE, usage, &opts);
+	start_trace(STAGE, opts.verbose);
 	make_layer(&args.layer, opts.layer);
 	make_scratch_layer(&args.scratch, &opts);
 	pid = start_container(&args);
