@@ -89,11 +89,7 @@ note() {
 # Remove the half-built image, or the replaced old one, on any exit.
 # --one-file-system: never follow a mount that someone made inside it.
 cleanup() {
-	local dir
-
-	for dir in "$work" "$old"; do
-		[[ -z $dir || ! -d $dir ]] || rm -rf --one-file-system -- "$dir"
-	done
+	rm -rf --one-file-system -- "$work" "$old"
 }
 
 parse_args() {
@@ -101,10 +97,7 @@ parse_args() {
 
 	while (($#)); do
 		case $1 in
-		-h | --help)
-			usage
-			exit 0
-			;;
+		-h | --help) help_if_asked "$1" ;;
 		-v | --verbose) verbose=1 ;;
 		--add=* | --add-tree=*)
 			set -- "${1%%=*}" "${1#*=}" "${@:2}"
@@ -134,11 +127,9 @@ parse_args() {
 	dest=$(realpath -m -- "${positional[0]}")
 	[[ $dest != / ]] || die "refusing to replace /"
 	extras=("${positional[@]:1}")
-	if ((${#extras[@]} == 0)); then
-		for prog in "$repo"/tests/progs/bin/*; do
-			[[ ! -f $prog ]] || extras+=("$prog")
-		done
-	fi
+	((${#extras[@]})) || for prog in "$repo"/tests/progs/bin/*; do
+		[[ ! -f $prog ]] || extras+=("$prog")
+	done
 }
 
 # The directory that $1 really is, with every symlink resolved, in REPLY.
@@ -289,7 +280,7 @@ queue_support_files() {
 
 # The skeleton: merged-/usr symlinks like the host's, and the mount points.
 make_skeleton() {
-	local link target dir
+	local link target
 
 	for link in "${TOP_LINKS[@]}"; do
 		[[ -L $link ]] || continue
@@ -297,9 +288,7 @@ make_skeleton() {
 		ln -s -- "$target" "$work$link"
 		[[ $target == /* ]] || mkdir -p -- "$work/$target"
 	done
-	for dir in "${IMAGE_DIRS[@]}"; do
-		mkdir -p -- "$work/$dir"
-	done
+	mkdir -p -- "${IMAGE_DIRS[@]/#/"$work"/}"
 	chmod 1777 "$work/tmp" "$work/var/tmp"
 	chmod 0700 "$work/root"
 }

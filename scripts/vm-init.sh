@@ -96,10 +96,9 @@ load_modules() {
 	local ko name
 
 	for ko in "$DATA"/modules/*.ko; do
-		[[ -f $ko ]] || continue
 		name=${ko##*/}
-		# Built in, or loaded already.
-		[[ ! -d /sys/module/${name%.ko} ]] || continue
+		# No module, or one built in or loaded already.
+		[[ -f $ko && ! -d /sys/module/${name%.ko} ]] || continue
 		busybox insmod "$ko" || die "insmod $ko (does it match kernel $(uname -r)?)"
 	done
 	grep -qw overlay /proc/filesystems ||
@@ -121,17 +120,14 @@ finish_guest() {
 }
 
 describe_vm() {
-	local controllers devices=()
+	local controllers devices
 
 	controllers=$(cat "$CGROUP/cgroup.controllers")
 	say "kernel $(uname -r) ($(uname -m)), $(nproc) CPUs, $(free -m | awk '/^Mem:/ { print $2 }') MiB"
 	say "cgroup mode: $(stat -f -c %T "$CGROUP") at $CGROUP (controllers: ${controllers:-none})"
 	! grep -qw overlay /proc/filesystems || say "overlayfs: available"
-	shopt -s nullglob
-	devices=(/sys/class/block/*)
-	shopt -u nullglob
-	devices=("${devices[@]##*/}")
-	say "block devices: ${devices[*]:-none}"
+	devices=$(find /sys/class/block -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | paste -sd ' ')
+	say "block devices: ${devices:-none}"
 }
 
 # make bench-vm: table 1 of the benchmark, and the ratio the cgroup v2
@@ -206,11 +202,9 @@ run_suite() {
 	export BATS_TEST_TIMEOUT=$((300 * ${CFS_TEST_WAIT_SCALE:-1}))
 	((${CFS_TEST_MIN_STAGE:-1} == 1)) ||
 		say "checking stage $CFS_TEST_MIN_STAGE and later only: make test checked the others on the host"
-	if ((!${#args[@]})); then
-		# Every test but those tagged toolchain: they compile C, read ldd,
-		# run node or newuidmap, which the VM lacks (the host runs them).
-		args=(--filter-tags '!toolchain' tests)
-	fi
+	# By default every test but those tagged toolchain: they compile C, read
+	# ldd, run node or newuidmap, which the VM lacks (the host runs them).
+	((${#args[@]})) || args=(--filter-tags '!toolchain' tests)
 	say "running tests/run ${args[*]}"
 	tests/run "${args[@]}" </dev/null
 	rc=$?
