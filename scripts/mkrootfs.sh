@@ -99,18 +99,12 @@ parse_args() {
 		case $1 in
 		-h | --help) help_if_asked "$1" ;;
 		-v | --verbose) verbose=1 ;;
-		--add=* | --add-tree=*)
-			set -- "${1%%=*}" "${1#*=}" "${@:2}"
-			continue
-			;;
+		--add=*) adds+=("${1#*=}") ;;
+		--add-tree=*) trees+=("${1#*=}") ;;
 		--add | --add-tree)
 			(($# >= 2)) || die "$1 needs an argument; try --help"
-			if [[ $1 == --add ]]; then
-				adds+=("$2")
-			else
-				trees+=("$2")
-			fi
-			shift
+			set -- "$1=$2" "${@:3}"
+			continue
 			;;
 		--)
 			shift
@@ -378,13 +372,12 @@ check_dest() {
 # The dynamic loader's cache: without /etc/ld.so.cache every program
 # started in the image probes some forty directories before it finds libc.
 write_ld_cache() {
-	local conf ldconfig
+	local ldconfig
 
 	if [[ -d /etc/ld.so.conf.d ]]; then
 		mkdir -p -- "$work/etc/ld.so.conf.d"
-		for conf in /etc/ld.so.conf.d/*.conf; do
-			[[ -f $conf ]] && cp -- "$conf" "$work/etc/ld.so.conf.d/"
-		done
+		find /etc/ld.so.conf.d -maxdepth 1 -name '[!.]*.conf' -xtype f \
+			-exec cp -t "$work/etc/ld.so.conf.d/" -- {} +
 		echo 'include /etc/ld.so.conf.d/*.conf' >"$work/etc/ld.so.conf"
 	fi
 	# A normal user's PATH on Debian lacks /usr/sbin and /sbin, where

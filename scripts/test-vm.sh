@@ -14,8 +14,8 @@
 # the VM printed "TEST-VM-RESULT: PASS"; the last line is "test-vm: N passed,
 # N failed, N skipped".  With no BATS_ARG, amd64 leaves out the suites the
 # cgroup version cannot change and the tests tagged toolchain, and checks
-# stage 5 only; arm64 (emulated) runs the tests tagged smoke; FULL=1 runs
-# everything.  docs/test-vm.md says which suites, and why.
+# stage 5 only; arm64 (emulated) runs the tests tagged smoke.  FULL=1 runs
+# everything; named suites run as named.  docs/test-vm.md says which, and why.
 #
 # Settings (environment variables; make passes VAR=value on to us):
 #   KERNEL=PATH            boot this vmlinuz instead of Debian's
@@ -40,9 +40,9 @@
 #                          STAGE=5 VM=1: GRADE_VM_DIR from grade.sh --vm); all but
 #                          bench are amd64 only
 #
-# Files: in .cache/test-vm/ (arm64's in .cache/test-vm/arm64/), the kernel
-# cache, the initramfs and serial.log, the console of the last run, which
-# is shown as it comes.
+# Files: in .cache/test-vm/ (arm64's in .cache/test-vm/arm64/, with its
+# packages and apt state), the kernel cache, the initramfs and its tree root/,
+# and serial.log, the console of the last run, shown as it comes.
 #
 # See: docs/test-vm.md, qemu-system-x86_64(1), apt-get(8), dpkg-deb(1)
 
@@ -128,8 +128,7 @@ parse_args() {
 		die "TEST_VM_WAIT_SCALE=$WAIT_SCALE: expected a whole number"
 }
 
-# The settings of the guest architecture and the mode, and the default
-# suites (see the header).
+# The settings of the guest architecture and the mode; the default suites.
 choose_arch() {
 	local suite default=0 dir=$CACHE
 
@@ -325,9 +324,8 @@ given_kernel() {
 	[[ -f $KERNEL ]] || die "KERNEL=$KERNEL: no such file"
 	kernel_image=$(realpath -- "$KERNEL")
 	version=${kernel_image##*/vmlinuz-}
-	if [[ -z $dir && $version != "$kernel_image" && -d /lib/modules/$version ]]; then
+	[[ -n $dir || $version == "$kernel_image" || ! -d /lib/modules/$version ]] ||
 		dir=/lib/modules/$version
-	fi
 	modules_dir=$CACHE/given-modules
 	rm -rf -- "$modules_dir"
 	mkdir -p -- "$modules_dir"
@@ -409,9 +407,8 @@ add_sudo_config() {
 		'session required pam_permit.so' >"$ROOT/etc/pam.d/sudo"
 }
 
-# What every guest gets: /init, and in /test-vm the modules and what
-# scripts/vm-init.sh is to run; the work tree at /repo, minus .git, the
-# cache and the patterns $@.
+# What every guest gets: /init, /test-vm (the modules, what vm-init.sh is to
+# run), and the work tree at /repo minus .git, the cache and the patterns $@.
 add_vm_files() {
 	local excludes=(--exclude=./.git --exclude=./.cache "${@/#/--exclude=}") data=$ROOT/test-vm
 
@@ -469,9 +466,8 @@ arm64_fetch_packages() {
 	done
 }
 
-# Unpack the debs into ROOT as dpkg would before any maintainer script
-# runs, onto a Debian 12 system's merged-/usr links; then what the scripts
-# would have made that the suite needs.
+# Unpack the debs into ROOT onto Debian 12's merged-/usr links, as dpkg would
+# before any maintainer script; then what those scripts make that the suite needs.
 arm64_unpack() {
 	local deb link alt skip=("${ARM64_SKIP[@]/#/--exclude=}")
 
@@ -498,9 +494,8 @@ arm64_unpack() {
 	printf '%s\n' 'root:x:0:' 'tty:x:5:' 'nogroup:x:65534:' >"$ROOT/etc/group"
 }
 
-# The arm64 guest: Debian's arm64 programs, and the work tree with make
-# cross's build instead of the host's.  No container image: the guest
-# builds its own from its own programs (scripts/vm-init.sh).
+# The arm64 guest: Debian's arm64 programs, the work tree with make cross's
+# build, and no image: the guest builds its own (vm-init.sh's finish_guest).
 build_root_arm64() {
 	local debs=()
 
@@ -552,13 +547,13 @@ kvm_usable() {
 # Boot once with accelerator $1; sets vm_outcome to pass, fail, error,
 # noboot, timeout or nomarker, and vm_boot_seconds.
 run_vm() {
-	local accel=$1 start=$SECONDS booted=0 elapsed cpu=(-accel "tcg,thread=multi" -cpu "$QEMU_TCG_CPU")
+	local accel=$1 start=$SECONDS booted=0 elapsed cpu=(-accel kvm -cpu host)
 	local args=(-name cfs-test-vm -nodefaults -no-user-config -display none
 		"${QEMU_MACHINE[@]}" -monitor none -serial stdio -no-reboot -m "$MEMORY" -smp "$CPUS"
 		-kernel "$kernel_image" -initrd "$INITRAMFS"
 		-append "$CMDLINE${TEST_VM_APPEND:+ $TEST_VM_APPEND}")
 
-	[[ $accel != kvm ]] || cpu=(-accel kvm -cpu host)
+	[[ $accel == kvm ]] || cpu=(-accel "tcg,thread=multi" -cpu "$QEMU_TCG_CPU")
 	args+=("${cpu[@]}")
 	say "booting: $QEMU ${args[*]}"
 	: >"$LOG"
