@@ -82,15 +82,11 @@ declare -A realdir=() # cache of realpath for directories
 files=()              # host paths to copy, with canonical directories
 elves=()              # ELF programs whose libraries ldd should list
 
-note() {
-	((!verbose)) || echo "$PROG: $*" >&2
-}
+note() { ((!verbose)) || echo "$PROG: $*" >&2; }
 
 # Remove the half-built image, or the replaced old one, on any exit.
 # --one-file-system: never follow a mount that someone made inside it.
-cleanup() {
-	rm -rf --one-file-system -- "$work" "$old"
-}
+cleanup() { rm -rf --one-file-system -- "$work" "$old"; }
 
 parse_args() {
 	local positional=() prog

@@ -111,10 +111,8 @@ suite_args=() sudo_files=()
 say() { echo "$PROG: $*"; }
 
 # Stop the VM if we are interrupted or fail while it runs.
-cleanup() {
-	# shellcheck disable=SC2086 # no word for a process not running
-	kill $qemu_pid $tail_pid 2>/dev/null || true
-}
+# shellcheck disable=SC2086 # no word for a process not running
+cleanup() { kill $qemu_pid $tail_pid 2>/dev/null || true; }
 
 parse_args() {
 	help_if_asked "$@"
@@ -180,9 +178,7 @@ choose_arch() {
 }
 
 # apt-get or apt-cache for the guest's architecture.
-vm_apt() {
-	APT_CONFIG=${APT_CONF:-${APT_CONFIG:-}} "$@"
-}
+vm_apt() { APT_CONFIG=${APT_CONF:-${APT_CONFIG:-}} "$@"; }
 
 # arm64's apt: the host's sources, but its own architecture, lists, cache
 # and empty dpkg status, so that nothing under /etc/apt or /var/lib changes.
@@ -609,6 +605,7 @@ report() {
 	log=$(tr -d '\r' <"$LOG")
 	counts=$(grep -aE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' <<<"$log" | tail -n 1) || true
 	suite=$(sed -n 's/^test-vm: suite took \([0-9]*s\)$/\1/p' <<<"$log" | tail -n 1)
+	[[ $vm_outcome != nomarker ]] || ! grep -qa 'Kernel panic' <<<"$log" || vm_outcome=panic
 	say "accelerator $vm_accel; boot to /init ${vm_boot_seconds:-?}s; suite ${suite:-?}; total $((total / 60))m$((total % 60))s; log ${LOG#"$repo"/}"
 	case $vm_outcome in
 	pass) say "PASS" ;;
@@ -616,13 +613,8 @@ report() {
 	error) say "ERROR: the VM could not run the suite: $(grep -a '^TEST-VM-RESULT: ERROR' <<<"$log" | tail -n 1)" ;;
 	noboot) say "ERROR: the kernel did not reach /init within ${BOOT_TIMEOUT}s (TEST_VM_BOOT_TIMEOUT)" ;;
 	timeout) say "ERROR: timed out after ${TIMEOUT}s (TEST_VM_TIMEOUT)" ;;
-	*)
-		if grep -qa 'Kernel panic' <<<"$log"; then
-			say "ERROR: the kernel panicked (see above, or the log)"
-		else
-			say "ERROR: the VM stopped without a result line (see above, or the log)"
-		fi
-		;;
+	panic) say "ERROR: the kernel panicked (see above, or the log)" ;;
+	*) say "ERROR: the VM stopped without a result line (see above, or the log)" ;;
 	esac
 	[[ -z $counts ]] || say "$counts"
 	[[ $vm_outcome == pass ]] || return 1
