@@ -25,9 +25,7 @@
 # files and the stages' mount points.  It is built beside DEST and renamed
 # into place, never half built; DEST/.built, the Makefile's target, is last.
 #
-# Examples:
-#   scripts/mkrootfs.sh rootfs tests/progs/bin/*
-#   scripts/mkrootfs.sh --add vim rootfs       (make rootfs ADD=vim)
+# Example: scripts/mkrootfs.sh --add vim rootfs   (make rootfs ADD=vim)
 #
 # See: chroot(8), ld.so(8), ldd(1), file-hierarchy(7), docs/04-rootfs.md
 
@@ -128,10 +126,9 @@ canonical_dir() {
 	REPLY=${realdir[$1]}
 }
 
-# Queue host path $1 for copying to the same path in the image.  Its
-# directory is resolved (the image has the same top-level symlinks); a
-# symlink is kept and its target queued too, so that sh -> dash and
-# libfoo.so.1 -> libfoo.so.1.2.3 work as on the host.
+# Queue host path $1 for the same path in the image, its directory resolved
+# (the image has the same top-level symlinks); a symlink is kept and its target
+# queued too, so that sh -> dash and libfoo.so.1 -> libfoo.so.1.2.3 work.
 queue_path() {
 	local path=$1 dir target
 
@@ -157,8 +154,7 @@ is_elf() {
 	[[ $magic == $'\x7fELF' ]]
 }
 
-# Find program $1 on the host, in REPLY: a path as given, or a name in
-# SEARCH_DIRS.
+# Program $1 on the host, in REPLY: a path as given, or a name in SEARCH_DIRS.
 find_prog() {
 	local dir
 
@@ -175,9 +171,8 @@ find_prog() {
 	return 1
 }
 
-# Note that the program file $1 is in the image: a dynamic ELF file needs
-# its libraries, and a script its interpreter ("#!/usr/bin/env bash" needs
-# env and bash).
+# Queue what program file $1 needs to run: a dynamic ELF file its libraries,
+# a script its interpreter ("#!/usr/bin/env bash" needs env and bash).
 need_runtime() {
 	local file line interp arg
 
@@ -234,9 +229,8 @@ queue_programs() {
 	done
 }
 
-# Ask the dynamic loader which libraries the programs need (one ldd run for
-# all of them) and queue each, with the loader itself ("/lib64/ld-linux-
-# x86-64.so.2 (0x...)"); the vDSO is the kernel's.
+# Queue the libraries that one ldd run lists for all the programs, and the
+# loader itself ("/lib64/ld-linux-x86-64.so.2 (0x...)"); the vDSO is the kernel's.
 queue_libraries() {
 	local line file="" first arrow lib
 

@@ -1,13 +1,11 @@
 #!/bin/bash
-#
 # vm-init.sh - the /init of the test VM that scripts/test-vm.sh boots.
 #
-# As PID 1, in two passes (docs/test-vm.md): in the initramfs, copy it into
-# a tmpfs and switch_root there (pivot_root(2), which the stages use, fails
-# with EINVAL on the initramfs); in the tmpfs, mount what a systemd host
-# has, with cgroup2 alone at /sys/fs/cgroup, load the modules, run the
-# suite or the job /test-vm/mode names (files from add_vm_files in
-# test-vm.sh), and power off.  The host reads from the serial console:
+# As PID 1, in two passes (docs/test-vm.md): copy the initramfs into a tmpfs
+# and switch_root there (pivot_root(2), which the stages use, fails with EINVAL
+# on the initramfs); then mount what a systemd host has, cgroup2 alone at
+# /sys/fs/cgroup, load the modules, run the suite or the job /test-vm/mode
+# names (add_vm_files in test-vm.sh), and power off.  The serial console says:
 #   test-vm: init started          the kernel booted and ran us
 #   TEST-VM-RESULT: PASS           the suite passed
 #   TEST-VM-RESULT: FAIL rc=N      tests/run exited with N
@@ -148,10 +146,9 @@ run_bench() {
 }
 
 # make docs-check-vm ("docs FILE..."): docs.sh re-runs the files' run blocks
-# whose if= holds here, if=cgroup-v2 among them, and fails on a difference;
-# a command sent to the background gets 2 s to start, the CPU being
-# emulated.  make docs-update-vm ("docs-update FILE..."): update instead,
-# and print each file for test-vm.sh to write back on the host.
+# whose if= holds here (if=cgroup-v2 too) and fails on a difference; a command
+# sent to the background gets 2 s to start, the CPU being emulated.  make
+# docs-update-vm ("docs-update FILE..."): update, and print each file to the host.
 run_docs() {
 	local files=() verb=check file rc
 
