@@ -586,10 +586,7 @@ run_vm() {
 
 boot() {
 	vm_accel=$ACCEL
-	if [[ $vm_accel == auto ]]; then
-		vm_accel=tcg
-		! kvm_usable || vm_accel=kvm
-	fi
+	[[ $ACCEL != auto ]] || vm_accel=$(kvm_usable && echo kvm || echo tcg)
 	run_vm "$vm_accel"
 	if [[ $vm_outcome == noboot && $vm_accel == kvm && $ACCEL == auto ]]; then
 		say "KVM did not boot the kernel in ${BOOT_TIMEOUT}s (nested virtualisation?); trying TCG"
