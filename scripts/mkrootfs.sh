@@ -293,8 +293,7 @@ copy_files() {
 	done
 	for extra in "${extras[@]}"; do
 		note "extra ${extra##*/} -> /usr/local/bin"
-		cp --preserve=timestamps -- "$extra" "$work/usr/local/bin/"
-		chmod 0755 "$work/usr/local/bin/${extra##*/}"
+		install -p -m 0755 -- "$extra" "$work/usr/local/bin/"
 	done
 }
 
