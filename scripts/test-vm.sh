@@ -10,12 +10,12 @@
 # It boots Debian's kernel (fetched once, never installed) with an initramfs
 # of scripts/mkrootfs.sh's image, the test tools, scripts/vm-init.sh as /init
 # and the work tree at /repo; /init mounts cgroup2 alone and runs tests/run
-# BATS_ARG... (.bats files, bats options such as -f REGEX).  Exits 0 only if
-# the VM printed "TEST-VM-RESULT: PASS"; the last line is "test-vm: N passed,
-# N failed, N skipped".  With no BATS_ARG, amd64 leaves out the suites the
-# cgroup version cannot change and the tests tagged toolchain, and checks
-# stage 5 only; arm64 (emulated) runs the tests tagged smoke.  FULL=1 runs
-# everything; named suites run as named.  docs/test-vm.md says which, and why.
+# BATS_ARG... (.bats files, bats options such as -f REGEX).  It exits 0 only
+# on "TEST-VM-RESULT: PASS" from the VM, and ends with the count line
+# "test-vm: N passed, N failed, N skipped".  With no BATS_ARG, amd64 leaves out
+# the suites the cgroup version cannot change and the tests tagged toolchain,
+# and checks stage 5 only; arm64 (emulated) runs the tests tagged smoke.
+# FULL=1 runs everything; named suites run as named (docs/test-vm.md: why).
 #
 # Settings (environment variables; make passes VAR=value on to us):
 #   KERNEL=PATH            boot this vmlinuz instead of Debian's
