@@ -23,23 +23,21 @@ MIRROR_HOST=deb.debian.org
 CACHE=$repo/.cache/images
 TARBALL=$CACHE/debian-$SUITE-minbase.tar
 
-if [[ -s $TARBALL ]]; then
-	echo "$TARBALL"
-	exit 0
-fi
-[[ $(id -u) -eq 0 ]] || die "mmdebstrap needs root here, to keep the image's owners"
-have mmdebstrap || DIE_STATUS=3 die "no mmdebstrap, so no Debian image (apt-get install mmdebstrap)"
-# One TCP connection tells an offline laptop from a broken build.
-timeout 10 bash -c "exec 3<>/dev/tcp/$MIRROR_HOST/80" 2>/dev/null ||
-	DIE_STATUS=3 die "Debian's archive ($MIRROR_HOST) cannot be reached from here, so no Debian image"
+if [[ ! -s $TARBALL ]]; then
+	[[ $(id -u) -eq 0 ]] || die "mmdebstrap needs root here, to keep the image's owners"
+	have mmdebstrap || DIE_STATUS=3 die "no mmdebstrap, so no Debian image (apt-get install mmdebstrap)"
+	# One TCP connection tells an offline laptop from a broken build.
+	timeout 10 bash -c "exec 3<>/dev/tcp/$MIRROR_HOST/80" 2>/dev/null ||
+		DIE_STATUS=3 die "Debian's archive ($MIRROR_HOST) cannot be reached from here, so no Debian image"
 
-mkdir -p -- "$CACHE"
-# Renamed when whole: an interrupted build leaves no tarball that looks done.
-partial=$CACHE/.partial-$$.tar
-trap 'rm -f -- "$partial"' EXIT
-start=$SECONDS
-mmdebstrap --quiet --variant=minbase --include="$INCLUDE" "$SUITE" "$partial" ||
-	die "mmdebstrap --variant=minbase --include=$INCLUDE $SUITE failed (above)"
-mv -- "$partial" "$TARBALL"
-echo "$PROG: made ${TARBALL#"$repo"/} with mmdebstrap in $((SECONDS - start)) s" >&2
+	mkdir -p -- "$CACHE"
+	# Renamed when whole: an interrupted build leaves no tarball that looks done.
+	partial=$CACHE/.partial-$$.tar
+	trap 'rm -f -- "$partial"' EXIT
+	start=$SECONDS
+	mmdebstrap --quiet --variant=minbase --include="$INCLUDE" "$SUITE" "$partial" ||
+		die "mmdebstrap --variant=minbase --include=$INCLUDE $SUITE failed (above)"
+	mv -- "$partial" "$TARBALL"
+	echo "$PROG: made ${TARBALL#"$repo"/} with mmdebstrap in $((SECONDS - start)) s" >&2
+fi
 echo "$TARBALL"

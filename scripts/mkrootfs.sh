@@ -25,9 +25,7 @@
 # files and the stages' mount points.  It is built beside DEST and renamed
 # into place, never half built; DEST/.built, the Makefile's target, is last.
 #
-# Examples:
-#   scripts/mkrootfs.sh rootfs tests/progs/bin/*
-#   scripts/mkrootfs.sh --add vim rootfs       (make rootfs ADD=vim)
+# Example: scripts/mkrootfs.sh --add vim rootfs   (make rootfs ADD=vim)
 #
 # See: chroot(8), ld.so(8), ldd(1), file-hierarchy(7), docs/04-rootfs.md
 
@@ -82,42 +80,25 @@ declare -A realdir=() # cache of realpath for directories
 files=()              # host paths to copy, with canonical directories
 elves=()              # ELF programs whose libraries ldd should list
 
-note() {
-	((!verbose)) || echo "$PROG: $*" >&2
-}
+note() { ((!verbose)) || echo "$PROG: $*" >&2; }
 
 # Remove the half-built image, or the replaced old one, on any exit.
 # --one-file-system: never follow a mount that someone made inside it.
-cleanup() {
-	local dir
-
-	for dir in "$work" "$old"; do
-		[[ -z $dir || ! -d $dir ]] || rm -rf --one-file-system -- "$dir"
-	done
-}
+cleanup() { rm -rf --one-file-system -- "$work" "$old"; }
 
 parse_args() {
 	local positional=() prog
 
 	while (($#)); do
 		case $1 in
-		-h | --help)
-			usage
-			exit 0
-			;;
+		-h | --help) help_if_asked "$1" ;;
 		-v | --verbose) verbose=1 ;;
-		--add=* | --add-tree=*)
-			set -- "${1%%=*}" "${1#*=}" "${@:2}"
-			continue
-			;;
+		--add=*) adds+=("${1#*=}") ;;
+		--add-tree=*) trees+=("${1#*=}") ;;
 		--add | --add-tree)
 			(($# >= 2)) || die "$1 needs an argument; try --help"
-			if [[ $1 == --add ]]; then
-				adds+=("$2")
-			else
-				trees+=("$2")
-			fi
-			shift
+			set -- "$1=$2" "${@:3}"
+			continue
 			;;
 		--)
 			shift
@@ -134,11 +115,9 @@ parse_args() {
 	dest=$(realpath -m -- "${positional[0]}")
 	[[ $dest != / ]] || die "refusing to replace /"
 	extras=("${positional[@]:1}")
-	if ((${#extras[@]} == 0)); then
-		for prog in "$repo"/tests/progs/bin/*; do
-			[[ ! -f $prog ]] || extras+=("$prog")
-		done
-	fi
+	((${#extras[@]})) || for prog in "$repo"/tests/progs/bin/*; do
+		[[ ! -f $prog ]] || extras+=("$prog")
+	done
 }
 
 # The directory that $1 really is, with every symlink resolved, in REPLY.
@@ -147,10 +126,9 @@ canonical_dir() {
 	REPLY=${realdir[$1]}
 }
 
-# Queue host path $1 for copying to the same path in the image.  Its
-# directory is resolved (the image has the same top-level symlinks); a
-# symlink is kept and its target queued too, so that sh -> dash and
-# libfoo.so.1 -> libfoo.so.1.2.3 work as on the host.
+# Queue host path $1 for the same path in the image, its directory resolved
+# (the image has the same top-level symlinks); a symlink is kept and its target
+# queued too, so that sh -> dash and libfoo.so.1 -> libfoo.so.1.2.3 work.
 queue_path() {
 	local path=$1 dir target
 
@@ -176,8 +154,7 @@ is_elf() {
 	[[ $magic == $'\x7fELF' ]]
 }
 
-# Find program $1 on the host, in REPLY: a path as given, or a name in
-# SEARCH_DIRS.
+# Program $1 on the host, in REPLY: a path as given, or a name in SEARCH_DIRS.
 find_prog() {
 	local dir
 
@@ -194,9 +171,8 @@ find_prog() {
 	return 1
 }
 
-# Note that the program file $1 is in the image: a dynamic ELF file needs
-# its libraries, and a script its interpreter ("#!/usr/bin/env bash" needs
-# env and bash).
+# Queue what program file $1 needs to run: a dynamic ELF file its libraries,
+# a script its interpreter ("#!/usr/bin/env bash" needs env and bash).
 need_runtime() {
 	local file line interp arg
 
@@ -253,9 +229,8 @@ queue_programs() {
 	done
 }
 
-# Ask the dynamic loader which libraries the programs need (one ldd run for
-# all of them) and queue each, with the loader itself ("/lib64/ld-linux-
-# x86-64.so.2 (0x...)"); the vDSO is the kernel's.
+# Queue the libraries that one ldd run lists for all the programs, and the
+# loader itself ("/lib64/ld-linux-x86-64.so.2 (0x...)"); the vDSO is the kernel's.
 queue_libraries() {
 	local line file="" first arrow lib
 
@@ -289,7 +264,7 @@ queue_support_files() {
 
 # The skeleton: merged-/usr symlinks like the host's, and the mount points.
 make_skeleton() {
-	local link target dir
+	local link target
 
 	for link in "${TOP_LINKS[@]}"; do
 		[[ -L $link ]] || continue
@@ -297,9 +272,7 @@ make_skeleton() {
 		ln -s -- "$target" "$work$link"
 		[[ $target == /* ]] || mkdir -p -- "$work/$target"
 	done
-	for dir in "${IMAGE_DIRS[@]}"; do
-		mkdir -p -- "$work/$dir"
-	done
+	mkdir -p -- "${IMAGE_DIRS[@]/#/"$work"/}"
 	chmod 1777 "$work/tmp" "$work/var/tmp"
 	chmod 0700 "$work/root"
 }
@@ -320,8 +293,7 @@ copy_files() {
 	done
 	for extra in "${extras[@]}"; do
 		note "extra ${extra##*/} -> /usr/local/bin"
-		cp --preserve=timestamps -- "$extra" "$work/usr/local/bin/"
-		chmod 0755 "$work/usr/local/bin/${extra##*/}"
+		install -p -m 0755 -- "$extra" "$work/usr/local/bin/"
 	done
 }
 
@@ -389,13 +361,12 @@ check_dest() {
 # The dynamic loader's cache: without /etc/ld.so.cache every program
 # started in the image probes some forty directories before it finds libc.
 write_ld_cache() {
-	local conf ldconfig
+	local ldconfig
 
 	if [[ -d /etc/ld.so.conf.d ]]; then
 		mkdir -p -- "$work/etc/ld.so.conf.d"
-		for conf in /etc/ld.so.conf.d/*.conf; do
-			[[ -f $conf ]] && cp -- "$conf" "$work/etc/ld.so.conf.d/"
-		done
+		find /etc/ld.so.conf.d -maxdepth 1 -name '[!.]*.conf' -xtype f \
+			-exec cp -t "$work/etc/ld.so.conf.d/" -- {} +
 		echo 'include /etc/ld.so.conf.d/*.conf' >"$work/etc/ld.so.conf"
 	fi
 	# A normal user's PATH on Debian lacks /usr/sbin and /sbin, where

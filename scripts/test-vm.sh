@@ -7,29 +7,20 @@
 #        make test-vm [FULL=1] [KERNEL=vmlinuz [KERNEL_MODULES=dir]] [TEST_VM_ACCEL=tcg]
 #        make test-vm ARCH=arm64 [FULL=1]
 #
-# It boots Debian's kernel (fetched with apt-get download into .cache/test-vm/
-# once, never installed) with an initramfs of scripts/mkrootfs.sh's image,
-# this host's test tools, scripts/vm-init.sh as /init and the work tree at
-# /repo.  /init mounts cgroup2 alone and runs tests/run BATS_ARG... (.bats
-# files and bats options such as -f REGEX).  The console is shown and saved
-# to .cache/test-vm/serial.log.  Exits 0 only if the VM printed
-# "TEST-VM-RESULT: PASS"; the last line is "test-vm: N passed, N failed, N skipped".
-#
-# With no BATS_ARG, amd64 saves CI's time: it leaves out the suites whose
-# result cannot depend on the cgroup version and which make check runs on
-# the host (tools, harness, import, exercise, and stages 1-3's: the
-# hostname, PID 1, the mounts; debian has no image here) and
-# the tests tagged toolchain (they need a compiler, node or newuidmap), and
-# checks stage 5 only, the one that uses cgroups.  FULL=1 runs every suite
-# on every stage, and named suites run as named.  arm64 (Debian's arm64
-# packages and make cross's build, emulated) runs only the tests tagged
-# smoke unless FULL=1.
+# It boots Debian's kernel (fetched once, never installed) with an initramfs
+# of scripts/mkrootfs.sh's image, the test tools, scripts/vm-init.sh as /init
+# and the work tree at /repo; /init mounts cgroup2 alone and runs tests/run
+# BATS_ARG... (.bats files, bats options such as -f REGEX).  It exits 0 only
+# on "TEST-VM-RESULT: PASS" from the VM, and ends with the count line
+# "test-vm: N passed, N failed, N skipped".  With no BATS_ARG, amd64 leaves out
+# the suites the cgroup version cannot change and the tests tagged toolchain,
+# and checks stage 5 only; arm64 (emulated) runs the tests tagged smoke.
+# FULL=1 runs everything; named suites run as named (docs/test-vm.md: why).
 #
 # Settings (environment variables; make passes VAR=value on to us):
 #   KERNEL=PATH            boot this vmlinuz instead of Debian's
-#   KERNEL_MODULES=DIR     where to find overlay.ko, loop.ko, veth.ko for
-#                          KERNEL (default /lib/modules/VERSION for
-#                          /boot/vmlinuz-VERSION)
+#   KERNEL_MODULES=DIR     overlay.ko, loop.ko, veth.ko for KERNEL (default
+#                          /lib/modules/VERSION for /boot/vmlinuz-VERSION)
 #   KERNEL_DEB=FILE        take vmlinuz and the modules from this .deb
 #   KERNEL_PACKAGE=NAME    apt-get download this kernel package instead
 #   TEST_VM_ACCEL=auto     kvm, tcg or auto (KVM if usable, else TCG)
@@ -41,19 +32,17 @@
 #   TEST_VM_ARCH=amd64     amd64 or arm64 (make's ARCH=)
 #   FULL=0                 1: every suite on every stage; arm64: every test
 #   TEST_VM_WAIT_SCALE=1   stretch the suite's waits (arm64: 6)
-#   TEST_VM_MODE=          instead of the suite: bench (make bench-vm:
-#                          scripts/bench.sh, BENCH_RUNS runs a row (20),
-#                          CONTAINER_FORCE_FALLBACK passed on); docs (make
-#                          docs-check-vm: scripts/docs.sh check on
-#                          DOCS_VM_FILES, docs/05-cgroups.md); docs-update
-#                          (make docs-update-vm: the same updated, and written
-#                          back here); grade (make grade STAGE=5 VM=1: what
-#                          scripts/grade.sh --vm put in GRADE_VM_DIR).  All
-#                          but bench are amd64 only.
+#   TEST_VM_MODE=          instead of the suite: bench (make bench-vm; BENCH_RUNS
+#                          a row (20), CONTAINER_FORCE_FALLBACK passed on), docs
+#                          (make docs-check-vm: docs.sh check on DOCS_VM_FILES,
+#                          docs/05-cgroups.md), docs-update (make docs-update-vm:
+#                          the same updated, written back here), grade (make grade
+#                          STAGE=5 VM=1: GRADE_VM_DIR from grade.sh --vm); all but
+#                          bench are amd64 only
 #
-# Files: .cache/test-vm/ holds the kernel cache, the initramfs, its tree
-# root/, and serial.log, the console of the last run; arm64's are in
-# .cache/test-vm/arm64/, with its packages and private apt state.
+# Files: in .cache/test-vm/ (arm64's in .cache/test-vm/arm64/, with its
+# packages and apt state), the kernel cache, the initramfs and its tree root/,
+# and serial.log, the console of the last run, shown as it comes.
 #
 # See: docs/test-vm.md, qemu-system-x86_64(1), apt-get(8), dpkg-deb(1)
 
@@ -63,13 +52,11 @@ export LC_ALL=C
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 CACHE=$repo/.cache/test-vm
-# Its dependency is the current kernel package.
-KERNEL_META=linux-image-amd64
+KERNEL_META=linux-image-amd64 # its dependency is the current kernel package
 # What /init loads: overlayfs for stage 4, loop for the block devices a
 # real host has (a test checks none leaks into /dev), veth for ext-net.
 MODULES=(fs/overlayfs/overlay drivers/block/loop drivers/net/veth)
-# Left out by default: see the header.
-HOST_SUITES=(tools.bats harness.bats import.bats exercise.bats debian.bats
+HOST_SUITES=(tools.bats harness.bats import.bats exercise.bats debian.bats # left out by default
 	stage1-uts.bats stage2-pid.bats stage3-mount.bats)
 
 VM_ARCH=${TEST_VM_ARCH:-amd64}
@@ -83,10 +70,9 @@ CPUS=${TEST_VM_CPUS:-2}
 # A kernel that has not run /init by then never will: under KVM, nested
 # virtualisation does not work here, and TCG is tried instead.
 BOOT_TIMEOUT=${TEST_VM_BOOT_TIMEOUT:-120}
-# quiet loglevel=3: only critical kernel messages amid the TAP output.
-# panic=-1 with qemu -no-reboot: a panic ends qemu.  mitigations=off: no
-# page-table switch per system call, which TCG emulates slowly (a quarter
-# of the suite's time).
+# quiet loglevel=3: only critical kernel messages amid the TAP output.  panic=-1
+# with qemu -no-reboot: a panic ends qemu.  mitigations=off: no page-table switch
+# per system call, which TCG emulates slowly (a quarter of the suite's time).
 CMDLINE="panic=-1 quiet loglevel=3 cgroup_no_v1=all mitigations=off rdinit=/init"
 QEMU=qemu-system-x86_64
 QEMU_MACHINE=()
@@ -125,22 +111,12 @@ suite_args=() sudo_files=()
 say() { echo "$PROG: $*"; }
 
 # Stop the VM if we are interrupted or fail while it runs.
-cleanup() {
-	local pid
-
-	for pid in $qemu_pid $tail_pid; do
-		kill "$pid" 2>/dev/null || true
-	done
-}
+# shellcheck disable=SC2086 # no word for a process not running
+cleanup() { kill $qemu_pid $tail_pid 2>/dev/null || true; }
 
 parse_args() {
-	case ${1:-} in
-	-h | --help)
-		usage
-		exit 0
-		;;
-	--) shift ;;
-	esac
+	help_if_asked "$@"
+	[[ ${1:-} != -- ]] || shift
 	suite_args=("$@")
 	[[ $ACCEL == @(auto|kvm|tcg) ]] ||
 		die "TEST_VM_ACCEL=$ACCEL: expected auto, kvm or tcg"
@@ -150,8 +126,7 @@ parse_args() {
 		die "TEST_VM_WAIT_SCALE=$WAIT_SCALE: expected a whole number"
 }
 
-# The settings of the guest architecture and the mode, and the default
-# suites (see the header).
+# The settings of the guest architecture and the mode; the default suites.
 choose_arch() {
 	local suite default=0 dir=$CACHE
 
@@ -203,9 +178,7 @@ choose_arch() {
 }
 
 # apt-get or apt-cache for the guest's architecture.
-vm_apt() {
-	APT_CONFIG=${APT_CONF:-${APT_CONFIG:-}} "$@"
-}
+vm_apt() { APT_CONFIG=${APT_CONF:-${APT_CONFIG:-}} "$@"; }
 
 # arm64's apt: the host's sources, but its own architecture, lists, cache
 # and empty dpkg status, so that nothing under /etc/apt or /var/lib changes.
@@ -240,9 +213,8 @@ ensure_host_tools() {
 		have "$cmd" || missing+=("${HOST_NEEDS[$cmd]}")
 	done
 	((${#missing[@]})) || return 0
-	if [[ $(id -u) -ne 0 ]] || ! have apt-get; then
+	{ [[ $(id -u) -eq 0 ]] && have apt-get; } ||
 		die "missing packages: ${missing[*]} (try: sudo apt-get install ${missing[*]})"
-	fi
 	say "installing ${missing[*]}"
 	install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}")
 	"${install[@]}" >/dev/null || { apt-get update -qq && "${install[@]}" >/dev/null; } ||
@@ -348,9 +320,8 @@ given_kernel() {
 	[[ -f $KERNEL ]] || die "KERNEL=$KERNEL: no such file"
 	kernel_image=$(realpath -- "$KERNEL")
 	version=${kernel_image##*/vmlinuz-}
-	if [[ -z $dir && $version != "$kernel_image" && -d /lib/modules/$version ]]; then
+	[[ -n $dir || $version == "$kernel_image" || ! -d /lib/modules/$version ]] ||
 		dir=/lib/modules/$version
-	fi
 	modules_dir=$CACHE/given-modules
 	rm -rf -- "$modules_dir"
 	mkdir -p -- "$modules_dir"
@@ -377,10 +348,7 @@ find_kernel() {
 		dir=$CACHE/kernels/$REPLY
 		kernel_dir_ok "$dir" || download_kernel "$REPLY" "$dir"
 	fi
-	if [[ -n $dir ]]; then
-		kernel_image=$dir/vmlinuz
-		modules_dir=$dir/modules
-	fi
+	[[ -z $dir ]] || kernel_image=$dir/vmlinuz modules_dir=$dir/modules
 	modules=$(cd "$modules_dir" && echo *.ko)
 	[[ $modules != '*.ko' ]] || modules="no modules"
 	say "kernel: ${kernel_image#"$repo"/} ($modules)"
@@ -390,7 +358,7 @@ find_kernel() {
 
 # The initramfs tree: mkrootfs.sh's image with the VM's extra programs (in
 # a bin directory of VM_PACKAGES), then what every guest gets.
-build_root() {
+build_root_amd64() {
 	local prog adds=()
 
 	[[ $MODE != docs* ]] || find_sudo_files
@@ -435,9 +403,8 @@ add_sudo_config() {
 		'session required pam_permit.so' >"$ROOT/etc/pam.d/sudo"
 }
 
-# What every guest gets: /init, and in /test-vm the modules and what
-# scripts/vm-init.sh is to run; the work tree at /repo, minus .git, the
-# cache and the patterns $@.
+# What every guest gets: /init, /test-vm (the modules, what vm-init.sh is to
+# run), and the work tree at /repo minus .git, the cache and the patterns $@.
 add_vm_files() {
 	local excludes=(--exclude=./.git --exclude=./.cache "${@/#/--exclude=}") data=$ROOT/test-vm
 
@@ -495,9 +462,8 @@ arm64_fetch_packages() {
 	done
 }
 
-# Unpack the debs into ROOT as dpkg would before any maintainer script
-# runs, onto a Debian 12 system's merged-/usr links; then what the scripts
-# would have made that the suite needs.
+# Unpack the debs into ROOT onto Debian 12's merged-/usr links, as dpkg would
+# before any maintainer script; then what those scripts make that the suite needs.
 arm64_unpack() {
 	local deb link alt skip=("${ARM64_SKIP[@]/#/--exclude=}")
 
@@ -514,9 +480,8 @@ arm64_unpack() {
 			die "unpacking ${deb##*/} failed"
 	done
 	for alt in "${ARM64_ALTERNATIVES[@]}"; do
-		if [[ ! -e $ROOT/usr/bin/${alt%%=*} && -e $ROOT/usr/bin/${alt#*=} ]]; then
+		[[ -e $ROOT/usr/bin/${alt%%=*} || ! -e $ROOT/usr/bin/${alt#*=} ]] ||
 			ln -s "${alt#*=}" "$ROOT/usr/bin/${alt%%=*}"
-		fi
 	done
 	[[ -e $ROOT/usr/bin/sh ]] || ln -s dash "$ROOT/usr/bin/sh"
 	# base-passwd's: the suite needs root and nobody (setpriv --reuid=65534).
@@ -525,9 +490,8 @@ arm64_unpack() {
 	printf '%s\n' 'root:x:0:' 'tty:x:5:' 'nogroup:x:65534:' >"$ROOT/etc/group"
 }
 
-# The arm64 guest: Debian's arm64 programs, and the work tree with make
-# cross's build instead of the host's.  No container image: the guest
-# builds its own from its own programs (scripts/vm-init.sh).
+# The arm64 guest: Debian's arm64 programs, the work tree with make cross's
+# build, and no image: the guest builds its own (vm-init.sh's finish_guest).
 build_root_arm64() {
 	local debs=()
 
@@ -552,11 +516,7 @@ build_initramfs() {
 		[[ $bin -nt $src ]] ||
 			die "${bin#"$repo"/}: missing or older than ${src#"$repo"/}; run make test-vm$make_arch (it builds first)"
 	done
-	if [[ $VM_ARCH == arm64 ]]; then
-		build_root_arm64
-	else
-		build_root
-	fi
+	"build_root_$VM_ARCH"
 	# cpio "newc", every file root's, uncompressed: the kernel unpacks
 	# that faster than it would gunzip it.
 	(cd "$ROOT" && find . -mindepth 1 -print0 |
@@ -583,17 +543,14 @@ kvm_usable() {
 # Boot once with accelerator $1; sets vm_outcome to pass, fail, error,
 # noboot, timeout or nomarker, and vm_boot_seconds.
 run_vm() {
-	local accel=$1 start=$SECONDS booted=0 elapsed
+	local accel=$1 start=$SECONDS booted=0 elapsed cpu=(-accel kvm -cpu host)
 	local args=(-name cfs-test-vm -nodefaults -no-user-config -display none
 		"${QEMU_MACHINE[@]}" -monitor none -serial stdio -no-reboot -m "$MEMORY" -smp "$CPUS"
 		-kernel "$kernel_image" -initrd "$INITRAMFS"
 		-append "$CMDLINE${TEST_VM_APPEND:+ $TEST_VM_APPEND}")
 
-	if [[ $accel == kvm ]]; then
-		args+=(-accel kvm -cpu host)
-	else
-		args+=(-accel "tcg,thread=multi" -cpu "$QEMU_TCG_CPU")
-	fi
+	[[ $accel == kvm ]] || cpu=(-accel "tcg,thread=multi" -cpu "$QEMU_TCG_CPU")
+	args+=("${cpu[@]}")
 	say "booting: $QEMU ${args[*]}"
 	: >"$LOG"
 	"$QEMU" "${args[@]}" </dev/null >"$LOG" 2>&1 &
@@ -617,8 +574,7 @@ run_vm() {
 	done
 	kill "$qemu_pid" 2>/dev/null || true
 	wait "$qemu_pid" "$tail_pid" 2>/dev/null || true
-	qemu_pid=""
-	tail_pid=""
+	qemu_pid="" tail_pid=""
 	[[ -z $vm_outcome ]] || return 0
 	case $(tr -d '\r' <"$LOG" | grep -a '^TEST-VM-RESULT: ' | tail -n 1) in
 	"TEST-VM-RESULT: PASS") vm_outcome=pass ;;
@@ -630,10 +586,7 @@ run_vm() {
 
 boot() {
 	vm_accel=$ACCEL
-	if [[ $vm_accel == auto ]]; then
-		vm_accel=tcg
-		! kvm_usable || vm_accel=kvm
-	fi
+	[[ $ACCEL != auto ]] || vm_accel=$(kvm_usable && echo kvm || echo tcg)
 	run_vm "$vm_accel"
 	if [[ $vm_outcome == noboot && $vm_accel == kvm && $ACCEL == auto ]]; then
 		say "KVM did not boot the kernel in ${BOOT_TIMEOUT}s (nested virtualisation?); trying TCG"
@@ -649,6 +602,7 @@ report() {
 	log=$(tr -d '\r' <"$LOG")
 	counts=$(grep -aE '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' <<<"$log" | tail -n 1) || true
 	suite=$(sed -n 's/^test-vm: suite took \([0-9]*s\)$/\1/p' <<<"$log" | tail -n 1)
+	[[ $vm_outcome != nomarker ]] || ! grep -qa 'Kernel panic' <<<"$log" || vm_outcome=panic
 	say "accelerator $vm_accel; boot to /init ${vm_boot_seconds:-?}s; suite ${suite:-?}; total $((total / 60))m$((total % 60))s; log ${LOG#"$repo"/}"
 	case $vm_outcome in
 	pass) say "PASS" ;;
@@ -656,13 +610,8 @@ report() {
 	error) say "ERROR: the VM could not run the suite: $(grep -a '^TEST-VM-RESULT: ERROR' <<<"$log" | tail -n 1)" ;;
 	noboot) say "ERROR: the kernel did not reach /init within ${BOOT_TIMEOUT}s (TEST_VM_BOOT_TIMEOUT)" ;;
 	timeout) say "ERROR: timed out after ${TIMEOUT}s (TEST_VM_TIMEOUT)" ;;
-	*)
-		if grep -qa 'Kernel panic' <<<"$log"; then
-			say "ERROR: the kernel panicked (see above, or the log)"
-		else
-			say "ERROR: the VM stopped without a result line (see above, or the log)"
-		fi
-		;;
+	panic) say "ERROR: the kernel panicked (see above, or the log)" ;;
+	*) say "ERROR: the VM stopped without a result line (see above, or the log)" ;;
 	esac
 	[[ -z $counts ]] || say "$counts"
 	[[ $vm_outcome == pass ]] || return 1

@@ -1,13 +1,11 @@
 #!/bin/bash
-#
 # vm-init.sh - the /init of the test VM that scripts/test-vm.sh boots.
 #
-# As PID 1, in two passes (docs/test-vm.md): in the initramfs, copy it into
-# a tmpfs and switch_root there (pivot_root(2), which the stages use, fails
-# with EINVAL on the initramfs); in the tmpfs, mount what a systemd host
-# has, with cgroup2 alone at /sys/fs/cgroup, load the modules, run the
-# suite or the job /test-vm/mode names (files from add_vm_files in
-# test-vm.sh), and power off.  The host reads from the serial console:
+# As PID 1, in two passes (docs/test-vm.md): copy the initramfs into a tmpfs
+# and switch_root there (pivot_root(2), which the stages use, fails with EINVAL
+# on the initramfs); then mount what a systemd host has, cgroup2 alone at
+# /sys/fs/cgroup, load the modules, run the suite or the job /test-vm/mode
+# names (add_vm_files in test-vm.sh), and power off.  The serial console says:
 #   test-vm: init started          the kernel booted and ran us
 #   TEST-VM-RESULT: PASS           the suite passed
 #   TEST-VM-RESULT: FAIL rc=N      tests/run exited with N
@@ -96,10 +94,9 @@ load_modules() {
 	local ko name
 
 	for ko in "$DATA"/modules/*.ko; do
-		[[ -f $ko ]] || continue
 		name=${ko##*/}
-		# Built in, or loaded already.
-		[[ ! -d /sys/module/${name%.ko} ]] || continue
+		# No module, or one built in or loaded already.
+		[[ -f $ko && ! -d /sys/module/${name%.ko} ]] || continue
 		busybox insmod "$ko" || die "insmod $ko (does it match kernel $(uname -r)?)"
 	done
 	grep -qw overlay /proc/filesystems ||
@@ -121,17 +118,14 @@ finish_guest() {
 }
 
 describe_vm() {
-	local controllers devices=()
+	local controllers devices
 
 	controllers=$(cat "$CGROUP/cgroup.controllers")
 	say "kernel $(uname -r) ($(uname -m)), $(nproc) CPUs, $(free -m | awk '/^Mem:/ { print $2 }') MiB"
 	say "cgroup mode: $(stat -f -c %T "$CGROUP") at $CGROUP (controllers: ${controllers:-none})"
 	! grep -qw overlay /proc/filesystems || say "overlayfs: available"
-	shopt -s nullglob
-	devices=(/sys/class/block/*)
-	shopt -u nullglob
-	devices=("${devices[@]##*/}")
-	say "block devices: ${devices[*]:-none}"
+	devices=$(find /sys/class/block -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | paste -sd ' ')
+	say "block devices: ${devices:-none}"
 }
 
 # make bench-vm: table 1 of the benchmark, and the ratio the cgroup v2
@@ -152,10 +146,9 @@ run_bench() {
 }
 
 # make docs-check-vm ("docs FILE..."): docs.sh re-runs the files' run blocks
-# whose if= holds here, if=cgroup-v2 among them, and fails on a difference;
-# a command sent to the background gets 2 s to start, the CPU being
-# emulated.  make docs-update-vm ("docs-update FILE..."): update instead,
-# and print each file for test-vm.sh to write back on the host.
+# whose if= holds here (if=cgroup-v2 too) and fails on a difference; a command
+# sent to the background gets 2 s to start, the CPU being emulated.  make
+# docs-update-vm ("docs-update FILE..."): update, and print each file to the host.
 run_docs() {
 	local files=() verb=check file rc
 
@@ -165,13 +158,11 @@ run_docs() {
 	say "running scripts/docs.sh $verb ${files[*]}"
 	BG_DELAY=2 BLOCK_TIMEOUT=600 scripts/docs.sh "$verb" "${files[@]}" </dev/null
 	rc=$?
-	if [[ $verb == update ]] && ((rc == 0)); then
-		for file in "${files[@]}"; do
-			echo "TEST-VM-DOC-BEGIN $file"
-			sed 's/^/TEST-VM-DOC: /' "$file"
-			echo "TEST-VM-DOC-END $file"
-		done
-	fi
+	[[ $verb != update ]] || ((rc)) || for file in "${files[@]}"; do
+		echo "TEST-VM-DOC-BEGIN $file"
+		sed 's/^/TEST-VM-DOC: /' "$file"
+		echo "TEST-VM-DOC-END $file"
+	done
 	return "$rc"
 }
 
@@ -206,11 +197,9 @@ run_suite() {
 	export BATS_TEST_TIMEOUT=$((300 * ${CFS_TEST_WAIT_SCALE:-1}))
 	((${CFS_TEST_MIN_STAGE:-1} == 1)) ||
 		say "checking stage $CFS_TEST_MIN_STAGE and later only: make test checked the others on the host"
-	if ((!${#args[@]})); then
-		# Every test but those tagged toolchain: they compile C, read ldd,
-		# run node or newuidmap, which the VM lacks (the host runs them).
-		args=(--filter-tags '!toolchain' tests)
-	fi
+	# By default every test but those tagged toolchain: they compile C, read
+	# ldd, run node or newuidmap, which the VM lacks (the host runs them).
+	((${#args[@]})) || args=(--filter-tags '!toolchain' tests)
 	say "running tests/run ${args[*]}"
 	tests/run "${args[@]}" </dev/null
 	rc=$?
