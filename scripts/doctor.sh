@@ -93,44 +93,41 @@ try() {
 	return 1
 }
 
+# can_try: root, with unshare(1), can make the tries that unshare a namespace.
+can_try() { ((is_root)) && have unshare; }
+
 # ---- who and where ----
 
 check_root() {
 	local cap
+	cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status)
 	if ((!is_root)); then
 		ok "root: running as $(id -un): the stages run rootless, in a user namespace (docs/rootless.md); see the rootless lines below"
-		return
-	fi
 	# Root inside a container may still lack CAP_SYS_ADMIN (bit 21),
 	# which clone(2) with new namespaces and mount(2) both need.
-	cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status)
-	if [[ -n $cap ]] && ((!((16#$cap >> 21) & 1))); then
+	elif [[ -n $cap ]] && ((!((16#$cap >> 21) & 1))); then
 		fail "$ALL" "root: uid 0 but without CAP_SYS_ADMIN (a container?)" \
 			"run on the host or in a --privileged container"
-		return
+	else
+		ok "root: uid 0 with CAP_SYS_ADMIN"
 	fi
-	ok "root: uid 0 with CAP_SYS_ADMIN"
 }
 
 check_platform() {
 	local virt=""
-	# WSL1 (4.4.0-...-Microsoft) translates system calls: no real namespaces.
-	if [[ $(cat /proc/version 2>/dev/null || true) == *Microsoft* ]]; then
-		fail "$ALL" "platform: WSL1 ($(uname -r)): no namespaces or cgroups to speak of" \
-			"wsl --set-version <distro> 2 (in Windows), then rerun"
-		return
-	fi
-	if [[ $(uname -r) == *microsoft-standard-WSL2* ]]; then
-		ok "platform: WSL2 ($(uname -r)), a real Linux kernel in a VM"
-		return
-	fi
 	# systemd-detect-virt prints "none", and fails, outside a container.
 	have systemd-detect-virt && virt=$(systemd-detect-virt --container 2>/dev/null || true)
 	[[ $virt != none ]] || virt=""
 	[[ -z $virt && -e /.dockerenv ]] && virt=docker
 	[[ -z $virt && -e /run/.containerenv ]] && virt=podman
+	# WSL1 (4.4.0-...-Microsoft) translates system calls: no real namespaces.
+	if [[ $(cat /proc/version 2>/dev/null || true) == *Microsoft* ]]; then
+		fail "$ALL" "platform: WSL1 ($(uname -r)): no namespaces or cgroups to speak of" \
+			"wsl --set-version <distro> 2 (in Windows), then rerun"
+	elif [[ $(uname -r) == *microsoft-standard-WSL2* ]]; then
+		ok "platform: WSL2 ($(uname -r)), a real Linux kernel in a VM"
 	# Only a note: the tries below fail, with a fix, where it matters.
-	if [[ -n $virt ]]; then
+	elif [[ -n $virt ]]; then
 		ok "platform: Linux, inside a container ($virt): fine if the checks below pass"
 	else
 		ok "platform: Linux, not WSL and not inside a container"
@@ -186,9 +183,7 @@ check_namespaces() {
 	check_ns mnt "3 4 5" --mount
 	# Stage 3's own recipe: a private mount namespace and a fresh /proc
 	# for a new PID namespace.
-	if ((!is_root)) || ! have unshare; then
-		return
-	fi
+	can_try || return 0
 	if try unshare --mount --propagation private --pid --fork --mount-proc true; then
 		ok "mount /proc: a fresh /proc in a new PID and mount namespace works"
 	else
@@ -223,9 +218,7 @@ check_overlay() {
 		fail "4 5" "overlayfs: not available" "sudo modprobe overlay (or a kernel with CONFIG_OVERLAY_FS)"
 		return
 	fi
-	if ((!is_root)) || ! have unshare; then
-		return
-	fi
+	can_try || return 0
 	# Mount one as stage 4 does, in a mount namespace of its own: the lower
 	# layer on the default image's file system, the upper one on a tmpfs.
 	if ! scratch=$(mktemp -d "$repo/.doctor.XXXXXX" 2>/dev/null); then
@@ -430,11 +423,8 @@ check_rootless() {
 		return
 	fi
 	uid=${SUDO_UID:-$(id -u)}
-	if ((!is_root)); then
-		dir=/sys/fs/cgroup$(awk -F: '$1 == 0 { print $3 }' /proc/self/cgroup)
-	else
-		dir=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service
-	fi
+	dir=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service
+	((is_root)) || dir=/sys/fs/cgroup$(awk -F: '$1 == 0 { print $3 }' /proc/self/cgroup)
 	if [[ -d $dir && $(stat -c %u "$dir") == "$uid" ]]; then
 		ok "rootless: cgroup v2, with $dir delegated to uid $uid (stage 5: run it under systemd-run --user --scope -p Delegate=yes)"
 	else
@@ -468,9 +458,7 @@ free_subid_start() {
 # sudo ran us for, else as for the tries above.  Warnings only.
 check_subids() {
 	local user=$who uid urange grange ustart ucount gstart gcount free
-	if ((is_root)) && [[ -n ${SUDO_USER:-} ]]; then
-		user=$SUDO_USER
-	fi
+	((!is_root)) || user=${SUDO_USER:-$who}
 	uid=$(id -u "$user" 2>/dev/null) || {
 		warn "" "rootless: no user $user in /etc/passwd: subordinate ids not checked" ""
 		return 0
@@ -553,10 +541,8 @@ UNWRITTEN="not written yet" # blocked[N] of a stage with no main.c, listed apart
 check_stages() {
 	local i n dir bin src newer
 	for i in "${!STAGES[@]}"; do
-		n=$((i + 1))
-		dir=${STAGES[i]}
-		bin=$repo/$dir/container
-		src=$repo/$dir/main.c
+		n=$((i + 1)) dir=${STAGES[i]}
+		bin=$repo/$dir/container src=$repo/$dir/main.c
 		if [[ ! -e $src ]]; then
 			warn "" "$dir: $UNWRITTEN (no $dir/main.c)" ""
 			blocked[n]=$UNWRITTEN
