@@ -101,8 +101,5 @@ for i in "${!STAGES[@]}"; do
 	((i < 3)) || forkcount=$IMAGE_FORKCOUNT
 	row "$stage" "$repo/$stage/container" run sh -c "$PROBE" probe "$marker" "$forkcount"
 done
-if [[ ! -x $HOST_FORKCOUNT ]]; then
-	echo
-	echo "note: no $HOST_FORKCOUNT, so no pids limit was measured on the host" \
-		"or stages 1-3; build it with: make ${HOST_FORKCOUNT#"$repo"/}"
-fi
+[[ -x $HOST_FORKCOUNT ]] || printf '\nnote: no %s, so no pids limit was measured on the host or stages 1-3; build it with: make %s\n' \
+	"$HOST_FORKCOUNT" "${HOST_FORKCOUNT#"$repo"/}"
