@@ -47,8 +47,6 @@ done
 ((BASH_VERSINFO[0] >= 5)) || die "needs bash 5 or later for \$EPOCHREALTIME"
 [[ $(id -u) == 0 ]] || die "the stages need root; try: sudo make bench"
 
-# ---- scratch space and its cleanup ----
-
 scratch=""
 mounted=()
 runc_id=cfs-bench-$$
@@ -119,8 +117,6 @@ stop_crowd() {
 	wait "${crowd[@]}" 2>/dev/null || true
 	crowd=()
 }
-
-# ---- the rows ----
 
 rows=()              # ids in table order
 declare -A row_label # id -> short name
@@ -214,8 +210,7 @@ build_static() {
 	make -C "$repo" -s STATIC=1 BUILD="$STATIC_BUILD" "$out" "$STATIC_BUILD/rootfs" >"$errfile" 2>&1
 }
 
-# ---- comparison tools (docs/performance.md says how each matches its stage) ----
-
+# The comparison tools: docs/performance.md says how each matches its stage.
 # bubblewrap 0.10+ makes an overlay over the image per run, as stage 4
 # does; an older one binds an overlay that is mounted once, up front.
 bwrap_args=()
@@ -246,8 +241,6 @@ setup_runc() {
 		mount --bind "$scratch/runc-root/merged" "$bundle/rootfs" || return 1
 	mounted+=("$bundle/rootfs")
 }
-
-# ---- timing and statistics ----
 
 # stats MICROSECONDS...: "median p10 p90" in whole microseconds
 # (nearest-rank percentiles).
@@ -355,8 +348,6 @@ peak_rss() {
 	row_peak[$1]=$max
 }
 
-# ---- output ----
-
 describe_machine() {
 	local cpu
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -459,9 +450,8 @@ for n in 1 2 3 4 5; do
 	if [[ $DO_STATIC == 1 ]]; then
 		bins[s${n}static]=$repo/$STATIC_BUILD/${STAGES[n - 1]}/container
 		state=$(stage_state "$n")
-		if [[ -z $state ]] && ! build_static "$n"; then
+		[[ -n $state ]] || build_static "$n" ||
 			state="static build failed: $(grep -m 1 -i error "$errfile" || head -n 1 "$errfile")"
-		fi
 		add_row "s${n}static" "${STAGES[n - 1]} static" "$state" "${comparisons[n - 1]}"
 	fi
 	# The writable layer in memory: the difference is the disk layer's cost.
@@ -492,9 +482,8 @@ if [[ $DO_ROOTLESS == 1 ]]; then
 		add_rootless_row "${comparisons[n - 1]}" "${row_state[${comparisons[n - 1]}]:-$nobody}"
 	done
 	state=${row_state[s5]:-$nobody}
-	if [[ -z $state && $(cgroup_mode) != v2 ]]; then
+	[[ -n $state || $(cgroup_mode) == v2 ]] ||
 		state="needs a cgroup v2 subtree delegated to the user; cgroups here are $(cgroup_mode)"
-	fi
 	add_rootless_row s5 "$state"
 fi
 

@@ -96,8 +96,6 @@ try() {
 # can_try: root, with unshare(1), can make the tries that unshare a namespace.
 can_try() { ((is_root)) && have unshare; }
 
-# ---- who and where ----
-
 check_root() {
 	local cap
 	cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status)
@@ -152,8 +150,6 @@ check_kernel() {
 	fi
 }
 
-# ---- namespaces ----
-
 # check_ns NAME STAGES UNSHARE-ARGS...: the namespace exists and unshare(1)
 # can really make one.
 check_ns() {
@@ -206,8 +202,7 @@ check_propagation() {
 	esac
 }
 
-# ---- the root filesystem: overlayfs and pivot_root ----
-
+# The root file system: overlayfs, and pivot_root(2) in the same scratch directory.
 check_overlay() {
 	if grep -qw overlay /proc/filesystems; then
 		ok "overlayfs: in /proc/filesystems"
@@ -256,8 +251,6 @@ check_image() {
 		fail "4 5" "default image: no rootfs/.built" "make rootfs (or pass --rootfs DIR)"
 	fi
 }
-
-# ---- cgroups ----
 
 # check_v1_controller CONTROLLER: its v1 hierarchy is mounted and enabled.
 check_v1_controller() {
@@ -358,8 +351,6 @@ check_cgroups() {
 	esac
 }
 
-# ---- rootless (docs/rootless.md) ----
-
 # The user who would run the stages: ourselves, or nobody when we are root
 # (the sysctls below do not bind root).
 as_user=()
@@ -378,7 +369,7 @@ sysctl_warn() {
 
 # May a user make a user namespace, mount an overlay in it, and has it a
 # cgroup v2 subtree of its own (stage 5)?  Warnings only as root, who can
-# run every stage without them.
+# run every stage without them.  docs/rootless.md explains each.
 check_rootless() {
 	local dir uid stage5_verdict=warn
 	((is_root)) || stage5_verdict=fail
@@ -479,8 +470,6 @@ check_subids() {
 	fi
 }
 
-# ---- security modules ----
-
 check_lsm() {
 	local found=0 label
 	if [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]]; then
@@ -511,9 +500,7 @@ check_lsm() {
 	fi
 }
 
-# ---- the tools that build, test and lint ----
-
-# "command Debian-package what-for", one a line.
+# The tools that build, test and lint: "command Debian-package what-for", one a line.
 TOOLS='gcc gcc build the stages (make)
 make make build the stages (make)
 patch patch build the extensions from docs/extensions/*.patch (make)
@@ -533,8 +520,6 @@ check_tools() {
 	done <<<"$TOOLS"
 	((${#found[@]} == 0)) || ok "tools: ${found[*]}"
 }
-
-# ---- the stages themselves ----
 
 UNWRITTEN="not written yet" # blocked[N] of a stage with no main.c, listed apart
 
