@@ -42,9 +42,7 @@ marker=$markdir/marker
 : >"$marker"
 
 # value KEY OUTPUT: the value of "KEY=value" in the probe's output.
-value() {
-	sed -n "s/^$1=//p" <<<"$2" | head -n 1
-}
+value() { sed -n "s/^$1=//p" <<<"$2" | head -n 1; }
 
 # limit_of FORKS: "none (>=200)" or "20 (19 forks)".
 limit_of() {

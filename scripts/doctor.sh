@@ -270,10 +270,9 @@ check_v1_controller() {
 # (a container) refuses; the EXIT trap removes it.
 try_cgroup() {
 	cgroup_tries+=("$1/doctor-$$")
-	if ! mkdir "$1/doctor-$$" 2>/dev/null; then
-		fail 5 "cgroups: cannot create a cgroup in $1" "run on the host, or give the container a writable cgroupfs"
-		return 1
-	fi
+	mkdir "$1/doctor-$$" 2>/dev/null && return 0
+	fail 5 "cgroups: cannot create a cgroup in $1" "run on the host, or give the container a writable cgroupfs"
+	return 1
 }
 
 # missing_from FILE: the controllers stage 5 needs that FILE (a
@@ -362,9 +361,7 @@ fi
 
 # sysctl_warn NAME VALUE MESSAGE FIX: a rootless warning if /proc/sys/NAME is VALUE.
 sysctl_warn() {
-	if [[ $(cat "/proc/sys/$1" 2>/dev/null || true) == "$2" ]]; then
-		warn "" "rootless: $3" "$4"
-	fi
+	[[ $(cat "/proc/sys/$1" 2>/dev/null || true) != "$2" ]] || warn "" "rootless: $3" "$4"
 }
 
 # May a user make a user namespace, mount an overlay in it, and has it a

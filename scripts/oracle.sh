@@ -2,8 +2,7 @@
 # oracle.sh - stage 5 next to runc, on the same real image and limits: the
 # table of what a program inside sees and gets, runc being the oracle.
 #
-# Usage: scripts/oracle.sh      (make oracle; needs root, runc, jq and the
-#                                 network the first time)
+# Usage: scripts/oracle.sh   (make oracle; needs root, runc, jq and the network the first time)
 #
 # Each row runs one probe in stage 5 with the options shown and in runc on
 # `runc spec`'s bundle plus a cgroup namespace and the same limits, both on
