@@ -36,7 +36,6 @@ DO_ROOTLESS=${BENCH_ROOTLESS:-1}    # 0 skips table 1's rootless column
 MEM_RUNS=3
 TIMEOUT=60
 AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-# runc's config.json: `runc spec`'s, with stage 5's limits and namespaces.
 RUNC_CONFIG=$repo/scripts/bench-runc.json
 STATIC_BUILD=build/static
 
@@ -242,8 +241,7 @@ setup_runc() {
 	mounted+=("$bundle/rootfs")
 }
 
-# stats MICROSECONDS...: "median p10 p90" in whole microseconds
-# (nearest-rank percentiles).
+# stats MICROSECONDS...: "median p10 p90" in whole microseconds (nearest-rank percentiles).
 stats() {
 	printf '%s\n' "$@" | sort -n | awk '
 		{ a[NR] = $1 }
@@ -316,8 +314,7 @@ summarize() {
 	done
 }
 
-# hyperfine_rows RUNS WARMUP ID...: the same, with hyperfine, one row after
-# another.
+# hyperfine_rows RUNS WARMUP ID...: the same, with hyperfine, one row after another.
 hyperfine_rows() {
 	local runs=$1 warmup=$2 id json=$scratch/hyperfine.json
 	shift 2

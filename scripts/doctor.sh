@@ -150,8 +150,7 @@ check_kernel() {
 	fi
 }
 
-# check_ns NAME STAGES UNSHARE-ARGS...: the namespace exists and unshare(1)
-# can really make one.
+# check_ns NAME STAGES UNSHARE-ARGS...: the namespace exists and unshare(1) can make one.
 check_ns() {
 	local name=$1 stages=$2 max=/proc/sys/user/max_${1}_namespaces
 	shift 2
@@ -177,8 +176,7 @@ check_namespaces() {
 	check_ns uts "$ALL" --uts
 	check_ns pid "2 3 4 5" --pid --fork
 	check_ns mnt "3 4 5" --mount
-	# Stage 3's own recipe: a private mount namespace and a fresh /proc
-	# for a new PID namespace.
+	# Stage 3's own recipe: a private mount namespace, a fresh /proc for a new PID namespace.
 	can_try || return 0
 	if try unshare --mount --propagation private --pid --fork --mount-proc true; then
 		ok "mount /proc: a fresh /proc in a new PID and mount namespace works"
@@ -275,8 +273,7 @@ try_cgroup() {
 	return 1
 }
 
-# missing_from FILE: the controllers stage 5 needs that FILE (a
-# cgroup.controllers) lacks, in the array missing.
+# missing_from FILE: the controllers stage 5 needs that a cgroup.controllers lacks, in missing.
 missing_from() {
 	local ctl avail
 	avail=$(cat "$1" 2>/dev/null || true)
