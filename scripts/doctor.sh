@@ -375,9 +375,8 @@ check_rootless() {
 		"sudo sysctl -w kernel.unprivileged_userns_clone=1"
 	sysctl_warn kernel/apparmor_restrict_unprivileged_userns 1 "kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): a user namespace gets no capabilities" \
 		"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with 'userns,' for the stages"
-	if ! have unshare || { ((is_root)) && ! have setpriv; }; then
-		return 0
-	fi
+	have unshare || return 0
+	((!is_root)) || have setpriv || return 0
 	if try "${as_user[@]}" unshare --user --map-root-user --uts --pid --fork --mount true; then
 		ok "rootless: an unprivileged user may make user, UTS, PID and mount namespaces"
 	else
@@ -402,15 +401,13 @@ check_rootless() {
 			"Linux 5.11 or later, or run stages 4-5 as root"
 	fi
 	check_subids
-	if [[ $(stat -f -c %T /sys/fs/cgroup) != cgroup2fs ]]; then
-		"$stage5_verdict" 5 "rootless: cgroups here are v1 or hybrid; a user gets cgroups only on v2" \
-			"boot with systemd.unified_cgroup_hierarchy=1, or run stage 5 as root"
-		return
-	fi
 	uid=${SUDO_UID:-$(id -u)}
 	dir=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service
 	((is_root)) || dir=/sys/fs/cgroup$(awk -F: '$1 == 0 { print $3 }' /proc/self/cgroup)
-	if [[ -d $dir && $(stat -c %u "$dir") == "$uid" ]]; then
+	if [[ $(stat -f -c %T /sys/fs/cgroup) != cgroup2fs ]]; then
+		"$stage5_verdict" 5 "rootless: cgroups here are v1 or hybrid; a user gets cgroups only on v2" \
+			"boot with systemd.unified_cgroup_hierarchy=1, or run stage 5 as root"
+	elif [[ -d $dir && $(stat -c %u "$dir") == "$uid" ]]; then
 		ok "rootless: cgroup v2, with $dir delegated to uid $uid (stage 5: run it under systemd-run --user --scope -p Delegate=yes)"
 	else
 		"$stage5_verdict" 5 "rootless: no cgroup v2 subtree delegated to uid $uid ($dir)" \
