@@ -405,9 +405,7 @@ print_rootless() {
 			printf '%-22s %9s  %s\n' "${row_label[$id]}" "-" "${row_state[$id]:-no runs}"
 			continue
 		fi
-		med=${row_median[$id]}
-		root_med=${row_median[${id#r-}]:-}
-		step="-" rel="-"
+		med=${row_median[$id]} root_med=${row_median[${id#r-}]:-} step="-" rel="-"
 		if [[ $id != r-floor && -n $root_med && -n $cost ]]; then
 			step="$(ms $((med - cost - root_med))) ms"
 			rel=$(awk -v a=$((med - cost)) -v b="$root_med" 'BEGIN { printf "%.2fx", a / b }')
