@@ -273,7 +273,7 @@ try_cgroup() {
 	return 1
 }
 
-# missing_from FILE: the controllers stage 5 needs that a cgroup.controllers lacks, in missing.
+# missing_from FILE: the controllers stage 5 needs that FILE (a cgroup.controllers) lacks, in missing.
 missing_from() {
 	local ctl avail
 	avail=$(cat "$1" 2>/dev/null || true)
