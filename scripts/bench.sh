@@ -36,7 +36,6 @@ DO_ROOTLESS=${BENCH_ROOTLESS:-1}    # 0 skips table 1's rootless column
 MEM_RUNS=3
 TIMEOUT=60
 AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
-# runc's config.json: `runc spec`'s, with stage 5's limits and namespaces.
 RUNC_CONFIG=$repo/scripts/bench-runc.json
 STATIC_BUILD=build/static
 
@@ -46,8 +45,6 @@ done
 ((RUNS >= 1 && IMAGE_RUNS >= 1)) || die "BENCH_RUNS and BENCH_IMAGE_RUNS must be at least 1"
 ((BASH_VERSINFO[0] >= 5)) || die "needs bash 5 or later for \$EPOCHREALTIME"
 [[ $(id -u) == 0 ]] || die "the stages need root; try: sudo make bench"
-
-# ---- scratch space and its cleanup ----
 
 scratch=""
 mounted=()
@@ -61,17 +58,13 @@ cleanup() {
 	local i
 	stop_crowd
 	# runc's container is normally gone already, and delete fails.
-	if [[ -d $runc_state ]]; then
-		runc --root "$runc_state" delete --force "$runc_id" >/dev/null 2>&1 || true
-	fi
+	[[ ! -d $runc_state ]] || runc --root "$runc_state" delete --force "$runc_id" >/dev/null 2>&1 || true
 	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
 		umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}" ||
 			echo "$PROG: cannot unmount ${mounted[i]}" >&2
 	done
 	# --one-file-system: never reach into a mount that did not go.
-	if [[ -d $scratch ]]; then
-		rm -rf --one-file-system "$scratch" || echo "$PROG: cannot remove $scratch" >&2
-	fi
+	[[ ! -d $scratch ]] || rm -rf --one-file-system "$scratch" || echo "$PROG: cannot remove $scratch" >&2
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -124,8 +117,6 @@ stop_crowd() {
 	crowd=()
 }
 
-# ---- the rows ----
-
 rows=()              # ids in table order
 declare -A row_label # id -> short name
 declare -A row_state # id -> "" when runnable, else why not
@@ -176,11 +167,10 @@ set_cmd() {
 		# As nobody; unshare(1) and bubblewrap must be told to make the
 		# user namespace, which the stages make by themselves.
 		set_cmd "${1#r-}"
-		if [[ ${cmd[0]} == unshare ]]; then
-			cmd=(unshare --user --map-root-user "${cmd[@]:1}")
-		elif [[ ${cmd[0]} == bwrap ]]; then
-			cmd=(bwrap --unshare-user --uid 0 --gid 0 "${cmd[@]:1}")
-		fi
+		case ${cmd[0]} in
+		unshare) cmd=(unshare --user --map-root-user "${cmd[@]:1}") ;;
+		bwrap) cmd=(bwrap --unshare-user --uid 0 --gid 0 "${cmd[@]:1}") ;;
+		esac
 		cmd=("${AS_NOBODY[@]}" "${cmd[@]}")
 		;;
 	esac
@@ -189,9 +179,7 @@ set_cmd() {
 settle=$(awk -v ms="$SETTLE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
 
 # after_run ID: after each run, untimed.
-after_run() {
-	[[ $1 != cp-* ]] || rm -rf "$scratch/copy"
-}
+after_run() { [[ $1 != cp-* ]] || rm -rf "$scratch/copy"; }
 
 # show_cmd ID: the row's command as a person would type it, from the repo.
 show_cmd() {
@@ -221,8 +209,7 @@ build_static() {
 	make -C "$repo" -s STATIC=1 BUILD="$STATIC_BUILD" "$out" "$STATIC_BUILD/rootfs" >"$errfile" 2>&1
 }
 
-# ---- comparison tools (docs/performance.md says how each matches its stage) ----
-
+# The comparison tools: docs/performance.md says how each matches its stage.
 # bubblewrap 0.10+ makes an overlay over the image per run, as stage 4
 # does; an older one binds an overlay that is mounted once, up front.
 bwrap_args=()
@@ -254,10 +241,7 @@ setup_runc() {
 	mounted+=("$bundle/rootfs")
 }
 
-# ---- timing and statistics ----
-
-# stats MICROSECONDS...: "median p10 p90" in whole microseconds
-# (nearest-rank percentiles).
+# stats MICROSECONDS...: "median p10 p90" in whole microseconds (nearest-rank percentiles).
 stats() {
 	printf '%s\n' "$@" | sort -n | awk '
 		{ a[NR] = $1 }
@@ -330,8 +314,7 @@ summarize() {
 	done
 }
 
-# hyperfine_rows RUNS WARMUP ID...: the same, with hyperfine, one row after
-# another.
+# hyperfine_rows RUNS WARMUP ID...: the same, with hyperfine, one row after another.
 hyperfine_rows() {
 	local runs=$1 warmup=$2 id json=$scratch/hyperfine.json
 	shift 2
@@ -362,8 +345,6 @@ peak_rss() {
 	row_peak[$1]=$max
 }
 
-# ---- output ----
-
 describe_machine() {
 	local cpu
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -388,10 +369,8 @@ print_table1() {
 			printf '%-22s %s\n' "${row_label[$id]}" "${row_state[$id]:-no runs}"
 			continue
 		fi
-		med=${row_median[$id]}
-		over="-"
+		med=${row_median[$id]} over="-" peak="n/a"
 		[[ -n $floor_med && $id != floor ]] && over=$(ms $((med - floor_med)))
-		peak="n/a"
 		[[ -n ${row_peak[$id]:-} ]] && peak=$(awk -v k="${row_peak[$id]}" 'BEGIN { printf "%.1f MiB", k / 1024 }')
 		table1_line "${row_label[$id]}" "$(ms "$med")" "$(spread "$id")" "$over" "$(ratio_to_baseline "$id")" "$peak"
 	done
@@ -426,9 +405,7 @@ print_rootless() {
 			printf '%-22s %9s  %s\n' "${row_label[$id]}" "-" "${row_state[$id]:-no runs}"
 			continue
 		fi
-		med=${row_median[$id]}
-		root_med=${row_median[${id#r-}]:-}
-		step="-" rel="-"
+		med=${row_median[$id]} root_med=${row_median[${id#r-}]:-} step="-" rel="-"
 		if [[ $id != r-floor && -n $root_med && -n $cost ]]; then
 			step="$(ms $((med - cost - root_med))) ms"
 			rel=$(awk -v a=$((med - cost)) -v b="$root_med" 'BEGIN { printf "%.2fx", a / b }')
@@ -439,14 +416,13 @@ print_rootless() {
 
 # cell ID: "median (p10-p90)" for tables 2 and 3, or why there is none.
 cell() {
-	local why
-	if [[ -z ${row_median[$1]:-} ]]; then
-		why=${row_state[$1]:-no runs}
-		((${#why} > 36)) && why="${why:0:35}~"
+	local why=${row_state[$1]:-no runs}
+	if [[ -n ${row_median[$1]:-} ]]; then
+		echo "$(ms "${row_median[$1]}") ($(spread "$1"))"
+	else
+		((${#why} <= 36)) || why="${why:0:35}~"
 		echo "$why"
-		return
 	fi
-	echo "$(ms "${row_median[$1]}") ($(spread "$1"))"
 }
 
 # growth ID1 ID2: the median of ID2 over that of ID1.
@@ -469,9 +445,8 @@ for n in 1 2 3 4 5; do
 	if [[ $DO_STATIC == 1 ]]; then
 		bins[s${n}static]=$repo/$STATIC_BUILD/${STAGES[n - 1]}/container
 		state=$(stage_state "$n")
-		if [[ -z $state ]] && ! build_static "$n"; then
+		[[ -n $state ]] || build_static "$n" ||
 			state="static build failed: $(grep -m 1 -i error "$errfile" || head -n 1 "$errfile")"
-		fi
 		add_row "s${n}static" "${STAGES[n - 1]} static" "$state" "${comparisons[n - 1]}"
 	fi
 	# The writable layer in memory: the difference is the disk layer's cost.
@@ -480,20 +455,15 @@ for n in 1 2 3 4 5; do
 done
 
 have unshare || for id in u1 u2 u3; do row_state[$id]="not installed"; done
-if ! have bwrap; then
-	row_state[bwrap]="not installed"
-elif ((!image_ok)); then
-	row_state[bwrap]="no image (make rootfs)"
-elif ! setup_bwrap; then
-	row_state[bwrap]="setup failed"
-fi
-if ! have runc; then
-	row_state[runc]="not installed"
-elif ((!image_ok)); then
-	row_state[runc]="no image (make rootfs)"
-elif ! setup_runc >"$errfile" 2>&1; then
-	row_state[runc]="setup failed: $(head -n 1 "$errfile")"
-fi
+for tool in bwrap runc; do
+	if ! have "$tool"; then
+		row_state[$tool]="not installed"
+	elif ((!image_ok)); then
+		row_state[$tool]="no image (make rootfs)"
+	elif ! "setup_$tool" >"$errfile" 2>&1; then
+		row_state[$tool]="setup failed: $(head -n 1 "$errfile")"
+	fi
+done
 
 # The rootless column: stage 5 needs a cgroup v2 subtree delegated to the
 # user, which v1 and hybrid cannot give; on v2 it is tried, and its failure
@@ -507,9 +477,8 @@ if [[ $DO_ROOTLESS == 1 ]]; then
 		add_rootless_row "${comparisons[n - 1]}" "${row_state[${comparisons[n - 1]}]:-$nobody}"
 	done
 	state=${row_state[s5]:-$nobody}
-	if [[ -z $state && $(cgroup_mode) != v2 ]]; then
+	[[ -n $state || $(cgroup_mode) == v2 ]] ||
 		state="needs a cgroup v2 subtree delegated to the user; cgroups here are $(cgroup_mode)"
-	fi
 	add_rootless_row s5 "$state"
 fi
 
@@ -534,8 +503,7 @@ else
 fi
 
 summarize "${rows[@]}" "${rootless_rows[@]}"
-echo "Table 1: container run true ($method)"
-echo
+printf 'Table 1: container run true (%s)\n\n' "$method"
 print_table1
 echo
 echo "$peak_note"
@@ -557,17 +525,14 @@ if [[ $DO_STATIC == 1 ]]; then
 	[[ -n $line ]] && echo "static minus dynamic, medians:${line%,}"
 fi
 if [[ $DO_ROOTLESS == 1 ]]; then
-	echo
-	echo "Table 1, rootless column: each row again as uid 65534 (${AS_NOBODY[*]}), in the same rounds"
-	echo
+	printf '\nTable 1, rootless column: each row again as uid 65534 (%s), in the same rounds\n\n' "${AS_NOBODY[*]}"
 	print_rootless
 	echo
 	echo "setpriv: its exec adds $setpriv_cost to every row of this table (floor as nobody minus floor)"
 	echo "userns step: (median - setpriv) - the same row's median as root; rootless/root: (median - setpriv) / as root"
 	echo "ratio: median of the row / median of its comparison row, both run as nobody"
 fi
-echo
-echo "commands (from $repo):"
+printf '\ncommands (from %s):\n' "$repo"
 for id in "${rows[@]}" "${rootless_rows[@]}"; do
 	[[ ${row_state[$id]} == "not built" || ${row_state[$id]} == not\ installed* ]] && continue
 	label=${row_label[$id]}
@@ -586,16 +551,13 @@ if ((CROWD > 0)); then
 	# Half the quiet runs before the crowd and half after, so that a
 	# drift of the machine does not pass for the crowd's cost.
 	run_rounds $((CROWD_RUNS / 2)) 2 crowd-0
-	if [[ -z ${row_state[crowd-n]} ]]; then
-		start_crowd "$CROWD" || row_state[crowd-n]="the $CROWD containers did not all start"
-	fi
+	[[ -n ${row_state[crowd-n]} ]] || start_crowd "$CROWD" ||
+		row_state[crowd-n]="the $CROWD containers did not all start"
 	run_rounds "$CROWD_RUNS" 2 crowd-n
 	stop_crowd
 	run_rounds $((CROWD_RUNS - CROWD_RUNS / 2)) 0 crowd-0
 	summarize crowd-0 crowd-n
-	echo
-	echo "Table 3: stage 5 start-up with other containers running ($CROWD_RUNS runs per row)"
-	echo
+	printf '\nTable 3: stage 5 start-up with other containers running (%s runs per row)\n\n' "$CROWD_RUNS"
 	printf '%-28s %s\n' "containers already running" "stage5 run true: median ms (p10-p90)" \
 		0 "$(cell crowd-0)" "$CROWD" "$(cell crowd-n)" "$CROWD / 0" "$(growth crowd-0 crowd-n)"
 	echo
@@ -605,17 +567,15 @@ fi
 
 [[ $DO_IMAGE == 1 ]] || exit 0
 echo
-if ((!image_ok)); then
-	echo "Table 2: skipped, no default image (make rootfs)"
+skip_table2() {
+	echo "Table 2: skipped, $1"
 	exit 0
-fi
+}
+((image_ok)) || skip_table2 "no default image (make rootfs)"
 small_mb=$(du -sm "$IMAGE" | cut -f1)
 need_mb=$((IMAGE_MB * 2 + 64))
 free_mb=$(df -Pm "$scratch" | awk 'NR == 2 { print $4 }')
-if ((free_mb < need_mb)); then
-	echo "Table 2: skipped, needs ${need_mb} MB free in $TMPBASE, has $free_mb (set BENCH_TMPDIR)"
-	exit 0
-fi
+((free_mb >= need_mb)) || skip_table2 "needs ${need_mb} MB free in $TMPBASE, has $free_mb (set BENCH_TMPDIR)"
 big_image=$scratch/big-image
 pad_mb=$((IMAGE_MB > small_mb ? IMAGE_MB - small_mb : 0))
 cp -a "$IMAGE" "$big_image" || die "cannot copy the image to $big_image"

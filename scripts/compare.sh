@@ -42,9 +42,7 @@ marker=$markdir/marker
 : >"$marker"
 
 # value KEY OUTPUT: the value of "KEY=value" in the probe's output.
-value() {
-	sed -n "s/^$1=//p" <<<"$2" | head -n 1
-}
+value() { sed -n "s/^$1=//p" <<<"$2" | head -n 1; }
 
 # limit_of FORKS: "none (>=200)" or "20 (19 forks)".
 limit_of() {
@@ -101,8 +99,5 @@ for i in "${!STAGES[@]}"; do
 	((i < 3)) || forkcount=$IMAGE_FORKCOUNT
 	row "$stage" "$repo/$stage/container" run sh -c "$PROBE" probe "$marker" "$forkcount"
 done
-if [[ ! -x $HOST_FORKCOUNT ]]; then
-	echo
-	echo "note: no $HOST_FORKCOUNT, so no pids limit was measured on the host" \
-		"or stages 1-3; build it with: make ${HOST_FORKCOUNT#"$repo"/}"
-fi
+[[ -x $HOST_FORKCOUNT ]] || printf '\nnote: no %s, so no pids limit was measured on the host or stages 1-3; build it with: make %s\n' \
+	"$HOST_FORKCOUNT" "${HOST_FORKCOUNT#"$repo"/}"

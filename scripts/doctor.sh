@@ -93,44 +93,39 @@ try() {
 	return 1
 }
 
-# ---- who and where ----
+# can_try: root, with unshare(1), can make the tries that unshare a namespace.
+can_try() { ((is_root)) && have unshare; }
 
 check_root() {
 	local cap
+	cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status)
 	if ((!is_root)); then
 		ok "root: running as $(id -un): the stages run rootless, in a user namespace (docs/rootless.md); see the rootless lines below"
-		return
-	fi
 	# Root inside a container may still lack CAP_SYS_ADMIN (bit 21),
 	# which clone(2) with new namespaces and mount(2) both need.
-	cap=$(awk '/^CapEff:/ { print $2 }' /proc/self/status)
-	if [[ -n $cap ]] && ((!((16#$cap >> 21) & 1))); then
+	elif [[ -n $cap ]] && ((!((16#$cap >> 21) & 1))); then
 		fail "$ALL" "root: uid 0 but without CAP_SYS_ADMIN (a container?)" \
 			"run on the host or in a --privileged container"
-		return
+	else
+		ok "root: uid 0 with CAP_SYS_ADMIN"
 	fi
-	ok "root: uid 0 with CAP_SYS_ADMIN"
 }
 
 check_platform() {
 	local virt=""
-	# WSL1 (4.4.0-...-Microsoft) translates system calls: no real namespaces.
-	if [[ $(cat /proc/version 2>/dev/null || true) == *Microsoft* ]]; then
-		fail "$ALL" "platform: WSL1 ($(uname -r)): no namespaces or cgroups to speak of" \
-			"wsl --set-version <distro> 2 (in Windows), then rerun"
-		return
-	fi
-	if [[ $(uname -r) == *microsoft-standard-WSL2* ]]; then
-		ok "platform: WSL2 ($(uname -r)), a real Linux kernel in a VM"
-		return
-	fi
 	# systemd-detect-virt prints "none", and fails, outside a container.
 	have systemd-detect-virt && virt=$(systemd-detect-virt --container 2>/dev/null || true)
 	[[ $virt != none ]] || virt=""
 	[[ -z $virt && -e /.dockerenv ]] && virt=docker
 	[[ -z $virt && -e /run/.containerenv ]] && virt=podman
+	# WSL1 (4.4.0-...-Microsoft) translates system calls: no real namespaces.
+	if [[ $(cat /proc/version 2>/dev/null || true) == *Microsoft* ]]; then
+		fail "$ALL" "platform: WSL1 ($(uname -r)): no namespaces or cgroups to speak of" \
+			"wsl --set-version <distro> 2 (in Windows), then rerun"
+	elif [[ $(uname -r) == *microsoft-standard-WSL2* ]]; then
+		ok "platform: WSL2 ($(uname -r)), a real Linux kernel in a VM"
 	# Only a note: the tries below fail, with a fix, where it matters.
-	if [[ -n $virt ]]; then
+	elif [[ -n $virt ]]; then
 		ok "platform: Linux, inside a container ($virt): fine if the checks below pass"
 	else
 		ok "platform: Linux, not WSL and not inside a container"
@@ -155,10 +150,7 @@ check_kernel() {
 	fi
 }
 
-# ---- namespaces ----
-
-# check_ns NAME STAGES UNSHARE-ARGS...: the namespace exists and unshare(1)
-# can really make one.
+# check_ns NAME STAGES UNSHARE-ARGS...: the namespace exists and unshare(1) can make one.
 check_ns() {
 	local name=$1 stages=$2 max=/proc/sys/user/max_${1}_namespaces
 	shift 2
@@ -184,11 +176,8 @@ check_namespaces() {
 	check_ns uts "$ALL" --uts
 	check_ns pid "2 3 4 5" --pid --fork
 	check_ns mnt "3 4 5" --mount
-	# Stage 3's own recipe: a private mount namespace and a fresh /proc
-	# for a new PID namespace.
-	if ((!is_root)) || ! have unshare; then
-		return
-	fi
+	# Stage 3's own recipe: a private mount namespace, a fresh /proc for a new PID namespace.
+	can_try || return 0
 	if try unshare --mount --propagation private --pid --fork --mount-proc true; then
 		ok "mount /proc: a fresh /proc in a new PID and mount namespace works"
 	else
@@ -211,8 +200,7 @@ check_propagation() {
 	esac
 }
 
-# ---- the root filesystem: overlayfs and pivot_root ----
-
+# The root file system: overlayfs, and pivot_root(2) in the same scratch directory.
 check_overlay() {
 	if grep -qw overlay /proc/filesystems; then
 		ok "overlayfs: in /proc/filesystems"
@@ -223,9 +211,7 @@ check_overlay() {
 		fail "4 5" "overlayfs: not available" "sudo modprobe overlay (or a kernel with CONFIG_OVERLAY_FS)"
 		return
 	fi
-	if ((!is_root)) || ! have unshare; then
-		return
-	fi
+	can_try || return 0
 	# Mount one as stage 4 does, in a mount namespace of its own: the lower
 	# layer on the default image's file system, the upper one on a tmpfs.
 	if ! scratch=$(mktemp -d "$repo/.doctor.XXXXXX" 2>/dev/null); then
@@ -264,8 +250,6 @@ check_image() {
 	fi
 }
 
-# ---- cgroups ----
-
 # check_v1_controller CONTROLLER: its v1 hierarchy is mounted and enabled.
 check_v1_controller() {
 	local ctl=$1 dir=/sys/fs/cgroup/$1
@@ -284,14 +268,12 @@ check_v1_controller() {
 # (a container) refuses; the EXIT trap removes it.
 try_cgroup() {
 	cgroup_tries+=("$1/doctor-$$")
-	if ! mkdir "$1/doctor-$$" 2>/dev/null; then
-		fail 5 "cgroups: cannot create a cgroup in $1" "run on the host, or give the container a writable cgroupfs"
-		return 1
-	fi
+	mkdir "$1/doctor-$$" 2>/dev/null && return 0
+	fail 5 "cgroups: cannot create a cgroup in $1" "run on the host, or give the container a writable cgroupfs"
+	return 1
 }
 
-# missing_from FILE: the controllers stage 5 needs that FILE (a
-# cgroup.controllers) lacks, in the array missing.
+# missing_from FILE: the controllers stage 5 needs that FILE (a cgroup.controllers) lacks, in missing.
 missing_from() {
 	local ctl avail
 	avail=$(cat "$1" 2>/dev/null || true)
@@ -365,8 +347,6 @@ check_cgroups() {
 	esac
 }
 
-# ---- rootless (docs/rootless.md) ----
-
 # The user who would run the stages: ourselves, or nobody when we are root
 # (the sysctls below do not bind root).
 as_user=()
@@ -378,14 +358,12 @@ fi
 
 # sysctl_warn NAME VALUE MESSAGE FIX: a rootless warning if /proc/sys/NAME is VALUE.
 sysctl_warn() {
-	if [[ $(cat "/proc/sys/$1" 2>/dev/null || true) == "$2" ]]; then
-		warn "" "rootless: $3" "$4"
-	fi
+	[[ $(cat "/proc/sys/$1" 2>/dev/null || true) != "$2" ]] || warn "" "rootless: $3" "$4"
 }
 
 # May a user make a user namespace, mount an overlay in it, and has it a
 # cgroup v2 subtree of its own (stage 5)?  Warnings only as root, who can
-# run every stage without them.
+# run every stage without them.  docs/rootless.md explains each.
 check_rootless() {
 	local dir uid stage5_verdict=warn
 	((is_root)) || stage5_verdict=fail
@@ -397,9 +375,8 @@ check_rootless() {
 		"sudo sysctl -w kernel.unprivileged_userns_clone=1"
 	sysctl_warn kernel/apparmor_restrict_unprivileged_userns 1 "kernel.apparmor_restrict_unprivileged_userns is 1 (Ubuntu 23.10+): a user namespace gets no capabilities" \
 		"sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile with 'userns,' for the stages"
-	if ! have unshare || { ((is_root)) && ! have setpriv; }; then
-		return 0
-	fi
+	have unshare || return 0
+	((!is_root)) || have setpriv || return 0
 	if try "${as_user[@]}" unshare --user --map-root-user --uts --pid --fork --mount true; then
 		ok "rootless: an unprivileged user may make user, UTS, PID and mount namespaces"
 	else
@@ -424,18 +401,13 @@ check_rootless() {
 			"Linux 5.11 or later, or run stages 4-5 as root"
 	fi
 	check_subids
+	uid=${SUDO_UID:-$(id -u)}
+	dir=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service
+	((is_root)) || dir=/sys/fs/cgroup$(awk -F: '$1 == 0 { print $3 }' /proc/self/cgroup)
 	if [[ $(stat -f -c %T /sys/fs/cgroup) != cgroup2fs ]]; then
 		"$stage5_verdict" 5 "rootless: cgroups here are v1 or hybrid; a user gets cgroups only on v2" \
 			"boot with systemd.unified_cgroup_hierarchy=1, or run stage 5 as root"
-		return
-	fi
-	uid=${SUDO_UID:-$(id -u)}
-	if ((!is_root)); then
-		dir=/sys/fs/cgroup$(awk -F: '$1 == 0 { print $3 }' /proc/self/cgroup)
-	else
-		dir=/sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service
-	fi
-	if [[ -d $dir && $(stat -c %u "$dir") == "$uid" ]]; then
+	elif [[ -d $dir && $(stat -c %u "$dir") == "$uid" ]]; then
 		ok "rootless: cgroup v2, with $dir delegated to uid $uid (stage 5: run it under systemd-run --user --scope -p Delegate=yes)"
 	else
 		"$stage5_verdict" 5 "rootless: no cgroup v2 subtree delegated to uid $uid ($dir)" \
@@ -468,9 +440,7 @@ free_subid_start() {
 # sudo ran us for, else as for the tries above.  Warnings only.
 check_subids() {
 	local user=$who uid urange grange ustart ucount gstart gcount free
-	if ((is_root)) && [[ -n ${SUDO_USER:-} ]]; then
-		user=$SUDO_USER
-	fi
+	((!is_root)) || user=${SUDO_USER:-$who}
 	uid=$(id -u "$user" 2>/dev/null) || {
 		warn "" "rootless: no user $user in /etc/passwd: subordinate ids not checked" ""
 		return 0
@@ -490,8 +460,6 @@ check_subids() {
 		ok "rootless: subordinate ids for $user: uids $ustart-$((ustart + ucount - 1)) and gids $gstart-$((gstart + gcount - 1)), mapped with newuidmap and newgidmap"
 	fi
 }
-
-# ---- security modules ----
 
 check_lsm() {
 	local found=0 label
@@ -523,9 +491,7 @@ check_lsm() {
 	fi
 }
 
-# ---- the tools that build, test and lint ----
-
-# "command Debian-package what-for", one a line.
+# The tools that build, test and lint: "command Debian-package what-for", one a line.
 TOOLS='gcc gcc build the stages (make)
 make make build the stages (make)
 patch patch build the extensions from docs/extensions/*.patch (make)
@@ -546,17 +512,13 @@ check_tools() {
 	((${#found[@]} == 0)) || ok "tools: ${found[*]}"
 }
 
-# ---- the stages themselves ----
-
 UNWRITTEN="not written yet" # blocked[N] of a stage with no main.c, listed apart
 
 check_stages() {
 	local i n dir bin src newer
 	for i in "${!STAGES[@]}"; do
-		n=$((i + 1))
-		dir=${STAGES[i]}
-		bin=$repo/$dir/container
-		src=$repo/$dir/main.c
+		n=$((i + 1)) dir=${STAGES[i]}
+		bin=$repo/$dir/container src=$repo/$dir/main.c
 		if [[ ! -e $src ]]; then
 			warn "" "$dir: $UNWRITTEN (no $dir/main.c)" ""
 			blocked[n]=$UNWRITTEN

@@ -2,8 +2,7 @@
 # oracle.sh - stage 5 next to runc, on the same real image and limits: the
 # table of what a program inside sees and gets, runc being the oracle.
 #
-# Usage: scripts/oracle.sh      (make oracle; needs root, runc, jq and the
-#                                 network the first time)
+# Usage: scripts/oracle.sh   (make oracle; needs root, runc, jq and the network the first time)
 #
 # Each row runs one probe in stage 5 with the options shown and in runc on
 # `runc spec`'s bundle plus a cgroup namespace and the same limits, both on
@@ -51,9 +50,7 @@ runc spec --bundle "$scratch"
 # No swap beyond the limit, as stage 5 sets it, where the kernel counts
 # swap (runc refuses the setting where it does not).
 swap=false
-if [[ -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes || $(cgroup_mode) == v2 ]]; then
-	swap=true
-fi
+[[ ! -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes && $(cgroup_mode) != v2 ]] || swap=true
 
 # on_runc SCRIPT: sh -c SCRIPT in runc, with PIDS, MEMORY and CPUS; prints
 # its output, and "exit N" if N is not 0.
@@ -103,8 +100,7 @@ row() {
 
 # shellcheck disable=SC2016 # every script is for the container's sh
 {
-	echo "| probe | stage 5 options | stage 5 | runc |"
-	echo "|---|---|---|---|"
+	printf '%s\n' "| probe | stage 5 options | stage 5 | runc |" "|---|---|---|---|"
 	row '`ls /dev`' "" 'ls /dev'
 	row '/sys' "" 'awk '\''$2 == "/sys" { split($4, o, ","); t = $3 " " o[1] } END { print (t == "" ? "none" : t) }'\'' /proc/self/mounts'
 	row '/proc/self/cgroup' "" 'awk -F: '\''$2 == "memory" { m = $3 } $1 == 0 { u = $3 } END { print (m != "" ? "memory:" m : "0::" u) }'\'' /proc/self/cgroup'
