@@ -21,10 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 stage_index() {
 	local arg=${1%/} i
 	for i in "${!STAGES[@]}"; do
-		if [[ $arg == "${STAGES[i]}" || $arg == "$((i + 1))" ]]; then
-			echo "$i"
-			return 0
-		fi
+		[[ $arg != "${STAGES[i]}" && $arg != "$((i + 1))" ]] || { echo "$i"; return 0; }
 	done
 	die "unknown stage '$1': expected one of ${STAGES[*]} (or 1 to ${#STAGES[@]})"
 }
@@ -62,9 +59,8 @@ diffs() {
 	case $# in
 	0)
 		for ((i = 1; i < ${#STAGES[@]}; i++)); do
-			if [[ -f $repo/${STAGES[i - 1]}/main.c && -f $repo/${STAGES[i]}/main.c ]]; then
+			[[ ! -f $repo/${STAGES[i - 1]}/main.c || ! -f $repo/${STAGES[i]}/main.c ]] ||
 				one_diff $((i - 1)) "$i"
-			fi
 		done
 		;;
 	1)
