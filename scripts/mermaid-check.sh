@@ -26,12 +26,8 @@ CACHE=$repo/.cache/mermaid
 
 help_if_asked "$@"
 files=("$@")
-if ((${#files[@]} == 0)); then
-	files=(README.md docs/*.md)
-	for f in docs/extensions/*.md; do
-		[[ ! -f $f ]] || files+=("$f")
-	done
-fi
+shopt -s nullglob # there may be no docs/extensions/*.md
+((${#files[@]})) || files=(README.md docs/*.md docs/extensions/*.md)
 for f in "${files[@]}"; do
 	[[ -f $f ]] || die "no such file: $f"
 done
