@@ -178,14 +178,12 @@ regenerate() {
 		;;
 	run)
 		cond=${args#if=}
-		if ((!run_blocks)); then
+		if ((!run_blocks)) || [[ $args == if=cgroup-v[12] && $cond != "$cgroups_here" ]]; then
 			nskipped=$((nskipped + 1))
 		elif [[ -n $args && ! $args =~ ^if=(cgroup-v1|cgroup-v2|runc)$ ]]; then
 			err="unknown run option '$args' (expected if=cgroup-v1, if=cgroup-v2 or if=runc)"
 		elif [[ $cond == runc ]] && ! have runc; then
 			echo "docs: $1:$2: runc is not installed: this block is left as it is" >&2
-			nskipped=$((nskipped + 1))
-		elif [[ $cond == cgroup-v[12] && $cond != "$cgroups_here" ]]; then
 			nskipped=$((nskipped + 1))
 		else
 			nruns=$((nruns + 1))
