@@ -55,7 +55,7 @@ one_diff() {
 
 # The diff or diffs the arguments ask for.
 diffs() {
-	local i to
+	local i from to
 	case $# in
 	0)
 		for ((i = 1; i < ${#STAGES[@]}; i++)); do
@@ -68,7 +68,12 @@ diffs() {
 		((to > 0)) || die "${STAGES[0]} is the first stage: there is no step into it"
 		one_diff $((to - 1)) "$to"
 		;;
-	2) one_diff "$(stage_index "$1")" "$(stage_index "$2")" ;;
+	2)
+		# Assigned first: a die in $(...) ends the script only there.
+		from=$(stage_index "$1")
+		to=$(stage_index "$2")
+		one_diff "$from" "$to"
+		;;
 	*) die "too many arguments; try --help" ;;
 	esac
 }
