@@ -49,7 +49,7 @@ problem() {
 	echo "$1:$2: $3" >>"$work/problems"
 }
 
-# fail MESSAGE: a generator's error; it runs in $(...), which this ends.
+# fail MESSAGE: a generator's error, its output's last line; ends the $(...) it runs in.
 fail() {
 	echo "$*"
 	exit 1
@@ -174,7 +174,7 @@ regenerate() {
 	case $kind in
 	diff | code)
 		# shellcheck disable=SC2086 # words
-		new=$(gen_$kind $args) || err=$new
+		new=$(gen_$kind $args) || err=${new##*$'\n'}
 		;;
 	run)
 		cond=${args#if=}
