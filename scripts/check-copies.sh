@@ -33,25 +33,18 @@ trap 'rm -rf "$scratch"' EXIT
 # extract FILE OUTDIR: write each function of FILE to OUTDIR/NAME.
 extract() {
 	awk -v out="$2" '
-	/^\/\*/ && !infn {
-		comment = $0 "\n"
+	/^\/\*/ && !infn { comment = ""; incomment = 1 }
+	incomment {
+		comment = comment $0 "\n"
 		incomment = !/\*\//
 		next
 	}
-	incomment {
-		comment = comment $0 "\n"
-		if (/\*\//)
-			incomment = 0
-		next
-	}
 	!infn && /^static [^=;]*[A-Za-z0-9_]\(/ && !/;$/ {
-		name = $0
-		sub(/\(.*/, "", name)
-		sub(/.*[^A-Za-z0-9_]/, "", name)
-		text = comment $0 "\n"
-		infn = 1
+		match($0, /[A-Za-z0-9_]+\(/)
+		name = substr($0, RSTART, RLENGTH - 1)
+		text = comment
 		comment = ""
-		next
+		infn = 1
 	}
 	infn {
 		text = text $0 "\n"
@@ -76,11 +69,11 @@ done
 
 status=0
 declare -A changed=()
-# compare DIR WHAT: each stage's copy under DIR/STAGE/ against the nearest
-# earlier stage that has it; WHAT names a copy in the messages, from its
-# file name $1 ("%s()" for a function, "%s" for a whole file).
+# compare DIR [SUFFIX]: each stage's copy under DIR/STAGE/ against the
+# nearest earlier stage that has it; SUFFIX follows its name in the messages:
+# "()" for a function.
 compare() {
-	local dir=$1 what=$2 i j stage copy name label
+	local dir=$1 suffix=${2:-} i j stage copy name
 	for ((i = 1; i < ${#stages[@]}; i++)); do
 		stage=${stages[i]}
 		for copy in "$dir/$stage"/*; do
@@ -94,17 +87,15 @@ compare() {
 			cmp -s "$dir/${stages[j]}/$name" "$copy" && continue
 			changed[$name $stage]=1
 			awk -v f="$name" -v s="$stage" '!/^#/ && $1 == f && $2 == s { found = 1 } END { exit !found }' "$allowed" && continue
-			# shellcheck disable=SC2059 # WHAT is the format
-			label=$(printf "$what" "$name")
-			echo "check-copies: $label differs between ${stages[j]} and $stage; make the copies identical, or list '$name $stage REASON' in scripts/copies-allowed.txt:" >&2
+			echo "check-copies: $name$suffix differs between ${stages[j]} and $stage; make the copies identical, or list '$name $stage REASON' in scripts/copies-allowed.txt:" >&2
 			diff -u --label "${stages[j]}/$name" --label "$stage/$name" "$dir/${stages[j]}/$name" "$copy" >&2 || true
 			status=1
 		done
 	done
 }
 # The functions of each main.c, then the other source files, whole.
-compare "$scratch" '%s()'
-compare "$root" '%s'
+compare "$scratch" "()"
+compare "$root"
 
 while read -r fn stage _; do
 	[[ -z $fn || $fn == \#* ]] && continue

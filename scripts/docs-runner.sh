@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
 # docs-runner.sh - the sandbox's side of one run block of scripts/docs.sh,
 # which runs it as root, with a clean environment, in new mount and UTS
-# namespaces (`unshare --mount --propagation private --uts`):
-#
-#   docs-runner.sh DIR
-#
-# DIR holds the commands, cmd.1 ... cmd.N, and "count" (N); command K's
-# stdout and stderr go to out.K there.  From the environment: REPO (the
-# real checkout), SANDBOX_REPO (where the transcripts see it),
-# SANDBOX_HOSTNAME and BG_DELAY.  No `set -euo pipefail`: the commands are
-# a reader's, and run as in the reader's shell, which a failure does not end.
+# namespaces (`unshare --mount --propagation private --uts`), as
+# `docs-runner.sh DIR`.  DIR holds the commands, cmd.1 ... cmd.N, and
+# "count" (N); command K's stdout and stderr go to out.K there.  From the
+# environment: REPO (the real checkout), SANDBOX_REPO (where the transcripts
+# see it), SANDBOX_HOSTNAME and BG_DELAY.  No `set -euo pipefail`: the
+# commands are a reader's, and run as in the reader's shell, which a
+# failure does not end.
 
 # DIR and the repository may be under /tmp or /home, covered next.
 exec 3<"$1" 4<"$REPO" || exit 1
@@ -48,12 +46,12 @@ exec </dev/null
 # Every job in a process group of its own, so that all of it can be
 # reached: TERM twice, then KILL what is left after 5 s.
 set -m
+# shellcheck disable=SC2086 # one word per process group
 stop_jobs() {
 	local pgids sig t
 	pgids=$(jobs -p | sed "s/^/-/")
 	[[ -n $pgids ]] || return 0
 	for sig in TERM TERM; do
-		# shellcheck disable=SC2086 # one word per process group
 		kill -s $sig -- $pgids 2>/dev/null
 		sleep 0.2
 	done
@@ -61,7 +59,6 @@ stop_jobs() {
 		[[ -z $(jobs -rp) ]] && break
 		sleep 0.1
 	done
-	# shellcheck disable=SC2086
 	[[ -n $(jobs -rp) ]] && kill -s KILL -- $pgids 2>/dev/null
 	wait
 }

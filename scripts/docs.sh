@@ -49,7 +49,7 @@ problem() {
 	echo "$1:$2: $3" >>"$work/problems"
 }
 
-# fail MESSAGE: a generator's error; it runs in $(...), which this ends.
+# fail MESSAGE: a generator's error, its output's last line; ends the $(...) it runs in.
 fail() {
 	echo "$*"
 	exit 1
@@ -109,13 +109,13 @@ marked_pids() {
 
 # kill_marked MARK: TERM twice (the second makes the tool kill its
 # container), then KILL what is left after 3 s; prints how many there were.
+# shellcheck disable=SC2086 # one word per process
 kill_marked() {
 	local pids sig t
 	pids=$(marked_pids "$1")
 	wc -w <<<"$pids"
 	[[ -n $pids ]] || return 0
 	for sig in TERM TERM; do
-		# shellcheck disable=SC2086 # one word per process
 		kill -s "$sig" $pids 2>/dev/null || true
 		sleep 0.2
 	done
@@ -124,7 +124,6 @@ kill_marked() {
 		[[ -n $pids ]] || return 0
 		sleep 0.1
 	done
-	# shellcheck disable=SC2086
 	kill -s KILL $pids 2>/dev/null || true
 }
 
@@ -175,18 +174,16 @@ regenerate() {
 	case $kind in
 	diff | code)
 		# shellcheck disable=SC2086 # words
-		new=$(gen_$kind $args) || err=$new
+		new=$(gen_$kind $args) || err=${new##*$'\n'}
 		;;
 	run)
 		cond=${args#if=}
-		if ((!run_blocks)); then
+		if ((!run_blocks)) || [[ $args == if=cgroup-v[12] && $cond != "$cgroups_here" ]]; then
 			nskipped=$((nskipped + 1))
 		elif [[ -n $args && ! $args =~ ^if=(cgroup-v1|cgroup-v2|runc)$ ]]; then
 			err="unknown run option '$args' (expected if=cgroup-v1, if=cgroup-v2 or if=runc)"
 		elif [[ $cond == runc ]] && ! have runc; then
 			echo "docs: $1:$2: runc is not installed: this block is left as it is" >&2
-			nskipped=$((nskipped + 1))
-		elif [[ $cond == cgroup-v[12] && $cond != "$cgroups_here" ]]; then
 			nskipped=$((nskipped + 1))
 		else
 			nruns=$((nruns + 1))
@@ -303,8 +300,10 @@ sources_for() {
 
 # refs FILE: what the prose (outside code fences and generated blocks) is
 # checked for, one "LINENO<TAB>KIND<TAB>VALUE" a line: a line number,
-# `name()`, a path in the repository in backticks, `make target`, and the
-# target of a Markdown link.
+# `name()`, a path in the repository in backticks, `make target`, the target
+# of a Markdown link; and an "unmarked" block of hand-kept output, which must
+# say that it is one.  Output is a line after a command line ("$ ", "# ",
+# "PS> ") that is neither a command nor the continuation of one ending in "\".
 refs() {
 	awk "$FENCE_AWK"'
 		function each(re, kind, from, to,    s) {
@@ -314,10 +313,28 @@ refs() {
 				s = substr(s, RSTART + RLENGTH)
 			}
 		}
-		infence($0) { next }
-		/^<!-- generated: .* -->$/ { gen = 1; next }
+		/^<!-- generated: .* -->$/ && !fence { gen = 1; next }
 		gen && /^<!-- end -->$/ { gen = 0; next }
 		gen { next }
+		{ was = fence; f = infence($0) }
+		f && !was {
+			# A fence of four backticks or more shows Markdown itself.
+			start = NR; out = 0; cmd = 0; cont = 0; example = (fence > 3)
+			marked = (prev ~ /^\*Illustration: recorded [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] .*\*$/)
+			next
+		}
+		f && was && !fence {
+			if (out && !marked && !example) print start "\tunmarked\t"
+			next
+		}
+		f {
+			line = $0; sub(/^ +/, "", line)
+			if (line ~ /^(\$|#|PS>) /) cmd = 1
+			else if (cmd && !cont && line != "") out = 1
+			cont = (line ~ /\\$/)
+			next
+		}
+		$0 != "" { prev = $0 }
 		{
 			if (tolower($0) ~ /(^|[^a-z])lines? [0-9]|\.(c|h|sh|md|bats|bash):[0-9]|#l[0-9]/)
 				print NR "\tline\t"
@@ -340,6 +357,9 @@ check_prose() {
 	while IFS=$'\t' read -r lineno kind value; do
 		case $kind in
 		line) problem "$file" "$lineno" "refers to a line number; name the function instead" ;;
+		unmarked)
+			problem "$file" "$lineno" "output that make docs-check does not re-run: make it a generated run block, or put '*Illustration: recorded YYYY-MM-DD on MACHINE ...*' on the line above the fence"
+			;;
 		func)
 			nfuncs=$((nfuncs + 1))
 			for src in "${srcs[@]}" ""; do
@@ -376,39 +396,6 @@ check_prose() {
 	done < <(refs "$file")
 }
 
-# check_illustrations FILE: a hand-kept output block must say that it is
-# one.  Output is a line after a command line ("$ ", "# ", "PS> ") that is
-# neither a command nor the continuation of one ending in "\".
-check_illustrations() {
-	local file=$1 lineno
-	while read -r lineno; do
-		problem "$file" "$lineno" "output that make docs-check does not re-run: make it a generated run block, or put '*Illustration: recorded YYYY-MM-DD on MACHINE ...*' on the line above the fence"
-	done < <(awk "$FENCE_AWK"'
-		/^<!-- generated: .* -->$/ && !fence { gen = 1; next }
-		gen && /^<!-- end -->$/ { gen = 0; next }
-		gen { next }
-		{ was = fence; f = infence($0) }
-		f && !was {
-			# A fence of four backticks or more shows Markdown itself.
-			start = NR; out = 0; cmd = 0; cont = 0; example = (fence > 3)
-			marked = (prev ~ /^\*Illustration: recorded [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] .*\*$/)
-			next
-		}
-		f && was && !fence {
-			if (out && !marked && !example) print start
-			next
-		}
-		f {
-			line = $0; sub(/^ +/, "", line)
-			if (line ~ /^(\$|#|PS>) /) cmd = 1
-			else if (cmd && !cont && line != "") out = 1
-			cont = (line ~ /\\$/)
-			next
-		}
-		$0 != "" { prev = $0 }
-	' "$file")
-}
-
 # The functions of every C file a doc may name, looked up once: a line that
 # starts with a letter, has a "(", and does not end in ";" (a prototype).
 index_functions() {
@@ -434,18 +421,10 @@ check_chapters() {
 
 main() {
 	local start=$SECONDS file ext summary problems
-	(($#)) || {
-		usage >&2
-		exit 2
-	}
-	case $1 in
-	check | update) mode=$1 ;;
-	-h | --help)
-		usage
-		exit 0
-		;;
-	*) die "unknown command '$1'; try --help" ;;
-	esac
+	help_if_asked "$@"
+	(($#)) || { usage >&2; exit 2; }
+	[[ $1 == check || $1 == update ]] || die "unknown command '$1'; try --help"
+	mode=$1
 	shift
 	while (($#)); do
 		case $1 in
@@ -458,11 +437,9 @@ main() {
 	done
 	[[ $mode == update ]] || ((!force)) || die "--force is for update only"
 	if ((${#files[@]} == 0)); then
-		files=(docs/*.md)
-		[[ -f ${files[0]} ]] || die "no docs/*.md"
-		[[ ! -f README.md ]] || files=(README.md "${files[@]}")
-		for f in docs/extensions/*.md; do
-			[[ ! -f $f ]] || files+=("$f")
+		compgen -G 'docs/*.md' >/dev/null || die "no docs/*.md"
+		for file in README.md docs/*.md docs/extensions/*.md; do
+			[[ ! -f $file ]] || files+=("$file")
 		done
 	fi
 	((!run_blocks)) || [[ $(id -u) -eq 0 ]] ||
@@ -492,7 +469,6 @@ main() {
 	index_functions
 	for file in "${files[@]}"; do
 		check_prose "$file"
-		check_illustrations "$file"
 	done
 	check_chapters
 

@@ -177,20 +177,16 @@ subordinate() {
 }
 
 mode=owner
+read -r ustart ucount < <(subordinate /etc/subuid) || true
+read -r gstart gcount < <(subordinate /etc/subgid) || true
 if ((uid == 0)); then
 	mode=root
-else
-	read -r ustart ucount < <(subordinate /etc/subuid) || true
-	read -r gstart gcount < <(subordinate /etc/subgid) || true
-	if [[ -n ${ustart:-} && -n ${gstart:-} ]]; then
-		if have newuidmap && have newgidmap; then
-			mode=subids
-			((maxuid <= ucount && maxgid <= gcount)) ||
-				die "$tarball has owners up to uid $maxuid and gid $maxgid, beyond your subordinate range (1-$ucount and 1-$gcount): nothing unpacked"
-		else
-			echo "$PROG: you have subordinate ids, but no newuidmap or newgidmap (apt-get install uidmap): every file will be yours" >&2
-		fi
-	fi
+elif [[ -n ${ustart:-} && -n ${gstart:-} ]] && have newuidmap && have newgidmap; then
+	mode=subids
+	((maxuid <= ucount && maxgid <= gcount)) ||
+		die "$tarball has owners up to uid $maxuid and gid $maxgid, beyond your subordinate range (1-$ucount and 1-$gcount): nothing unpacked"
+elif [[ -n ${ustart:-} && -n ${gstart:-} ]]; then
+	echo "$PROG: you have subordinate ids, but no newuidmap or newgidmap (apt-get install uidmap): every file will be yours" >&2
 fi
 
 # in_userns CMD...: CMD as root of a new user namespace with the stages'

@@ -25,10 +25,7 @@ usage() {
 
 # help_if_asked "$@": print the --help and exit 0 if $1 is -h or --help.
 help_if_asked() {
-	if [[ ${1:-} == -h || ${1:-} == --help ]]; then
-		usage
-		exit 0
-	fi
+	[[ ${1:-} != -h && ${1:-} != --help ]] || { usage; exit 0; }
 }
 
 # have NAME: NAME is a command here.
@@ -36,18 +33,14 @@ have() {
 	command -v "$1" >/dev/null 2>&1
 }
 
-# cgroup_mode: v2, hybrid, v1 or none, from the file system type under
-# /sys/fs/cgroup as the stages tell it with statfs(2), never from paths.
+# cgroup_mode: v2, hybrid, v1 or none, from the file system types of
+# /sys/fs/cgroup and its unified/ as the stages tell them with statfs(2),
+# never from paths.
 cgroup_mode() {
-	case $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) in
-	cgroup2fs) echo v2 ;;
-	tmpfs)
-		if [[ $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null) == cgroup2fs ]]; then
-			echo hybrid
-		else
-			echo v1
-		fi
-		;;
+	case $(stat -f -c %T /sys/fs/cgroup /sys/fs/cgroup/unified 2>/dev/null | paste -sd ' ') in
+	cgroup2fs*) echo v2 ;;
+	"tmpfs cgroup2fs") echo hybrid ;;
+	tmpfs*) echo v1 ;;
 	*) echo none ;;
 	esac
 }

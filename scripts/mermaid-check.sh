@@ -3,12 +3,10 @@
 #
 # Usage: scripts/mermaid-check.sh [FILE...]      (part of make docs-check)
 #
-# FILE defaults to README.md, docs/*.md and docs/extensions/*.md.  GitHub
-# shows a diagram that does not parse as an error box, so each goes through
-# mermaid's own parser: the npm package `mermaid`, run by node, with `jsdom`
-# for the browser its sanitizer expects, installed once at the versions
-# below into .cache/mermaid/.  Without node and npm the check is skipped,
-# with a message, unless MERMAID_CHECK=require (as .ci/run sets).
+# FILE defaults to README.md, docs/*.md and docs/extensions/*.md.  Each
+# diagram goes through mermaid's own parser, the npm package, with `jsdom` for
+# the browser its sanitizer expects (docs/README.md, "Keeping the docs true").
+# Without node and npm it is skipped, unless MERMAID_CHECK=require (.ci/run).
 #
 # Exit status: 0 if every diagram parses (or the check was skipped), 1 if
 # not (each failure named by file, line and the parser's message), 2 on bad
@@ -26,12 +24,8 @@ CACHE=$repo/.cache/mermaid
 
 help_if_asked "$@"
 files=("$@")
-if ((${#files[@]} == 0)); then
-	files=(README.md docs/*.md)
-	for f in docs/extensions/*.md; do
-		[[ ! -f $f ]] || files+=("$f")
-	done
-fi
+shopt -s nullglob # there may be no docs/extensions/*.md
+((${#files[@]})) || files=(README.md docs/*.md docs/extensions/*.md)
 for f in "${files[@]}"; do
 	[[ -f $f ]] || die "no such file: $f"
 done

@@ -21,10 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 stage_index() {
 	local arg=${1%/} i
 	for i in "${!STAGES[@]}"; do
-		if [[ $arg == "${STAGES[i]}" || $arg == "$((i + 1))" ]]; then
-			echo "$i"
-			return 0
-		fi
+		[[ $arg != "${STAGES[i]}" && $arg != "$((i + 1))" ]] || { echo "$i"; return 0; }
 	done
 	die "unknown stage '$1': expected one of ${STAGES[*]} (or 1 to ${#STAGES[@]})"
 }
@@ -58,13 +55,12 @@ one_diff() {
 
 # The diff or diffs the arguments ask for.
 diffs() {
-	local i to
+	local i from to
 	case $# in
 	0)
 		for ((i = 1; i < ${#STAGES[@]}; i++)); do
-			if [[ -f $repo/${STAGES[i - 1]}/main.c && -f $repo/${STAGES[i]}/main.c ]]; then
+			[[ ! -f $repo/${STAGES[i - 1]}/main.c || ! -f $repo/${STAGES[i]}/main.c ]] ||
 				one_diff $((i - 1)) "$i"
-			fi
 		done
 		;;
 	1)
@@ -72,7 +68,12 @@ diffs() {
 		((to > 0)) || die "${STAGES[0]} is the first stage: there is no step into it"
 		one_diff $((to - 1)) "$to"
 		;;
-	2) one_diff "$(stage_index "$1")" "$(stage_index "$2")" ;;
+	2)
+		# Assigned first: a die in $(...) ends the script only there.
+		from=$(stage_index "$1")
+		to=$(stage_index "$2")
+		one_diff "$from" "$to"
+		;;
 	*) die "too many arguments; try --help" ;;
 	esac
 }
