@@ -20,9 +20,7 @@ BASE=${STAGES[-1]}
 list() {
 	local patch
 	for patch in docs/extensions/*.patch; do
-		[[ -f $patch ]] || continue
-		patch=${patch##*/}
-		echo "${patch%.patch}"
+		[[ ! -f $patch ]] || basename "$patch" .patch
 	done
 }
 
@@ -42,9 +40,8 @@ tree() {
 		die "$patch does not apply to $BASE/ (rebase it: see docs/extensions/README.md)"
 	fi
 	# A patch may only change the stage, never the rest of the kit.
-	if [[ -n $(find "$dir" -mindepth 1 -maxdepth 1 ! -name "$BASE") ]]; then
+	[[ -z $(find "$dir" -mindepth 1 -maxdepth 1 ! -name "$BASE") ]] ||
 		die "$patch changes files outside $BASE/"
-	fi
 }
 
 # lint: the files a patch adds are in no checkout, so make lint formats
