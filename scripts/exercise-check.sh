@@ -25,8 +25,7 @@ expect() {
 	local what=$1 want=$2 src=$3 n=$4 status=0 start=$SECONDS mode=() which=("$4") score expected=0
 	[[ $want == pass ]] || mode=(--first-failure) expected=1
 	if [[ $n == ext-* ]]; then
-		mode+=(--trusted --ext "${n#ext-}")
-		which=()
+		mode+=(--trusted --ext "${n#ext-}") which=()
 	elif [[ $n != rootless ]] && ((n >= 5)); then
 		mode+=(--trusted)
 	fi

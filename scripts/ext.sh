@@ -47,11 +47,10 @@ tree() {
 # lint: the files a patch adds are in no checkout, so make lint formats
 # them here, under build/, where clang-format finds the project's style.
 lint() {
-	local name scratch status=0
+	local name status=0
 	mkdir -p build
 	scratch=$(mktemp -d "$repo/build/ext-lint.XXXXXX")
-	# shellcheck disable=SC2064 # expand $scratch now
-	trap "rm -rf '$scratch'" EXIT
+	trap 'rm -rf "$scratch"' EXIT
 	while read -r name; do
 		tree "$name" "$scratch/$name"
 		clang-format --dry-run --Werror "$scratch/$name/$BASE"/*.[ch] || status=1

@@ -359,10 +359,8 @@ tally() {
 				[[ $line != *" # skip"* ]] || result[num]=skip
 			else
 				result[num]=failure
-				if [[ $line == *" # timeout after "* ]]; then
-					timed[num]=1
-					details[num]="timed out after ${TEST_TIMEOUT}s"$'\n'
-				fi
+				[[ $line != *" # timeout after "* ]] ||
+					timed[num]=1 details[num]="timed out after ${TEST_TIMEOUT}s"$'\n'
 			fi
 		elif ((num > 0)) && [[ $line == "#"* ]]; then
 			details[num]+="${line#\# }"$'\n'
@@ -457,8 +455,7 @@ subids() {
 # ($runner; $init is its PID namespace's first process), output to $log.
 sandbox() {
 	local uid gid user range grange map start count as=()
-	uid=$(id -u)
-	gid=$(id -g)
+	uid=$(id -u) gid=$(id -g)
 	((uid != 0)) || as=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups)
 	"${as[@]}" unshare --user --mount --uts --ipc --net --pid --fork --kill-child --propagation private -- \
 		"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
@@ -557,9 +554,7 @@ grade_in_vm() {
 	[[ $(id -u) -ne 0 ]] || chown "$NOBODY:$NOBODY" "$work/out"
 	deadline=$((SECONDS + GRADE_CC_TIMEOUT + 60))
 	GRADE_BUILD_ONLY=1 run_suite 100000 || status=$?
-	if ((status == 3)) || [[ ! -f $work/out/container ]]; then
-		score_zero "$src does not compile"
-	fi
+	[[ $status != 3 && -f $work/out/container ]] || score_zero "$src does not compile"
 	status=0
 	mkdir "$dir"
 	cp "$work/out/container" "$work/main.c" "$dir/"
@@ -594,9 +589,7 @@ grade_in_vm() {
 
 deadline=$((SECONDS + GRADE_TIMEOUT))
 quiet=$first_failure
-if ((vm)); then
-	grade_in_vm
-fi
+((!vm)) || grade_in_vm
 # --first-failure: each test alone, in one sandbox, its output shown at
 # the end: the time limit is per test, and bats' grace too (run_tests).
 ((!first_failure)) || deadline=$((SECONDS + GRADE_TIMEOUT * total))
