@@ -82,14 +82,12 @@ cut_holes() {
 	function para(indent, text, width, nw, w, k, line) {
 		width = 80 - (indent == "" ? 0 : 8) - 3
 		nw = split(text, w, " ")
-		line = ""
-		for (k = 1; k <= nw; k++) {
+		for (k = 1; k <= nw; k++)
 			if (line != "" && length(line) + 1 + length(w[k]) > width) {
 				print indent " * " line
 				line = "    " w[k]
 			} else
 				line = line == "" ? w[k] : line " " w[k]
-		}
 		print indent " * " line
 	}
 	function todo(i, indent) {
@@ -145,11 +143,9 @@ cut_holes() {
 				np = split(params, p, ",")
 				for (j = 1; j <= np; j++) {
 					gsub(/\[[^]]*\]/, "", p[j])
-					if (p[j] ~ /^[ \t]*void[ \t]*$/ || !match(p[j], /[A-Za-z_][A-Za-z0-9_]*[ \t]*$/))
-						continue
-					pname = substr(p[j], RSTART, RLENGTH)
-					sub(/[ \t]+$/, "", pname)
-					print "\t(void)" pname ";"
+					sub(/[ \t]+$/, "", p[j])
+					if (p[j] !~ /^[ \t]*void$/ && match(p[j], /[A-Za-z_][A-Za-z0-9_]*$/))
+						print "\t(void)" substr(p[j], RSTART, RLENGTH) ";"
 				}
 				printf "\tdiex(\"%s: %s() is not written yet\");\n", n, name[i]
 				while ((closed = (getline line) > 0) && line != "}")
