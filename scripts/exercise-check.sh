@@ -17,25 +17,22 @@ mkdir -p build
 work=$(mktemp -d "$PWD/build/exercise-check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-checks=0
-failed=0
+checks=0 failed=0
 # expect WHAT WANT SRC N: grade SRC as exercise N; WANT is "pass" or
 # "fail" (a test failed, not "did not compile": --first-failure proves it).
 # Stage 5 and the extensions, the project's own code, are graded trusted.
 expect() {
-	local what=$1 want=$2 src=$3 n=$4 status=0 start=$SECONDS mode=() which=("$4") score
-	[[ $want == pass ]] || mode=(--first-failure)
+	local what=$1 want=$2 src=$3 n=$4 status=0 start=$SECONDS mode=() which=("$4") score expected=0
+	[[ $want == pass ]] || mode=(--first-failure) expected=1
 	if [[ $n == ext-* ]]; then
-		mode+=(--trusted --ext "${n#ext-}")
-		which=()
+		mode+=(--trusted --ext "${n#ext-}") which=()
 	elif [[ $n != rootless ]] && ((n >= 5)); then
 		mode+=(--trusted)
 	fi
 	scripts/grade.sh "${mode[@]}" "${which[@]}" "$src" >"$work/out" 2>&1 || status=$?
 	checks=$((checks + 1))
 	score=$(tail -n 1 "$work/out")
-	if { [[ $want == pass ]] && ((status == 0)); } ||
-		{ [[ $want == fail ]] && ((status == 1)); }; then
+	if ((status == expected)); then
 		echo "ok   $what: $score ($((SECONDS - start))s)"
 	else
 		failed=$((failed + 1))

@@ -32,18 +32,15 @@ HOLES=scripts/exercise-holes.txt
 
 stage_dir() {
 	[[ $1 != rootless ]] || set -- 1
-	if ! [[ $1 =~ ^[1-9]$ ]] || (($1 > ${#STAGES[@]})); then
+	[[ $1 =~ ^[1-9]$ && $1 -le ${#STAGES[@]} ]] ||
 		die "no stage '$1': give STAGE=1 to ${#STAGES[@]}, or STAGE=rootless"
-	fi
 	echo "${STAGES[$1 - 1]}"
 }
 
 # The exercise's name, as its stub and its messages say it.
 label() {
-	case $1 in
-	rootless | ext-*) echo "$1" ;;
-	*) echo "stage $1" ;;
-	esac
+	[[ $1 == rootless || $1 == ext-* ]] || set -- "stage $1"
+	echo "$1"
 }
 
 # The holes of exercise N: "NAME<TAB>TASK<TAB>USE<TAB>READ", one a line.
@@ -59,10 +56,8 @@ holes() {
 pick() {
 	local list
 	list=$(holes "$1") || exit # a bad line in $HOLES, named on stderr
-	if [[ -n ${2:-} ]]; then
-		list=$(awk -F '\t' -v h="$2" '$1 == h || $1 ~ "^" h "=" ' <<<"$list")
-		[[ -n $list ]] || die "$(label "$1") has no hole '$2' in $HOLES"
-	fi
+	[[ -z ${2:-} ]] || list=$(awk -F '\t' -v h="$2" '$1 == h || $1 ~ "^" h "=" ' <<<"$list")
+	[[ -n $list || -z ${2:-} ]] || die "$(label "$1") has no hole '$2' in $HOLES"
 	[[ -n $list ]] || die "$(label "$1") has no holes in $HOLES"
 	echo "$list"
 }
@@ -87,14 +82,12 @@ cut_holes() {
 	function para(indent, text, width, nw, w, k, line) {
 		width = 80 - (indent == "" ? 0 : 8) - 3
 		nw = split(text, w, " ")
-		line = ""
-		for (k = 1; k <= nw; k++) {
+		for (k = 1; k <= nw; k++)
 			if (line != "" && length(line) + 1 + length(w[k]) > width) {
 				print indent " * " line
 				line = "    " w[k]
 			} else
 				line = line == "" ? w[k] : line " " w[k]
-		}
 		print indent " * " line
 	}
 	function todo(i, indent) {
@@ -150,16 +143,13 @@ cut_holes() {
 				np = split(params, p, ",")
 				for (j = 1; j <= np; j++) {
 					gsub(/\[[^]]*\]/, "", p[j])
-					if (p[j] ~ /^[ \t]*void[ \t]*$/ || !match(p[j], /[A-Za-z_][A-Za-z0-9_]*[ \t]*$/))
-						continue
-					pname = substr(p[j], RSTART, RLENGTH)
-					sub(/[ \t]+$/, "", pname)
-					print "\t(void)" pname ";"
+					sub(/[ \t]+$/, "", p[j])
+					if (p[j] !~ /^[ \t]*void$/ && match(p[j], /[A-Za-z_][A-Za-z0-9_]*$/))
+						print "\t(void)" substr(p[j], RSTART, RLENGTH) ";"
 				}
 				printf "\tdiex(\"%s: %s() is not written yet\");\n", n, name[i]
-				closed = 0
-				while ((getline line) > 0)
-					if (line == "}") { closed = 1; break }
+				while ((closed = (getline line) > 0) && line != "}")
+					;
 				if (!closed) {
 					printf "exercise: %s: the body of %s() has no closing line \"}\"\n", src, name[i] > "/dev/stderr"
 					bad = 1

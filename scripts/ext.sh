@@ -20,9 +20,7 @@ BASE=${STAGES[-1]}
 list() {
 	local patch
 	for patch in docs/extensions/*.patch; do
-		[[ -f $patch ]] || continue
-		patch=${patch##*/}
-		echo "${patch%.patch}"
+		[[ ! -f $patch ]] || basename "$patch" .patch
 	done
 }
 
@@ -42,19 +40,17 @@ tree() {
 		die "$patch does not apply to $BASE/ (rebase it: see docs/extensions/README.md)"
 	fi
 	# A patch may only change the stage, never the rest of the kit.
-	if [[ -n $(find "$dir" -mindepth 1 -maxdepth 1 ! -name "$BASE") ]]; then
+	[[ -z $(find "$dir" -mindepth 1 -maxdepth 1 ! -name "$BASE") ]] ||
 		die "$patch changes files outside $BASE/"
-	fi
 }
 
 # lint: the files a patch adds are in no checkout, so make lint formats
 # them here, under build/, where clang-format finds the project's style.
 lint() {
-	local name scratch status=0
+	local name status=0
 	mkdir -p build
 	scratch=$(mktemp -d "$repo/build/ext-lint.XXXXXX")
-	# shellcheck disable=SC2064 # expand $scratch now
-	trap "rm -rf '$scratch'" EXIT
+	trap 'rm -rf "$scratch"' EXIT
 	while read -r name; do
 		tree "$name" "$scratch/$name"
 		clang-format --dry-run --Werror "$scratch/$name/$BASE"/*.[ch] || status=1

@@ -15,8 +15,7 @@ DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-mode=()
-filter=()
+mode=() filter=()
 [[ -z ${GRADE_FILTER:-} ]] || filter=(--filter "$GRADE_FILTER")
 if [[ ${1:-} == --trusted || ${1:-} == --vm ]]; then
 	mode=("$1")

@@ -102,9 +102,8 @@ inside() {
 	out=$(cd "$box" && compile "$stage/container" -fno-diagnostics-show-caret -I"$REPO/$stage" \
 		"$stage/main.c" "$REPO/$stage"/!(main).c) || status=$?
 	shown_diagnostics "$stage" <<<"$out"
-	if ((status == 124 || status == 137)); then
+	((status != 124 && status != 137)) ||
 		echo "grade: the compiler did not finish in ${GRADE_CC_TIMEOUT}s"
-	fi
 	((status == 0)) || exit 3
 	if [[ -n ${GRADE_BUILD_ONLY:-} ]]; then
 		cp "$box/$stage/container" "$box/../out/container"
@@ -144,9 +143,7 @@ run_tests() {
 	export CFS_GRADE_BIN=$1 BATS_TEST_TIMEOUT=$TEST_TIMEOUT
 	shift
 	echo "$GRADE_LABEL: running $GRADE_SUITE on it"
-	if [[ ${CFS_GRADE_FIRST_FAILURE:-} != 1 ]]; then
-		exec "$@" "$GRADE_SUITE"
-	fi
+	[[ ${CFS_GRADE_FIRST_FAILURE:-} == 1 ]] || exec "$@" "$GRADE_SUITE"
 	while IFS= read -r name; do
 		# The test's name as a regex that matches it alone.
 		# shellcheck disable=SC2001 # sed escapes every special character at once
@@ -251,16 +248,12 @@ shown_diagnostics() {
 	((hidden == 0)) || echo "grade: $hidden lines of the compiler's messages about files other than the submission are not shown"
 }
 
-case ${1:-} in
---inside)
-	inside "${@:2}"
+# The inner half's entry points, for the grader below.
+declare -A inner=([--inside]=inside [--trusted-inside]=trusted)
+if [[ -n ${1:-} && -n ${inner[$1]:-} ]]; then
+	"${inner[$1]}" "${@:2}"
 	exit
-	;;
---trusted-inside)
-	trusted "${@:2}"
-	exit
-	;;
-esac
+fi
 
 # ---- the grader ----
 
@@ -302,9 +295,8 @@ elif [[ $1 == rootless ]]; then
 	src=${2:-exercises/rootless/main.c} suite=tests/rootless.bats
 	filter=(--filter '^rootless: (root inside is the caller outside|the hostname is the container|exit statuses are the command|SIGTERM to the tool reaches|SIGKILL to the tool leaves nothing|a caller that ignores SIGCHLD)')
 else
-	if ! [[ $1 =~ ^[1-9]$ ]] || (($1 > ${#STAGES[@]})); then
+	[[ $1 =~ ^[1-9]$ && $1 -le ${#STAGES[@]} ]] ||
 		die "no stage '$1': give STAGE=1 to ${#STAGES[@]}, or STAGE=rootless"
-	fi
 	n=$1 stage=${STAGES[$1 - 1]} who="stage $1"
 	src=${2:-exercises/$stage/main.c} suite=tests/$stage.bats
 fi
@@ -314,32 +306,24 @@ export GRADE_SUITE=$suite GRADE_LABEL=$who GRADE_ONLY=${filter[1]:-}
 [[ -z $junit || $junit == /* ]] || junit=$PWD/$junit
 # Stage 5 makes cgroups, which the sandbox has none of; an extension of it
 # runs as root on the host.
-if [[ -n $ext ]] && ((!trusted)); then
+[[ -z $ext ]] || ((trusted)) ||
 	die "$who's tests run the stage as root, where a submission could do anything: grade it on a disposable machine (a VM), as root, with TRUSTED=1; see docs/extensions/README.md"
-fi
-if ((n == 5 && !trusted && !vm)); then
+((n != 5 || trusted || vm)) ||
 	die "stage 5's tests need root over cgroup v2, which the sandbox cannot give: grade it in the test VM with VM=1 (make grade STAGE=5 VM=1), or, for code you trust, as root with TRUSTED=1; see docs/teaching.md"
-fi
 ((!trusted || !vm)) || die "--trusted and --vm: choose one"
-if ((trusted)) && [[ $(id -u) -ne 0 ]]; then
+((!trusted)) || [[ $(id -u) -eq 0 ]] ||
 	die "the trusted grade runs the tests as root: containers need CAP_SYS_ADMIN (try: sudo make grade STAGE=$n TRUSTED=1)"
-fi
 [[ -d rootfs ]] || die "no default image: run make first"
 
 # The names of the tests, in order, as bats numbers them.
 mapfile -t names < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$suite" | grep -E -- "$GRADE_ONLY")
-total=${#names[@]}
-out_of_time=0
-hung=
+total=${#names[@]} out_of_time=0 hung=
 
 mkdir -p build
 work=$(mktemp -d "$REPO/build/grade.XXXXXX")
 chmod 755 "$work"
 mkdir "$work/box" "$work/image" "$work/root"
-log=$work/tap
-: >"$log"
-runner=
-init=
+log=$work/tap runner='' init=''
 # stop_runner: the sandbox ends, and everything in it with its PID
 # namespace, whose first process ($init) is gone only once the others are.
 stop_runner() {
@@ -375,10 +359,8 @@ tally() {
 				[[ $line != *" # skip"* ]] || result[num]=skip
 			else
 				result[num]=failure
-				if [[ $line == *" # timeout after "* ]]; then
-					timed[num]=1
-					details[num]="timed out after ${TEST_TIMEOUT}s"$'\n'
-				fi
+				[[ $line != *" # timeout after "* ]] ||
+					timed[num]=1 details[num]="timed out after ${TEST_TIMEOUT}s"$'\n'
 			fi
 		elif ((num > 0)) && [[ $line == "#"* ]]; then
 			details[num]+="${line#\# }"$'\n'
@@ -413,9 +395,8 @@ score() {
 write_junit() {
 	local i counts="tests=\"$total\" failures=\"${#failed_list[@]}\" errors=\"0\" skipped=\"$skipped\""
 	{
-		echo '<?xml version="1.0" encoding="UTF-8"?>'
-		echo "<testsuites $counts>"
-		echo "<testsuite name=\"${suite##*/}\" $counts>"
+		printf '%s\n' '<?xml version="1.0" encoding="UTF-8"?>' "<testsuites $counts>" \
+			"<testsuite name=\"${suite##*/}\" $counts>"
 		for ((i = 1; i <= total; i++)); do
 			echo "  <testcase classname=\"${suite##*/}\" name=\"$(xml_escape <<<"${names[i - 1]}")\">"
 			case ${result[i]} in
@@ -424,8 +405,7 @@ write_junit() {
 			esac
 			echo "  </testcase>"
 		done
-		echo "</testsuite>"
-		echo "</testsuites>"
+		printf '</testsuite>\n</testsuites>\n'
 	} >"$junit"
 }
 
@@ -440,9 +420,7 @@ score_zero() {
 }
 
 if [[ -n $ext ]]; then
-	if [[ ! -e $src ]]; then
-		score_zero "$src does not exist (make exercise EXT=$ext writes the skeleton)"
-	fi
+	[[ -e $src ]] || score_zero "$src does not exist (make exercise EXT=$ext writes the skeleton)"
 	mkdir "$work/submission"
 	if [[ -d $src ]]; then
 		find "$src" -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \) -exec cp -t "$work/submission" -- {} +
@@ -477,8 +455,7 @@ subids() {
 # ($runner; $init is its PID namespace's first process), output to $log.
 sandbox() {
 	local uid gid user range grange map start count as=()
-	uid=$(id -u)
-	gid=$(id -g)
+	uid=$(id -u) gid=$(id -g)
 	((uid != 0)) || as=(setpriv --reuid="$NOBODY" --regid="$NOBODY" --clear-groups)
 	"${as[@]}" unshare --user --mount --uts --ipc --net --pid --fork --kill-child --propagation private -- \
 		"$REPO/scripts/grade.sh" --inside "$@" </dev/null >>"$log" 2>&1 &
@@ -494,9 +471,8 @@ sandbox() {
 		# One write(2) each, as the kernel wants: cat, not printf.  The
 		# gid map first: the sandbox goes on once it sees its uid map.
 		map=$(printf '0 %d 1\n1 %d 65535' "$NOBODY" "$SPARE_IDS")
-		if ! cat <<<"$map" >"/proc/$runner/gid_map" || ! cat <<<"$map" >"/proc/$runner/uid_map"; then
+		{ cat <<<"$map" >"/proc/$runner/gid_map" && cat <<<"$map" >"/proc/$runner/uid_map"; } ||
 			die "cannot write the sandbox's uid_map and gid_map"
-		fi
 		return
 	fi
 	# An ordinary user: the ids of /etc/subuid and /etc/subgid where the
@@ -578,9 +554,7 @@ grade_in_vm() {
 	[[ $(id -u) -ne 0 ]] || chown "$NOBODY:$NOBODY" "$work/out"
 	deadline=$((SECONDS + GRADE_CC_TIMEOUT + 60))
 	GRADE_BUILD_ONLY=1 run_suite 100000 || status=$?
-	if ((status == 3)) || [[ ! -f $work/out/container ]]; then
-		score_zero "$src does not compile"
-	fi
+	[[ $status != 3 && -f $work/out/container ]] || score_zero "$src does not compile"
 	status=0
 	mkdir "$dir"
 	cp "$work/out/container" "$work/main.c" "$dir/"
@@ -615,9 +589,7 @@ grade_in_vm() {
 
 deadline=$((SECONDS + GRADE_TIMEOUT))
 quiet=$first_failure
-if ((vm)); then
-	grade_in_vm
-fi
+((!vm)) || grade_in_vm
 # --first-failure: each test alone, in one sandbox, its output shown at
 # the end: the time limit is per test, and bats' grace too (run_tests).
 ((!first_failure)) || deadline=$((SECONDS + GRADE_TIMEOUT * total))
@@ -644,15 +616,10 @@ fi
 tally
 score "not run: the grade was stopped before this test ended"
 [[ -z $junit ]] || write_junit
-if ((${#failed_list[@]})); then
-	joined=$(printf '%s, ' "${failed_list[@]}")
-	echo "$who: failed: ${joined%, }"
-fi
+joined=$(printf ', %s' "${failed_list[@]}")
+((${#failed_list[@]} == 0)) || echo "$who: failed: ${joined#, }"
 # The machine-readable list for make grade-all.
-if [[ -n ${GRADE_FAILED_FILE:-} ]]; then
-	joined=$(printf '%s ' "${failed_list[@]}")
-	printf '%s\n' "${joined% }" >"$GRADE_FAILED_FILE"
-fi
+[[ -z ${GRADE_FAILED_FILE:-} ]] || printf '%s\n' "${failed_list[*]}" >"$GRADE_FAILED_FILE"
 extra=
 ((skipped == 0)) || extra=" ($skipped skipped on this machine)"
 echo "$who: $passed/$total tests passed$extra"

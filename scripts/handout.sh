@@ -19,9 +19,7 @@ cd "$repo"
 
 [[ $# -ge 1 && $# -le 2 ]] || die "usage: $0 N [OUT]"
 n=$1
-if ! [[ $n =~ ^[1-9]$ ]] || ((n > ${#STAGES[@]})); then
-	die "no stage '$n': give STAGE=1 to ${#STAGES[@]}"
-fi
+[[ $n =~ ^[1-9]$ && $n -le ${#STAGES[@]} ]] || die "no stage '$n': give STAGE=1 to ${#STAGES[@]}"
 stage=${STAGES[n - 1]}
 out=${2:-build/handout-$stage.tar.gz}
 name=containers-from-scratch-$stage
@@ -59,9 +57,8 @@ for ((k = n + 1; k <= ${#STAGES[@]}; k++)); do
 	later=${STAGES[k - 1]}
 	rm -rf "${dest:?}/$later" "$dest/tests/$later.bats"
 	for chapter in "$dest"/docs/0"$k"-*.md; do
-		[[ -f $chapter ]] || continue
-		title=$(head -n 1 "$chapter")
-		printf '%s\n\n%s\n' "$title" "Not in this handout: this stage comes after stage $n, whose exercise it would answer." >"$chapter"
+		[[ ! -f $chapter ]] || printf '%s\n\n%s\n' "$(head -n 1 "$chapter")" \
+			"Not in this handout: this stage comes after stage $n, whose exercise it would answer." >"$chapter"
 	done
 done
 head -n "$n" scripts/stages.txt >"$dest/scripts/stages.txt"
