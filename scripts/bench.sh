@@ -19,6 +19,7 @@ export LC_ALL=C
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 IMAGE=$repo/rootfs
 
 RUNS=${BENCH_RUNS:-50}              # timed runs per row in table 1

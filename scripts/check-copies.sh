@@ -18,6 +18,7 @@ set -euo pipefail
 DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 root=${1:-$repo}
 allowed=$root/scripts/copies-allowed.txt
 

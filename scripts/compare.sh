@@ -13,6 +13,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 FORK_MAX=200
 TIMEOUT=60
 HOST_FORKCOUNT=$repo/tests/progs/bin/forkcount

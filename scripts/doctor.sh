@@ -15,6 +15,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 ALL=$(seq -s ' ' "${#STAGES[@]}")
 
 blocked=() # blocked[N]: why stage N cannot run; unset or empty if it can

@@ -10,8 +10,10 @@
 #        (default: every stage, the rootless exercise, every extension)
 # It ends with one line: "exercise-check: N checks, N failed".
 set -uo pipefail
+DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 cd "$repo" || exit 2
 mkdir -p build
 work=$(mktemp -d "$PWD/build/exercise-check.XXXXXX")
@@ -50,10 +52,14 @@ skeleton() {
 	fi
 }
 
-if [[ $# -eq 0 ]]; then
-	mapfile -t exts < <(scripts/ext.sh list)
-	set -- $(seq 1 ${#STAGES[@]}) rootless "${exts[@]/#/ext-}"
-fi
+mapfile -t exts < <(scripts/ext.sh list)
+known=" $(seq -s ' ' 1 ${#STAGES[@]}) rootless ${exts[*]/#/ext-} "
+# shellcheck disable=SC2086 # one name a word
+(($#)) || set -- $known
+# A name that matched nothing would make "0 checks, 0 failed": a pass.
+for n in "$@"; do
+	[[ $known == *" $n "* ]] || die "no exercise '$n': one of${known% }"
+done
 for n in "$@"; do
 	# An extension's submission is the directory of its patched stage; the
 	# rootless exercise is stage 1's main.c with holes of its own.
@@ -65,7 +71,6 @@ for n in "$@"; do
 	else
 		ref=${STAGES[n - 1]}/main.c
 	fi
-	[[ $n == ext-* || -f $ref ]] || continue
 	mkdir -p "$work/$n"
 	if ! skeleton "$n" "$sk"; then
 		failed=$((failed + 1))

@@ -27,6 +27,7 @@ set -euo pipefail
 PROG=exercise
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 cd "$repo"
 HOLES=scripts/exercise-holes.txt
 

@@ -14,6 +14,7 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 cd "$repo"
 BASE=${STAGES[-1]}
 

@@ -14,6 +14,7 @@ PROG=grade-all
 DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 
 mode=() filter=()
 [[ -z ${GRADE_FILTER:-} ]] || filter=(--filter "$GRADE_FILTER")

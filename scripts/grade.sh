@@ -41,6 +41,7 @@ PROG=grade
 DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+help_if_asked "$@"
 
 # The project's flags without -Werror; a skeleton's helpers are unused
 # until the holes that call them are written.

@@ -15,6 +15,7 @@ PROG=handout
 DIE_STATUS=2
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
+help_if_asked "$@"
 cd "$repo"
 
 [[ $# -ge 1 && $# -le 2 ]] || die "usage: $0 N [OUT]"

@@ -18,9 +18,9 @@ die() {
 }
 
 # usage: the script's --help, which is its header comment: from its second
-# line to its `set -euo pipefail`, without the "# ".
+# line to its `set -...` line, without the "# ".
 usage() {
-	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+	sed -n '2,/^set -/{/^set -/d;s/^# \{0,1\}//;p}' "$0"
 }
 
 # help_if_asked "$@": print the --help and exit 0 if $1 is -h or --help.

@@ -16,6 +16,7 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 
 [[ $(id -u) -eq 0 ]] || die "stage 5 and runc need root here; try: sudo make oracle"
 have runc || die "no runc (apt-get install runc)"

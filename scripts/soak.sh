@@ -7,6 +7,7 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 cd "$repo"
 
 export RELIABILITY_RUNS=${SOAK_RUNS:-1000}

@@ -210,6 +210,12 @@ run_suite() {
 main() {
 	local mode=suite rc
 
+	# Anywhere but as the VM's PID 1, its mounts and power_off would be the
+	# host's: a student who runs it to see what it does loses the machine.
+	if (($$ != 1)); then
+		echo "vm-init.sh: the test VM's /init, never run by hand: see scripts/test-vm.sh --help" >&2
+		exit 2
+	fi
 	[[ ${1:-} == switched ]] || leave_initramfs
 	mount_system
 	load_modules

@@ -269,3 +269,40 @@ load helpers
 	expect_status 1
 	expect_match "$stderr" "extras.c differs between stage4-rootfs and stage5-cgroups" "the altered file"
 }
+
+@test "tools: every script a user may run answers --help with its header, and does nothing else" {
+	local script name before
+	before=$(cd "$REPO" && git status --porcelain --ignored)
+	for script in "$REPO"/scripts/*.sh; do
+		name=${script##*/}
+		# Sourced, or run only by another script (vm-init.sh has a test of its own).
+		[[ $name != @(lib|vm-init|docs-runner|runc-config).sh ]] || continue
+		# Without help_if_asked, oracle.sh or bench.sh would start their real work.
+		run --separate-stderr timeout 30 "$script" --help
+		log_run "scripts/$name --help"
+		expect_status 0
+		expect_eq "${output%%$'\n'*}" "$(sed -n '2s/^# //p' "$script")" "$name --help: its header's first line"
+		expect_eq "$stderr" "" "$name --help: stderr"
+	done
+	expect_eq "$(cd "$REPO" && git status --porcelain --ignored)" "$before" "the checkout after every --help"
+}
+
+@test "tools: vm-init.sh, the test VM's /init, refuses to run anywhere but as its PID 1" {
+	# As nobody: were the check missing, its mounts and its power-off (the
+	# host's) would fail for want of privilege, and the test would still fail.
+	run --separate-stderr "${NOBODY[@]}" bash "$REPO/scripts/vm-init.sh" --help
+	log_run "${NOBODY[*]} scripts/vm-init.sh --help"
+	expect_status 2
+	expect_eq "$stderr" "vm-init.sh: the test VM's /init, never run by hand: see scripts/test-vm.sh --help" "vm-init.sh as a process"
+}
+
+@test "tools: exercise-check.sh names an exercise that does not exist, and checks nothing" {
+	local name
+	for name in 0 9 bogus ext-nope; do
+		run --separate-stderr "$REPO/scripts/exercise-check.sh" "$name"
+		log_run "scripts/exercise-check.sh $name"
+		expect_status 2
+		expect_match "$stderr" "^exercise-check: no exercise '$name': one of 1 2 3 4 5 rootless ext-" "exercise-check $name"
+		expect_eq "$output" "" "exercise-check $name: nothing checked"
+	done
+}
