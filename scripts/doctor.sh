@@ -231,6 +231,11 @@ check_overlay() {
 			"keep the repo on a local disk (ext4, xfs, btrfs), not on NFS or another overlay"
 	fi
 	# pivot_root(2) fails with EINVAL when / is the initramfs (rootfs).
+	# Tried with util-linux's pivot_root(8), whose absence says nothing of /.
+	if ! have pivot_root; then
+		warn "4 5" "pivot_root: not tried: no pivot_root(8) on PATH" "add /usr/sbin to PATH, or apt-get install util-linux"
+		return
+	fi
 	# shellcheck disable=SC2016
 	if try unshare --mount --propagation private sh -c \
 		'mount --bind "$1" "$1" && cd "$1" && pivot_root . old' sh "$scratch"; then

@@ -306,3 +306,16 @@ load helpers
 		expect_eq "$output" "" "exercise-check $name: nothing checked"
 	done
 }
+
+@test "tools: make doctor without pivot_root(8) on PATH says it did not try pivot_root, and blames not /" {
+	local bin=$BATS_TEST_TMPDIR/bin prog
+	mkdir "$bin"
+	# Every program of /usr/bin and /usr/sbin but pivot_root.
+	for prog in /usr/bin/* /usr/sbin/*; do
+		[[ ${prog##*/} == pivot_root ]] || ln -sf "$prog" "$bin/"
+	done
+	run --separate-stderr env PATH="$bin" "$REPO/scripts/doctor.sh"
+	log_run "PATH=(no pivot_root) scripts/doctor.sh"
+	expect_match "$output" "warn +pivot_root: not tried: no pivot_root\(8\) on PATH \(stages 4-5\) — fix: add /usr/sbin to PATH" "doctor, pivot_root"
+	expect_no_match "$output" "must be a real mount" "doctor, pivot_root"
+}
