@@ -7,6 +7,9 @@
 # --hostname HOSTNAME --pids-limit PIDS_LIMIT COMMAND...` does, in the cgroup
 # CGROUP, and nothing more (docs/real-runtimes.md, field by field).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 
 if (($# < 5)); then
 	echo "usage: $0 ROOTFS HOSTNAME PIDS_LIMIT CGROUP COMMAND [ARG...]" >&2

@@ -276,7 +276,7 @@ load helpers
 	for script in "$REPO"/scripts/*.sh; do
 		name=${script##*/}
 		# Sourced, or run only by another script (vm-init.sh has a test of its own).
-		[[ $name != @(lib|vm-init|docs-runner|runc-config).sh ]] || continue
+		[[ $name != @(lib|vm-init|docs-runner).sh ]] || continue
 		# Without help_if_asked, oracle.sh or bench.sh would start their real work.
 		run --separate-stderr timeout 30 "$script" --help
 		log_run "scripts/$name --help"
