@@ -63,7 +63,7 @@ done
 known+="${exts[*]/#/ext-} "
 # shellcheck disable=SC2086 # one name a word
 (($#)) || set -- $known
-# A name that matched nothing would make "0 checks, 0 failed": a pass.
+# An unknown name is misuse, said at once: not a crash or a FAIL halfway.
 for n in "$@"; do
 	[[ $known == *" $n "* ]] || die "no exercise '$n': one of${known% }"
 done

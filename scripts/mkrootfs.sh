@@ -115,9 +115,11 @@ parse_args() {
 	dest=$(realpath -m -- "${positional[0]}")
 	[[ $dest != / ]] || die "refusing to replace /"
 	extras=("${positional[@]:1}")
-	((${#extras[@]})) || for prog in "$repo"/tests/progs/bin/*; do
-		[[ ! -f $prog ]] || extras+=("$prog")
-	done
+	if ((${#extras[@]} == 0)); then
+		for prog in "$repo"/tests/progs/bin/*; do
+			[[ ! -f $prog ]] || extras+=("$prog")
+		done
+	fi
 }
 
 # The directory that $1 really is, with every symlink resolved, in REPLY.

@@ -21,7 +21,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 stage_index() {
 	local arg=${1%/} i
 	for i in "${!STAGES[@]}"; do
-		[[ $arg != "${STAGES[i]}" && $arg != "$((i + 1))" ]] || { echo "$i"; return 0; }
+		if [[ $arg == "${STAGES[i]}" || $arg == "$((i + 1))" ]]; then
+			echo "$i"
+			return 0
+		fi
 	done
 	die "unknown stage '$1': expected one of ${STAGES[*]} (or 1 to ${#STAGES[@]})"
 }

@@ -158,11 +158,13 @@ run_docs() {
 	say "running scripts/docs.sh $verb ${files[*]}"
 	BG_DELAY=2 BLOCK_TIMEOUT=600 scripts/docs.sh "$verb" "${files[@]}" </dev/null
 	rc=$?
-	[[ $verb != update ]] || ((rc)) || for file in "${files[@]}"; do
-		echo "TEST-VM-DOC-BEGIN $file"
-		sed 's/^/TEST-VM-DOC: /' "$file"
-		echo "TEST-VM-DOC-END $file"
-	done
+	if [[ $verb == update ]] && ((rc == 0)); then
+		for file in "${files[@]}"; do
+			echo "TEST-VM-DOC-BEGIN $file"
+			sed 's/^/TEST-VM-DOC: /' "$file"
+			echo "TEST-VM-DOC-END $file"
+		done
+	fi
 	return "$rc"
 }
 

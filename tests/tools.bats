@@ -319,3 +319,15 @@ load helpers
 	expect_match "$output" "warn +pivot_root: not tried: no pivot_root\(8\) on PATH \(stages 4-5\) — fix: add /usr/sbin to PATH" "doctor, pivot_root"
 	expect_no_match "$output" "must be a real mount" "doctor, pivot_root"
 }
+
+@test "tools: stage-diff.sh names an unknown stage, exits 2 and diffs nothing" {
+	local args
+	for args in "1 9" "x 2" "9"; do
+		# shellcheck disable=SC2086 # one argument a word
+		run --separate-stderr "$REPO/scripts/stage-diff.sh" $args
+		log_run "scripts/stage-diff.sh $args"
+		expect_status 2
+		expect_match "$stderr" "^stage-diff: unknown stage '(9|x)': expected one of" "stage-diff $args"
+		expect_eq "$output" "" "stage-diff $args: no diff"
+	done
+}
